@@ -1,0 +1,11 @@
+//! The cluster spec shared by local mode and the Kubernetes operator, and its validation.
+
+mod memory;
+pub mod spec;
+mod validate;
+
+pub use memory::parse_memory;
+pub use spec::*;
+pub use validate::{
+    load_manifest, parse_unvalidated, to_manifest, validate, Problem, Problems, ValidatedCluster,
+};

@@ -1,0 +1,11 @@
+//! Pure planning for a Redis Cluster stretched over two zones: slot ranges, which host runs
+//! which shard's master or replica, and what the loss of each zone means. No I/O here: the
+//! engine, local mode and the operator all call into this with plain data.
+
+mod placement;
+mod slots;
+mod survivability;
+
+pub use placement::{hosts_needed, plan, Plan, PlanError, PlannedInstance, Role, ShardPlan};
+pub use slots::{format_ranges, split_slots, SlotRange, SLOT_COUNT};
+pub use survivability::{summary_line, survivability, Copy, ShardLayout, Verdict, ZoneVerdict};
