@@ -6,22 +6,107 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "kube")]
+use crate::status::RedisStretchClusterStatus;
+
 /// `apiVersion` of every manifest this version reads.
 pub const API_VERSION: &str = "redis-stretch.io/v1alpha1";
 /// `kind` of the manifest.
 pub const KIND: &str = "RedisStretchCluster";
 
+/// What the user asks for: shards, two zones, Redis settings and failover policy.
+// On Kubernetes this is the `spec` of the `RedisStretchCluster` custom resource (feature `kube`).
+// The CEL rules repeat those checks of `validate` that an API server can make itself, so that a
+// bad resource is refused at `kubectl apply` instead of surfacing later as a condition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(kube::CustomResource, kube::KubeSchema))]
+#[cfg_attr(
+    feature = "kube",
+    kube(
+        group = "redis-stretch.io",
+        version = "v1alpha1",
+        kind = "RedisStretchCluster",
+        namespaced,
+        shortname = "rsc",
+        status = "RedisStretchClusterStatus",
+        doc = "A Redis Cluster stretched over two data centers (zones)",
+        printcolumn(name = "Shards", type_ = "integer", json_path = ".spec.shards"),
+        printcolumn(
+            name = "Ready",
+            type_ = "string",
+            description = "Shards whose master and replicas are ready",
+            json_path = ".status.ready"
+        ),
+        printcolumn(
+            name = "DCs",
+            type_ = "string",
+            description = "Zones up out of two",
+            json_path = ".status.zonesUp"
+        ),
+        printcolumn(
+            name = "Verdict",
+            type_ = "string",
+            description = "What the loss of each zone means now",
+            json_path = ".status.verdict"
+        ),
+        printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+        // Object names are built from it (`<name>-<zone>-<ordinal>`), within DNS-label limits.
+        validation = Rule::new("size(self.metadata.name) <= 40")
+            .message("metadata.name must be at most 40 characters")
+    )
+)]
+// Two zones means the sum can be written without a list macro, which keeps the rule's CEL cost
+// bounded and evaluable by every API server version that has CEL.
+#[cfg_attr(
+    feature = "kube",
+    x_kube(
+        validation = Rule::new("self.zones.size() != 2 || self.zones[0].preferredMasters + self.zones[1].preferredMasters == self.shards")
+            .message("the zones' preferredMasters must add up to spec.shards")
+            .field_path(".zones")
+    )
+)]
 #[serde(rename_all = "camelCase")]
 pub struct RedisStretchClusterSpec {
-    /// Number of shards (masters). Slots are split evenly between them.
+    /// Number of shards (masters). Slots are split evenly between them. Fixed once created:
+    /// this version does not reshard.
+    #[cfg_attr(
+        feature = "kube",
+        x_kube(
+            validation = Rule::new("self >= 1").message("must be at least 1"),
+            validation = Rule::new("self <= 500").message("at most 500 shards are supported"),
+            validation = Rule::new("self == oldSelf").message("spec.shards cannot be changed: resharding is not supported yet")
+        )
+    )]
     pub shards: u32,
     /// Replicas per shard. With two zones, the first replica always sits in the zone that does
     /// not hold the master, so that each zone keeps a full copy of the data.
     #[serde(default = "default_replicas_per_shard")]
     pub replicas_per_shard: u32,
-    /// Exactly two zones (data centers).
+    /// Exactly two zones (data centers). Their names are fixed once created: the engine and
+    /// the StatefulSets are keyed by them.
+    #[cfg_attr(
+        feature = "kube",
+        x_kube(
+            validation = Rule::new("self.size() == 2").message("exactly two zones are required"),
+            validation = Rule::new("self.size() != 2 || self[0].name != self[1].name").message("the two zones need different names"),
+            validation = Rule::new("self.map(z, z.name) == oldSelf.map(z, z.name)").message("zone names cannot be changed")
+        )
+    )]
+    #[cfg_attr(feature = "kube", schemars(length(min = 2, max = 2)))]
     pub zones: Vec<ZoneSpec>,
+    /// Kubernetes only: how pods are spread over nodes and zones. Fixed once created: moving
+    /// every pod to another scheme is a migration, not a reconcile.
+    #[cfg_attr(
+        feature = "kube",
+        x_kube(
+            validation = Rule::new("self == oldSelf").message("spec.placement cannot be changed after creation")
+        )
+    )]
+    #[serde(default)]
+    pub placement: PlacementSpec,
+    /// Kubernetes only: image, resources and storage of the Redis pods.
+    #[serde(default)]
+    pub kubernetes: KubernetesSpec,
     #[serde(default)]
     pub redis: RedisSettings,
     #[serde(default)]
@@ -36,9 +121,17 @@ fn default_replicas_per_shard() -> u32 {
 
 /// One data center.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneSpec {
     /// The zone's name; on Kubernetes, the value of the zone label on its nodes.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(
+            length(min = 1, max = 63),
+            regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+        )
+    )]
     pub name: String,
     /// How many shards should have their master here when both zones are healthy. The engine
     /// fails back to this layout after a zone returns. The two values add up to `shards`.
@@ -46,6 +139,7 @@ pub struct ZoneSpec {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct RedisSettings {
     /// `cluster-node-timeout`. 2000 ms detects a dead master in seconds instead of Redis's
@@ -73,15 +167,31 @@ impl Default for RedisSettings {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct PersistenceSpec {
     /// AOF persistence (`appendonly yes`, fsync every second). Off by default: a replica in the
     /// other zone is the copy that survives a zone loss.
     pub enabled: bool,
+    /// Kubernetes only: size of each pod's volume when persistence is on.
+    pub size: String,
+    /// Kubernetes only: StorageClass of the volumes; absent means the cluster's default.
+    pub storage_class_name: Option<String>,
+}
+
+impl Default for PersistenceSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            size: "8Gi".to_owned(),
+            storage_class_name: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthSpec {
     /// `requirepass`/`masterauth`. On by default.
@@ -101,6 +211,7 @@ impl Default for AuthSpec {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct FailoverSpec {
     /// What the engine does when the zone holding the majority of masters is lost.
@@ -123,6 +234,7 @@ impl Default for FailoverSpec {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 pub enum FailoverPolicy {
     /// Confirm the zone is gone, fence, take over every orphaned shard.
     Automatic,
@@ -131,9 +243,84 @@ pub enum FailoverPolicy {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 pub enum FailbackPolicy {
     Automatic,
     Manual,
+}
+
+/// Kubernetes only: where the pods go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct PlacementSpec {
+    pub mode: PlacementMode,
+    /// The node label whose value names a node's zone (data center). Pairing and
+    /// survivability read it in both modes; `ZoneAware` also schedules by it.
+    pub zone_label: String,
+}
+
+impl Default for PlacementSpec {
+    fn default() -> Self {
+        Self {
+            mode: PlacementMode::ZoneAware,
+            zone_label: DEFAULT_ZONE_LABEL.to_owned(),
+        }
+    }
+}
+
+/// The well-known Kubernetes zone label.
+pub const DEFAULT_ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub enum PlacementMode {
+    /// One StatefulSet per zone, required to its zone, one Redis pod per node.
+    ZoneAware,
+    /// The seed recipe's StatefulSets (`<name>-leader`, `<name>-follower`) and affinity, plus
+    /// one Redis pod per node; for teams migrating from that recipe.
+    SeedCompatible,
+}
+
+/// Kubernetes only: what each Redis pod runs with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct KubernetesSpec {
+    /// Container image with `redis-server` and `redis-cli` (Redis 7 or later).
+    pub image: String,
+    pub resources: ResourcesSpec,
+}
+
+impl Default for KubernetesSpec {
+    fn default() -> Self {
+        Self {
+            image: "redis:7.4".to_owned(),
+            resources: ResourcesSpec::default(),
+        }
+    }
+}
+
+/// Requests of each Redis pod; memory is also its limit. No CPU limit: CFS throttling stalls
+/// Redis's single thread long enough to miss `cluster-node-timeout` and trigger failovers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct ResourcesSpec {
+    /// CPU request, a Kubernetes quantity (`500m`, `2`).
+    pub cpu: String,
+    /// Memory request and limit, a Kubernetes quantity (`1Gi`). Leave room above `maxmemory`
+    /// for replication buffers and the copy-on-write of a fork.
+    pub memory: String,
+}
+
+impl Default for ResourcesSpec {
+    fn default() -> Self {
+        Self {
+            cpu: "500m".to_owned(),
+            memory: "1Gi".to_owned(),
+        }
+    }
 }
 
 /// Just enough metadata for local mode and for `kubectl apply` of the same file.

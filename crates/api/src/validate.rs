@@ -87,6 +87,16 @@ const KNOWN_FIELDS: &[&str] = &[
     "policy",
     "failback",
     "fencing",
+    "placement",
+    "mode",
+    "zoneLabel",
+    "kubernetes",
+    "image",
+    "resources",
+    "cpu",
+    "memory",
+    "size",
+    "storageClassName",
 ];
 
 /// Parse a YAML (or JSON) manifest and validate it.
@@ -324,6 +334,20 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
             push("spec.auth.secretName", why, "name an existing Secret");
         }
     }
+    if let Some(why) = label_key_problem(&spec.placement.zone_label) {
+        push(
+            "spec.placement.zoneLabel",
+            why,
+            "name a node label key, e.g. `topology.kubernetes.io/zone`",
+        );
+    }
+    if spec.kubernetes.image.trim().is_empty() {
+        push(
+            "spec.kubernetes.image",
+            "must not be empty".to_owned(),
+            "name an image with redis-server and redis-cli, e.g. `redis:7.4`",
+        );
+    }
     if p.is_empty() {
         Ok(ValidatedCluster {
             name: manifest.metadata.name,
@@ -349,6 +373,29 @@ fn dns_label_problem(s: &str, max: usize) -> Option<String> {
     let starts = s.starts_with(|c: char| c.is_ascii_lowercase());
     let ends = !s.ends_with('-');
     (!(ok_chars && starts && ends)).then(|| format!("`{s}` is not a DNS label"))
+}
+
+/// A Kubernetes label key: `[prefix/]name`, the prefix a DNS subdomain, the name at most 63
+/// characters of alphanumerics, `-`, `_`, `.`, starting and ending alphanumeric.
+fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.split('.')
+                .all(|part| dns_label_problem(part, 63).is_none())
+    });
+    (!(name_ok && prefix_ok)).then(|| format!("`{key}` is not a label key"))
 }
 
 /// Serialize a validated cluster back into a manifest (for `--output yaml|json`).

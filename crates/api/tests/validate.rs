@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use redis_stretch_api::{load_manifest, FailoverPolicy};
 
 const SEED: &str = include_str!("../../../examples/seed-two-dc.yaml");

@@ -99,7 +99,7 @@ pub enum PlanError {
 
 /// Zone of replica `k` (0-based) of a shard whose master is in `master_zone`.
 fn replica_zone<'a>(master_zone: usize, k: u32, zones: &[&'a str]) -> &'a str {
-    let flip = usize::from(k % 2 == 0);
+    let flip = usize::from(k.is_multiple_of(2));
     zones[(master_zone + flip) % 2]
 }
 

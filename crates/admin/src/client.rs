@@ -1,0 +1,219 @@
+//! One admin connection to one Redis instance.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, FromRedisValue, IntoConnectionInfo};
+use redis_stretch_topology::SlotRange;
+
+use crate::parse::{ClusterInfo, ClusterNodes, ReplicationInfo};
+use crate::{AdminError, NodeAddr, ParseError, Secret};
+
+/// Every call is bounded: a frozen (SIGSTOPped) or dark node must cost a timeout, never a hang.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// `CLUSTER FAILOVER` flavours (https://redis.io/commands/cluster-failover/).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailoverMode {
+    /// Coordinated with the master: no data loss; needs the master reachable.
+    Graceful,
+    /// No handshake with the master; still needs a majority of masters to vote.
+    Force,
+    /// No vote at all: bumps the epoch and claims the slots. For a lost majority.
+    Takeover,
+}
+
+#[derive(Clone)]
+pub struct AdminClient {
+    addr: NodeAddr,
+    conn: MultiplexedConnection,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl AdminClient {
+    pub async fn connect(
+        addr: &NodeAddr,
+        password: Option<&Secret>,
+        timeout: Duration,
+    ) -> Result<Self, AdminError> {
+        let connect_err = |source| AdminError::Connect {
+            node: addr.clone(),
+            source,
+        };
+        let mut redis = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(p) = password {
+            redis = redis.set_password(p.expose());
+        }
+        let info = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
+            .into_connection_info()
+            .map_err(connect_err)?
+            .set_redis_settings(redis);
+        let client = Client::open(info).map_err(connect_err)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        // The outer timeout also bounds the AUTH handshake against a frozen node.
+        let conn = tokio::time::timeout(
+            timeout + Duration::from_millis(100),
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| AdminError::Timeout {
+            node: addr.clone(),
+            command: "connect".to_owned(),
+            timeout,
+        })?
+        .map_err(connect_err)?;
+        Ok(Self {
+            addr: addr.clone(),
+            conn,
+            timeout,
+        })
+    }
+
+    pub fn addr(&self) -> &NodeAddr {
+        &self.addr
+    }
+
+    /// Run one command with the client's timeout; errors name the node and the command.
+    async fn call<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, AdminError> {
+        let mut conn = self.conn.clone();
+        let reply = tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await;
+        match reply {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(source)) if source.is_timeout() => Err(self.timeout_error(cmd)),
+            Ok(Err(source)) => Err(AdminError::Command {
+                node: self.addr.clone(),
+                command: describe(cmd),
+                source,
+            }),
+            Err(_) => Err(self.timeout_error(cmd)),
+        }
+    }
+
+    fn timeout_error(&self, cmd: &redis::Cmd) -> AdminError {
+        AdminError::Timeout {
+            node: self.addr.clone(),
+            command: describe(cmd),
+            timeout: self.timeout,
+        }
+    }
+
+    fn parse_error(&self, cmd: &redis::Cmd, source: ParseError) -> AdminError {
+        AdminError::Parse {
+            node: self.addr.clone(),
+            command: describe(cmd),
+            source,
+        }
+    }
+
+    async fn ok(&self, cmd: redis::Cmd) -> Result<(), AdminError> {
+        self.call::<redis::Value>(&cmd).await.map(|_| ())
+    }
+
+    pub async fn ping(&self) -> Result<(), AdminError> {
+        self.ok(redis::cmd("PING")).await
+    }
+
+    pub async fn cluster_nodes(&self) -> Result<ClusterNodes, AdminError> {
+        let cmd = cluster(&["NODES"]);
+        let text: String = self.call(&cmd).await?;
+        ClusterNodes::parse(&text).map_err(|e| self.parse_error(&cmd, e))
+    }
+
+    pub async fn cluster_info(&self) -> Result<ClusterInfo, AdminError> {
+        let cmd = cluster(&["INFO"]);
+        let text: String = self.call(&cmd).await?;
+        ClusterInfo::parse(&text).map_err(|e| self.parse_error(&cmd, e))
+    }
+
+    pub async fn info_replication(&self) -> Result<ReplicationInfo, AdminError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("replication");
+        let text: String = self.call(&cmd).await?;
+        ReplicationInfo::parse(&text).map_err(|e| self.parse_error(&cmd, e))
+    }
+
+    pub async fn myid(&self) -> Result<String, AdminError> {
+        self.call(&cluster(&["MYID"])).await
+    }
+
+    pub async fn meet(&self, peer: &NodeAddr) -> Result<(), AdminError> {
+        let mut cmd = cluster(&["MEET", &peer.host]);
+        cmd.arg(peer.port);
+        self.ok(cmd).await
+    }
+
+    pub async fn add_slots_range(&self, ranges: &[SlotRange]) -> Result<(), AdminError> {
+        let mut cmd = cluster(&["ADDSLOTSRANGE"]);
+        for r in ranges {
+            cmd.arg(r.start).arg(r.end);
+        }
+        self.ok(cmd).await
+    }
+
+    pub async fn replicate(&self, master_id: &str) -> Result<(), AdminError> {
+        self.ok(cluster(&["REPLICATE", master_id])).await
+    }
+
+    pub async fn failover(&self, mode: FailoverMode) -> Result<(), AdminError> {
+        let cmd = match mode {
+            FailoverMode::Graceful => cluster(&["FAILOVER"]),
+            FailoverMode::Force => cluster(&["FAILOVER", "FORCE"]),
+            FailoverMode::Takeover => cluster(&["FAILOVER", "TAKEOVER"]),
+        };
+        self.ok(cmd).await
+    }
+
+    /// `CLUSTER SET-CONFIG-EPOCH`: only on a fresh node; distinct epochs at bootstrap avoid
+    /// the epoch-collision round trips Redis would otherwise need.
+    pub async fn set_config_epoch(&self, epoch: u64) -> Result<(), AdminError> {
+        let mut cmd = cluster(&["SET-CONFIG-EPOCH"]);
+        cmd.arg(epoch);
+        self.ok(cmd).await
+    }
+
+    pub async fn bump_epoch(&self) -> Result<String, AdminError> {
+        self.call(&cluster(&["BUMPEPOCH"])).await
+    }
+
+    pub async fn config_set(&self, param: &str, value: &str) -> Result<(), AdminError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg(param).arg(value);
+        self.ok(cmd).await
+    }
+
+    pub async fn config_get(&self, param: &str) -> Result<Option<String>, AdminError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg(param);
+        let pairs: Vec<String> = self.call(&cmd).await?;
+        Ok(pairs.into_iter().nth(1))
+    }
+}
+
+fn cluster(args: &[&str]) -> redis::Cmd {
+    let mut cmd = redis::cmd("CLUSTER");
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd
+}
+
+/// The command as it would be typed, for error messages (admin commands carry no secrets).
+fn describe(cmd: &redis::Cmd) -> String {
+    cmd.args_iter()
+        .map(|a| match a {
+            redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => "<arg>".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

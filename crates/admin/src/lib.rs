@@ -1,0 +1,18 @@
+//! The Redis admin layer: typed parsing of what Redis reports (`CLUSTER NODES`, `CLUSTER INFO`,
+//! `INFO replication`) and typed commands (`CLUSTER MEET`, `ADDSLOTSRANGE`, `REPLICATE`,
+//! `FAILOVER`, `CONFIG SET`, ...) over redis-rs, each with a timeout and an error that says
+//! which node and which command failed.
+
+mod addr;
+mod client;
+mod error;
+pub mod parse;
+mod secret;
+
+pub use addr::NodeAddr;
+pub use client::{AdminClient, FailoverMode, DEFAULT_TIMEOUT};
+pub use error::{AdminError, ParseError};
+pub use parse::{
+    ClusterInfo, ClusterNode, ClusterNodes, ClusterState, NodeFlags, ReplicaInfo, ReplicationInfo,
+};
+pub use secret::Secret;

@@ -1,0 +1,109 @@
+//! What the operator reports back in `status`. Written only by the operator (server-side apply
+//! of the status subresource); nothing here is ever read back as desired state.
+//!
+//! Never put the password or anything derived from it in here: status is readable by everyone
+//! who can list the resource.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct RedisStretchClusterStatus {
+    /// `metadata.generation` of the spec this status describes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Degraded`, `ZoneLost`, `TakeoverInProgress`, `FailbackPending`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Shards whose master and replicas are all up, as `ready/total` (printer column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Zones up, as `up/2` (printer column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zones_up: Option<String>,
+    /// `redis_stretch_topology::summary_line` of the current layout, e.g.
+    /// `loss of dc-b: automatic; loss of dc-a: needs takeover`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZoneStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardStatus>,
+    /// The engine's most recent actions, newest first (bounded by the operator).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub last_actions: Vec<EngineAction>,
+}
+
+/// The shape of `metav1.Condition`, redeclared so that the schema needs no k8s-openapi schema
+/// feature.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// CamelCase machine-readable reason.
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    /// RFC 3339 time of the last change of `status`.
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One data center as the operator sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct ZoneStatus {
+    pub name: String,
+    /// Whether the operator considers the zone up (nodes Ready and Redis reachable).
+    pub up: bool,
+    pub nodes_ready: u32,
+    pub nodes_total: u32,
+    pub instances_ready: u32,
+    pub instances_total: u32,
+    /// Slot-owning masters in this zone now.
+    pub masters: u32,
+    pub preferred_masters: u32,
+}
+
+/// One shard and where its copies run now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct ShardStatus {
+    pub index: u32,
+    /// Slot ranges as `CLUSTER SHARDS` lists them, e.g. `0-5460`.
+    pub slots: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<InstanceStatus>,
+    pub replicas: Vec<InstanceStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct InstanceStatus {
+    pub pod: String,
+    pub node: String,
+    pub zone: String,
+    /// For a replica: its link to the master is up.
+    pub healthy: bool,
+}
+
+/// Something the engine did, with the reason a human needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct EngineAction {
+    /// RFC 3339.
+    pub time: String,
+    /// e.g. `takeover`, `fence`, `failback`.
+    pub action: String,
+    pub reason: String,
+}

@@ -1,0 +1,215 @@
+//! `redis-stretch local up|status|down`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redis_stretch_engine::{observe, Snapshot};
+use redis_stretch_local::{
+    default_state_dir, find_redis_server, is_running, ProcessStatus, State, StateDir, UpOptions,
+    UpOutcome,
+};
+use serde::Serialize;
+
+use super::read_manifest;
+use super::status::{print_snapshot, OBSERVE_TIMEOUT};
+use crate::error::CliError;
+use crate::table::Table;
+use crate::Output;
+
+pub fn state_dir(arg: Option<PathBuf>) -> StateDir {
+    StateDir::new(arg.unwrap_or_else(default_state_dir))
+}
+
+pub async fn up(file: &Path, detach: bool, dir: Option<PathBuf>) -> Result<(), CliError> {
+    let (cluster, yaml) = read_manifest(file)?;
+    let opts = UpOptions {
+        state_dir: state_dir(dir),
+        redis_server: find_redis_server()?,
+        ready_timeout: Duration::from_secs(30),
+        manifest_yaml: yaml,
+    };
+    let dir_shown = opts.state_dir.path().display().to_string();
+    match redis_stretch_local::up(&cluster, &opts).await? {
+        UpOutcome::Started { state, report } => {
+            println!(
+                "started {} instances of `{}` in {dir_shown}; meshed after {:.2}s, failover-ready after {:.2}s",
+                state.instances.len(),
+                state.cluster,
+                report.meshed_after.as_secs_f64(),
+                report.ready_after.as_secs_f64()
+            );
+        }
+        UpOutcome::Adopted { state } => {
+            println!(
+                "`{}` already runs in {dir_shown}; adopted it",
+                state.cluster
+            );
+        }
+    }
+    let snap = observe_local(&opts.state_dir).await?;
+    print_snapshot(&snap, Some(&cluster_header(&opts.state_dir)));
+    if detach {
+        println!("\nleft running; stop it with: redis-stretch local down --state-dir {dir_shown}");
+        return Ok(());
+    }
+    println!("\nrunning in the foreground; Ctrl-C stops every instance");
+    wait_for_shutdown_signal().await;
+    let report = redis_stretch_local::down(&opts.state_dir, false)?;
+    print_down(&report);
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn cluster_header(dir: &StateDir) -> String {
+    format!("local cluster in {}", dir.path().display())
+}
+
+pub async fn observe_local(dir: &StateDir) -> Result<Snapshot, CliError> {
+    let (state, instances, password) = redis_stretch_local::instances(dir)?;
+    Ok(observe(&instances, &state.zones, password.as_ref(), OBSERVE_TIMEOUT).await)
+}
+
+/// One instance in `local status --output json` (schema in docs/CLI.md).
+#[derive(Serialize)]
+struct InstanceJson {
+    name: String,
+    zone: String,
+    host: String,
+    port: u16,
+    /// `master` | `replica`, as Redis reports it now (its peers' word when it is down);
+    /// `null` when nobody knows.
+    role: Option<&'static str>,
+    /// `up` when it answers, `down` otherwise.
+    state: &'static str,
+    /// `running` | `stopped` (SIGSTOP) | `gone`.
+    process: &'static str,
+    pid: Option<u32>,
+    id: Option<String>,
+    master: Option<String>,
+    slots: Vec<String>,
+    /// Replica only: `up` | `down` (`master_link_status`).
+    link: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct LocalStatusJson {
+    cluster: String,
+    state_dir: String,
+    instances: Vec<InstanceJson>,
+}
+
+pub async fn status(dir: Option<PathBuf>, output: Output) -> Result<(), CliError> {
+    let dir = state_dir(dir);
+    let state: State = dir.load()?;
+    let snap = observe_local(&dir).await?;
+    let rows: Vec<InstanceJson> = state
+        .instances
+        .iter()
+        .map(|i| {
+            let node = snap
+                .nodes
+                .iter()
+                .find(|n| n.name.as_deref() == Some(&i.name));
+            let master = node.and_then(|n| n.master_id.as_deref()).map(|id| {
+                snap.node_by_id(id)
+                    .and_then(|m| m.addr.as_ref())
+                    .map_or_else(|| id.to_owned(), ToString::to_string)
+            });
+            InstanceJson {
+                name: i.name.clone(),
+                zone: i.zone.clone(),
+                host: i.host.clone(),
+                port: i.port,
+                role: node.and_then(|n| n.role).map(|r| r.as_str()),
+                state: node.map_or("down", |n| n.state_str()),
+                process: match is_running(i) {
+                    ProcessStatus::Running => "running",
+                    ProcessStatus::Stopped => "stopped",
+                    ProcessStatus::Gone => "gone",
+                },
+                pid: i.pid,
+                id: node.and_then(|n| n.id.clone()),
+                master,
+                slots: node
+                    .map(|n| n.slots.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+                link: node
+                    .and_then(|n| n.link_up)
+                    .map(|up| if up { "up" } else { "down" }),
+            }
+        })
+        .collect();
+    match output {
+        Output::Json => {
+            let doc = LocalStatusJson {
+                cluster: state.cluster.clone(),
+                state_dir: dir.path().display().to_string(),
+                instances: rows,
+            };
+            let text =
+                serde_json::to_string_pretty(&doc).map_err(|e| CliError::Runtime(e.to_string()))?;
+            println!("{text}");
+        }
+        Output::Table => {
+            println!(
+                "local cluster `{}` in {}",
+                state.cluster,
+                dir.path().display()
+            );
+            let mut t = Table::new(&["NAME", "ZONE", "ADDRESS", "ROLE", "STATE", "PROCESS", "PID"]);
+            for r in rows {
+                t.row(vec![
+                    r.name,
+                    r.zone,
+                    format!("{}:{}", r.host, r.port),
+                    r.role.unwrap_or("?").to_owned(),
+                    r.state.to_owned(),
+                    r.process.to_owned(),
+                    r.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                ]);
+            }
+            print!("{}", t.render(0));
+        }
+    }
+    Ok(())
+}
+
+pub fn down(dir: Option<PathBuf>, keep_data: bool) -> Result<(), CliError> {
+    let dir = state_dir(dir);
+    if !dir.exists() {
+        println!(
+            "no local cluster in {}; nothing to stop",
+            dir.path().display()
+        );
+        return Ok(());
+    }
+    let report = redis_stretch_local::down(&dir, keep_data)?;
+    print_down(&report);
+    if report.removed {
+        println!("removed {}", dir.path().display());
+    }
+    Ok(())
+}
+
+fn print_down(report: &redis_stretch_local::DownReport) {
+    if report.stopped.is_empty() {
+        println!("no process of ours was running");
+    }
+    for s in &report.stopped {
+        println!("stopped {s}");
+    }
+}

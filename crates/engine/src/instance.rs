@@ -1,0 +1,12 @@
+use redis_stretch_admin::NodeAddr;
+use serde::{Deserialize, Serialize};
+
+/// One redis-server as the platform knows it: a local process or a pod. Its zone is where it
+/// runs, its role is whatever Redis says right now (never stored here: roles are dynamic).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Stable name: `dc-a-0` locally, the pod name on Kubernetes.
+    pub name: String,
+    pub zone: String,
+    pub addr: NodeAddr,
+}

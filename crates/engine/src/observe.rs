@@ -1,0 +1,224 @@
+//! Observe: ask every instance what it knows, concurrently and with timeouts, and merge the
+//! answers into a [`Snapshot`]. A node that does not answer is described by its peers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis_stretch_admin::{
+    AdminClient, AdminError, ClusterInfo, ClusterNode, ClusterNodes, NodeAddr, ReplicationInfo,
+    Secret,
+};
+use redis_stretch_topology::Role;
+
+use crate::snapshot::{NodeState, Snapshot, UNKNOWN_ZONE};
+use crate::Instance;
+
+struct Report {
+    nodes: ClusterNodes,
+    info: ClusterInfo,
+    replication: ReplicationInfo,
+}
+
+async fn report(
+    addr: &NodeAddr,
+    password: Option<&Secret>,
+    timeout: Duration,
+) -> Result<Report, AdminError> {
+    let c = AdminClient::connect(addr, password, timeout).await?;
+    let (nodes, info, replication) =
+        tokio::try_join!(c.cluster_nodes(), c.cluster_info(), c.info_replication())?;
+    Ok(Report {
+        nodes,
+        info,
+        replication,
+    })
+}
+
+fn role_of(n: &ClusterNode) -> Option<Role> {
+    if n.flags.master {
+        Some(Role::Master)
+    } else if n.flags.replica {
+        Some(Role::Replica)
+    } else {
+        None
+    }
+}
+
+/// Observe `instances` (zone names in spec order in `zones`).
+pub async fn observe(
+    instances: &[Instance],
+    zones: &[String],
+    password: Option<&Secret>,
+    timeout: Duration,
+) -> Snapshot {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, inst) in instances.iter().enumerate() {
+        let addr = inst.addr.clone();
+        let password = password.cloned();
+        tasks.spawn(async move { (i, report(&addr, password.as_ref(), timeout).await) });
+    }
+    let mut reports: Vec<Option<Result<Report, String>>> = instances.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, r)) = joined {
+            if let Some(slot) = reports.get_mut(i) {
+                *slot = Some(r.map_err(|e| e.to_string()));
+            }
+        }
+    }
+    merge(instances, zones, reports)
+}
+
+fn merge(
+    instances: &[Instance],
+    zones: &[String],
+    reports: Vec<Option<Result<Report, String>>>,
+) -> Snapshot {
+    // Peers' views of every node id, from every node that answered.
+    let mut peer_lines: BTreeMap<String, Vec<&ClusterNode>> = BTreeMap::new();
+    for r in reports.iter().flatten().flatten() {
+        for n in r.nodes.nodes.iter().filter(|n| !n.flags.myself) {
+            peer_lines.entry(n.id.clone()).or_default().push(n);
+        }
+    }
+    let mut nodes: Vec<NodeState> = Vec::new();
+    for (inst, rep) in instances.iter().zip(&reports) {
+        let state = match rep {
+            Some(Ok(r)) => own_view(inst, r),
+            Some(Err(e)) => peers_view(inst, e.clone(), &peer_lines),
+            None => peers_view(inst, "observer task failed".to_owned(), &peer_lines),
+        };
+        nodes.push(state);
+    }
+    // Nodes the cluster knows but the platform does not (strays, or `status --node` peers
+    // without a zone mapping).
+    for (id, lines) in &peer_lines {
+        if nodes.iter().any(|n| n.id.as_deref() == Some(id)) {
+            continue;
+        }
+        if let Some(line) = lines.first() {
+            let mut s = from_line(line, UNKNOWN_ZONE, None);
+            s.error = Some("not a known instance of this cluster".to_owned());
+            nodes.push(s);
+        }
+    }
+    for n in &mut nodes {
+        if let Some(lines) = n.id.as_ref().and_then(|id| peer_lines.get(id)) {
+            n.flagged_fail_by = lines.iter().filter(|l| l.flags.fail).count();
+            n.flagged_pfail_by = lines.iter().filter(|l| l.flags.pfail).count();
+        }
+    }
+    Snapshot {
+        zones: zones.to_vec(),
+        nodes,
+    }
+}
+
+fn from_line(line: &ClusterNode, zone: &str, name: Option<String>) -> NodeState {
+    NodeState {
+        name,
+        zone: zone.to_owned(),
+        addr: line.addr.clone(),
+        id: Some(line.id.clone()),
+        reachable: false,
+        error: None,
+        role: role_of(line),
+        master_id: line.master_id.clone(),
+        slots: line.slots.clone(),
+        config_epoch: line.config_epoch,
+        link_up: None,
+        repl_offset: None,
+        cluster_state: None,
+        current_epoch: None,
+        flagged_fail_by: 0,
+        flagged_pfail_by: 0,
+    }
+}
+
+fn own_view(inst: &Instance, r: &Report) -> NodeState {
+    let me = r.nodes.myself();
+    let (link_up, repl_offset) = match &r.replication {
+        ReplicationInfo::Master {
+            master_repl_offset, ..
+        } => (None, Some(*master_repl_offset)),
+        ReplicationInfo::Replica {
+            link_up,
+            repl_offset,
+            ..
+        } => (Some(*link_up), Some(*repl_offset)),
+    };
+    NodeState {
+        name: Some(inst.name.clone()),
+        zone: inst.zone.clone(),
+        addr: Some(inst.addr.clone()),
+        id: me.map(|m| m.id.clone()),
+        reachable: true,
+        error: None,
+        role: me.and_then(role_of),
+        master_id: me.and_then(|m| m.master_id.clone()),
+        slots: me.map(|m| m.slots.clone()).unwrap_or_default(),
+        config_epoch: me.map_or(0, |m| m.config_epoch),
+        link_up,
+        repl_offset,
+        cluster_state: Some(r.info.state),
+        current_epoch: Some(r.info.current_epoch),
+        flagged_fail_by: 0,
+        flagged_pfail_by: 0,
+    }
+}
+
+fn peers_view(
+    inst: &Instance,
+    error: String,
+    peer_lines: &BTreeMap<String, Vec<&ClusterNode>>,
+) -> NodeState {
+    let seen = peer_lines
+        .values()
+        .flat_map(|v| v.first())
+        .find(|l| l.addr.as_ref() == Some(&inst.addr));
+    let mut s = match seen {
+        Some(line) => from_line(line, &inst.zone, Some(inst.name.clone())),
+        None => NodeState {
+            name: Some(inst.name.clone()),
+            zone: inst.zone.clone(),
+            addr: Some(inst.addr.clone()),
+            id: None,
+            reachable: false,
+            error: None,
+            role: None,
+            master_id: None,
+            slots: Vec::new(),
+            config_epoch: 0,
+            link_up: None,
+            repl_offset: None,
+            cluster_state: None,
+            current_epoch: None,
+            flagged_fail_by: 0,
+            flagged_pfail_by: 0,
+        },
+    };
+    s.addr = Some(inst.addr.clone());
+    s.error = Some(error);
+    s
+}
+
+/// Find every node of the cluster from one reachable node, placing each in a zone by
+/// `zone_of` (address → zone). For `status --node` against a cluster we did not start.
+pub async fn discover(
+    seed: &NodeAddr,
+    password: Option<&Secret>,
+    timeout: Duration,
+    zone_of: impl Fn(&NodeAddr) -> Option<String>,
+) -> Result<Vec<Instance>, AdminError> {
+    let c = AdminClient::connect(seed, password, timeout).await?;
+    let nodes = c.cluster_nodes().await?;
+    Ok(nodes
+        .nodes
+        .iter()
+        .filter_map(|n| n.addr.clone())
+        .map(|addr| Instance {
+            name: addr.to_string(),
+            zone: zone_of(&addr).unwrap_or_else(|| UNKNOWN_ZONE.to_owned()),
+            addr,
+        })
+        .collect())
+}

@@ -1,0 +1,122 @@
+//! A typed picture of the cluster at one moment: what each instance says about itself, and,
+//! for instances that do not answer, what their peers last said about them.
+
+use redis_stretch_admin::{ClusterState, NodeAddr};
+use redis_stretch_topology::{survivability, Copy, Role, ShardLayout, SlotRange, ZoneVerdict};
+use serde::{Deserialize, Serialize};
+
+/// Zone name used for nodes the platform cannot place.
+pub const UNKNOWN_ZONE: &str = "unknown";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeState {
+    /// Instance name when the platform knows this node.
+    pub name: Option<String>,
+    pub zone: String,
+    pub addr: Option<NodeAddr>,
+    /// Cluster node id; `None` for an instance that never answered and no peer knows.
+    pub id: Option<String>,
+    pub reachable: bool,
+    /// Why the node did not answer.
+    pub error: Option<String>,
+    /// Current role: its own word when reachable, else its peers'.
+    pub role: Option<Role>,
+    pub master_id: Option<String>,
+    pub slots: Vec<SlotRange>,
+    pub config_epoch: u64,
+    /// Replica only: `master_link_status:up` in its own INFO.
+    pub link_up: Option<bool>,
+    pub repl_offset: Option<u64>,
+    /// Its own `cluster_state`.
+    pub cluster_state: Option<ClusterState>,
+    pub current_epoch: Option<u64>,
+    /// How many reachable peers flag it `fail` / `fail?`.
+    pub flagged_fail_by: usize,
+    pub flagged_pfail_by: usize,
+}
+
+impl NodeState {
+    pub fn is_master(&self) -> bool {
+        self.role == Some(Role::Master)
+    }
+    pub fn owns_slots(&self) -> bool {
+        self.is_master() && !self.slots.is_empty()
+    }
+    /// `up` when it answers, `down` otherwise.
+    pub fn state_str(&self) -> &'static str {
+        if self.reachable {
+            "up"
+        } else {
+            "down"
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Zone names in spec order.
+    pub zones: Vec<String>,
+    pub nodes: Vec<NodeState>,
+}
+
+impl Snapshot {
+    pub fn node_by_id(&self, id: &str) -> Option<&NodeState> {
+        self.nodes.iter().find(|n| n.id.as_deref() == Some(id))
+    }
+
+    /// Slot-owning masters, in the order of their first slot.
+    pub fn masters(&self) -> Vec<&NodeState> {
+        let mut m: Vec<&NodeState> = self.nodes.iter().filter(|n| n.owns_slots()).collect();
+        m.sort_by_key(|n| n.slots.first().map(|r| r.start));
+        m
+    }
+
+    pub fn replicas_of<'a>(&'a self, master_id: &'a str) -> impl Iterator<Item = &'a NodeState> {
+        self.nodes.iter().filter(move |n| {
+            n.role == Some(Role::Replica) && n.master_id.as_deref() == Some(master_id)
+        })
+    }
+
+    /// Shards as the survivability analysis sees them. A replica counts as a healthy copy only
+    /// when it answers and its link to the master is up.
+    pub fn layout(&self) -> Vec<ShardLayout> {
+        self.masters()
+            .into_iter()
+            .map(|m| {
+                let id = m.id.as_deref().unwrap_or_default();
+                ShardLayout {
+                    name: match &m.addr {
+                        Some(a) => format!("shard of {a}"),
+                        None => format!("shard of {id}"),
+                    },
+                    master: Some(Copy {
+                        zone: m.zone.clone(),
+                        healthy: m.reachable,
+                    }),
+                    replicas: self
+                        .replicas_of(id)
+                        .map(|r| Copy {
+                            zone: r.zone.clone(),
+                            healthy: r.reachable && r.link_up == Some(true),
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn verdicts(&self) -> Vec<ZoneVerdict> {
+        let zones: Vec<&str> = self.zones.iter().map(String::as_str).collect();
+        survivability(&self.layout(), &zones)
+    }
+
+    /// Every slot served by exactly one reachable master, as all reachable nodes agree.
+    pub fn slots_covered(&self) -> usize {
+        self.masters()
+            .iter()
+            .filter(|m| m.reachable)
+            .flat_map(|m| m.slots.iter())
+            .map(SlotRange::len)
+            .sum()
+    }
+}

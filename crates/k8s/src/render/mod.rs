@@ -1,0 +1,169 @@
+//! Every manifest a `RedisStretchCluster` becomes (`redis-stretch render`). Pure: the reconciler
+//! applies exactly this, and `plan` schedules exactly these pod templates.
+//!
+//! The password Secret is only referenced: the operator generates it when absent, so that the
+//! password never appears in rendered output, logs or status.
+
+mod affinity;
+mod config;
+mod pod;
+mod services;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use redis_stretch_api::{PlacementMode, RedisStretchCluster, ValidatedCluster};
+use redis_stretch_topology::hosts_needed;
+use serde::Serialize;
+
+pub use affinity::SeedPool;
+pub use config::redis_conf;
+
+use crate::cluster::validated;
+use crate::error::Error;
+use crate::names::{Names, LABEL_SEED_APP, LABEL_ZONE};
+use crate::quantity;
+use pod::{stateful_set, PodGroup};
+
+/// Everything rendered for one cluster, by role, so that callers need not search a list.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub cluster: ValidatedCluster,
+    pub config_map: ConfigMap,
+    pub headless_service: Service,
+    pub client_service: Service,
+    /// In scheduling order: per zone in spec order (ZoneAware), leader then follower (seed).
+    pub stateful_sets: Vec<StatefulSet>,
+    pub disruption_budget: PodDisruptionBudget,
+}
+
+/// One manifest, serialized with its own `apiVersion` and `kind`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+// A handful are built per render and serialized at once; their size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Object {
+    ConfigMap(ConfigMap),
+    Service(Service),
+    StatefulSet(StatefulSet),
+    PodDisruptionBudget(PodDisruptionBudget),
+}
+
+impl Rendered {
+    /// In apply order: configuration and Services before the pods that need them.
+    pub fn objects(&self) -> Vec<Object> {
+        let mut v = vec![
+            Object::ConfigMap(self.config_map.clone()),
+            Object::Service(self.headless_service.clone()),
+            Object::Service(self.client_service.clone()),
+        ];
+        v.extend(self.stateful_sets.iter().cloned().map(Object::StatefulSet));
+        v.push(Object::PodDisruptionBudget(self.disruption_budget.clone()));
+        v
+    }
+
+    /// A multi-document YAML stream for `kubectl apply -f -`.
+    pub fn to_yaml(&self) -> Result<String, Error> {
+        let mut out = String::new();
+        for object in self.objects() {
+            let doc = serde_yaml::to_string(&object).map_err(|source| Error::Yaml {
+                what: "a rendered manifest".to_owned(),
+                source,
+            })?;
+            out.push_str("---\n");
+            out.push_str(&doc);
+        }
+        Ok(out)
+    }
+}
+
+/// Validate the custom resource and render every manifest.
+pub fn render(cr: &RedisStretchCluster) -> Result<Rendered, Error> {
+    let cluster = validated(cr)?;
+    render_validated(cluster)
+}
+
+pub fn render_validated(cluster: ValidatedCluster) -> Result<Rendered, Error> {
+    check_quantities(&cluster)?;
+    let names = Names::new(&cluster);
+    let namespace = cluster.namespace();
+    let selector = names.selector_labels();
+    let spec = cluster.spec();
+    let groups = match spec.placement.mode {
+        PlacementMode::ZoneAware => hosts_needed(&cluster)
+            .into_iter()
+            .map(|(zone, count)| {
+                Ok(PodGroup {
+                    stateful_set: names.zone_stateful_set(&zone)?,
+                    replicas: replicas(count),
+                    labels: BTreeMap::from([(LABEL_ZONE.to_owned(), zone.clone())]),
+                    affinity: affinity::zone_aware(&spec.placement.zone_label, &zone, &selector),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?,
+        PlacementMode::SeedCompatible => {
+            let shards = usize::try_from(spec.shards).unwrap_or(usize::MAX);
+            let followers = shards.saturating_mul(spec.replicas_per_shard as usize);
+            vec![
+                seed_group(
+                    &names,
+                    SeedPool::Leader,
+                    names.leader_stateful_set()?,
+                    shards,
+                ),
+                seed_group(
+                    &names,
+                    SeedPool::Follower,
+                    names.follower_stateful_set()?,
+                    followers,
+                ),
+            ]
+        }
+    };
+    let stateful_sets = groups
+        .into_iter()
+        .map(|g| stateful_set(&cluster, &names, namespace, g))
+        .collect();
+    Ok(Rendered {
+        config_map: services::config_map(&cluster, &names, namespace),
+        headless_service: services::headless_service(&names, namespace),
+        client_service: services::client_service(&names, namespace),
+        disruption_budget: services::disruption_budget(&names, namespace),
+        stateful_sets,
+        cluster,
+    })
+}
+
+fn seed_group(names: &Names<'_>, pool: SeedPool, stateful_set: String, count: usize) -> PodGroup {
+    PodGroup {
+        stateful_set,
+        replicas: replicas(count),
+        labels: BTreeMap::from([(LABEL_SEED_APP.to_owned(), pool.app_label().to_owned())]),
+        affinity: affinity::seed(pool, &names.selector_labels()),
+    }
+}
+
+/// Counts are bounded by validation (500 shards × 5 replicas), far below `i32::MAX`.
+fn replicas(count: usize) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// Kubernetes quantities are checked here, not in the shared validation: local mode has none.
+fn check_quantities(cluster: &ValidatedCluster) -> Result<(), Error> {
+    let spec = cluster.spec();
+    let res = &spec.kubernetes.resources;
+    let bad = |field: &str, value: &str, why: String| Error::Quantity {
+        field: field.to_owned(),
+        value: value.to_owned(),
+        why,
+    };
+    quantity::cpu_millis(&res.cpu)
+        .map_err(|why| bad("spec.kubernetes.resources.cpu", &res.cpu, why))?;
+    quantity::bytes(&res.memory)
+        .map_err(|why| bad("spec.kubernetes.resources.memory", &res.memory, why))?;
+    let size = &spec.redis.persistence.size;
+    quantity::bytes(size).map_err(|why| bad("spec.redis.persistence.size", size, why))?;
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The Redis pod template and its StatefulSet; placement-specific parts (labels, affinity,
+//! size) come from the caller.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, ExecAction, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretKeySelector, TCPSocketAction, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use redis_stretch_api::ValidatedCluster;
+
+use super::config::{AUTH_INCLUDE, CONFIG_DIR, CONFIG_FILE, DATA_DIR};
+use crate::names::{Names, BUS_PORT, PASSWORD_KEY, REDIS_PORT};
+
+/// The uid/gid of `redis` in the official image: run as it without the image's root entrypoint.
+const REDIS_UID: i64 = 999;
+
+/// What differs between the StatefulSets of one cluster.
+pub struct PodGroup {
+    pub stateful_set: String,
+    pub replicas: i32,
+    /// Pod labels beyond the cluster's common ones; also the StatefulSet's selector with the
+    /// cluster's selector labels.
+    pub labels: BTreeMap<String, String>,
+    pub affinity: Affinity,
+}
+
+pub fn stateful_set(
+    cluster: &ValidatedCluster,
+    names: &Names<'_>,
+    namespace: Option<&str>,
+    group: PodGroup,
+) -> StatefulSet {
+    let spec = cluster.spec();
+    let mut selector = names.selector_labels();
+    selector.extend(group.labels.clone());
+    let mut pod_labels = names.common_labels();
+    pod_labels.extend(group.labels);
+    let persistence = &spec.redis.persistence;
+    let mut volumes = vec![
+        Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: names.config_map(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        // In memory: holds the password while the pod runs and never touches a disk.
+        Volume {
+            name: "run".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: Some("Memory".to_owned()),
+                size_limit: Some(Quantity("1Mi".to_owned())),
+            }),
+            ..Default::default()
+        },
+    ];
+    let claims = if persistence.enabled {
+        Some(vec![PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some("data".to_owned()),
+                labels: Some(names.common_labels()),
+                ..Default::default()
+            },
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+                storage_class_name: persistence.storage_class_name.clone(),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_owned(),
+                        Quantity(persistence.size.clone()),
+                    )])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }])
+    } else {
+        // nodes.conf survives a container restart, though not a new pod; the engine re-adds a
+        // node that comes back empty.
+        volumes.push(Volume {
+            name: "data".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+        None
+    };
+    StatefulSet {
+        metadata: ObjectMeta {
+            name: Some(group.stateful_set),
+            namespace: namespace.map(str::to_owned),
+            labels: Some(names.common_labels()),
+            ..Default::default()
+        },
+        spec: Some(StatefulSetSpec {
+            replicas: Some(group.replicas),
+            service_name: Some(names.headless_service()),
+            // One pod at a time, in ordinal order: what `plan` predicts, and a rolling restart
+            // never takes two instances at once.
+            pod_management_policy: Some("OrderedReady".to_owned()),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    affinity: Some(group.affinity),
+                    containers: vec![redis_container(cluster, names)],
+                    volumes: Some(volumes),
+                    security_context: Some(PodSecurityContext {
+                        run_as_user: Some(REDIS_UID),
+                        run_as_group: Some(REDIS_UID),
+                        fs_group: Some(REDIS_UID),
+                        run_as_non_root: Some(true),
+                        ..Default::default()
+                    }),
+                    // No Service env vars: Redis needs none, and they grow with the namespace.
+                    enable_service_links: Some(false),
+                    termination_grace_period_seconds: Some(30),
+                    ..Default::default()
+                }),
+            },
+            volume_claim_templates: claims,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
+    let spec = cluster.spec();
+    let auth = spec.auth.enabled;
+    let field_env = |name: &str, path: &str| EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut env = vec![
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+    ];
+    if auth {
+        env.push(EnvVar {
+            name: "REDIS_PASSWORD".to_owned(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: names.auth_secret(),
+                    key: PASSWORD_KEY.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    let mut start = vec!["set -eu".to_owned()];
+    if auth {
+        // The password goes to a 0600 file in memory, never to argv or the ConfigMap.
+        start.push("umask 077".to_owned());
+        start.push(format!(
+            "printf 'requirepass \"%s\"\\nmasterauth \"%s\"\\n' \"$REDIS_PASSWORD\" \"$REDIS_PASSWORD\" > {AUTH_INCLUDE}"
+        ));
+    }
+    // The stable per-pod DNS name, for CLUSTER SHARDS/NODES and clients that prefer hostnames.
+    start.push(format!(
+        "exec redis-server {CONFIG_DIR}/{CONFIG_FILE} --cluster-announce-hostname \"$POD_NAME.{}.$POD_NAMESPACE.svc\"",
+        names.headless_service()
+    ));
+    // REDISCLI_AUTH keeps the password off redis-cli's command line.
+    let ping = if auth {
+        format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli -h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
+    } else {
+        format!("redis-cli -h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
+    };
+    let res = &spec.kubernetes.resources;
+    Container {
+        name: "redis".to_owned(),
+        image: Some(spec.kubernetes.image.clone()),
+        command: Some(vec!["sh".to_owned(), "-c".to_owned(), start.join("\n")]),
+        env: Some(env),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("redis".to_owned()),
+                container_port: REDIS_PORT,
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some("cluster-bus".to_owned()),
+                container_port: BUS_PORT,
+                ..Default::default()
+            },
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_owned(), Quantity(res.cpu.clone())),
+                ("memory".to_owned(), Quantity(res.memory.clone())),
+            ])),
+            limits: Some(BTreeMap::from([(
+                "memory".to_owned(),
+                Quantity(res.memory.clone()),
+            )])),
+            ..Default::default()
+        }),
+        // Ready when Redis answers; not when the cluster is ok, or a fresh cluster could never
+        // become ready to be joined.
+        readiness_probe: Some(Probe {
+            exec: Some(ExecAction {
+                command: Some(vec!["sh".to_owned(), "-c".to_owned(), ping]),
+            }),
+            period_seconds: Some(5),
+            timeout_seconds: Some(2),
+            failure_threshold: Some(3),
+            ..Default::default()
+        }),
+        // TCP only: a Redis loading a large dataset answers PING with -LOADING, and restarting
+        // it then would only start the load over.
+        liveness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::Int(REDIS_PORT),
+                ..Default::default()
+            }),
+            initial_delay_seconds: Some(10),
+            period_seconds: Some(10),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(6),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "data".to_owned(),
+                mount_path: DATA_DIR.to_owned(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "config".to_owned(),
+                mount_path: CONFIG_DIR.to_owned(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "run".to_owned(),
+                mount_path: "/run/redis".to_owned(),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    }
+}

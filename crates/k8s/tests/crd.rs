@@ -1,0 +1,168 @@
+//! The committed `deploy/crd.yaml` is what the code generates, and its CEL rules do what they
+//! say (evaluated client-side with kube's `cel` feature until a real API server runs them).
+
+// Test-only file: helpers outside #[test] fns may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use kube::core::cel::Validator;
+use kube::CustomResourceExt;
+use redis_stretch_k8s::{crd_yaml, RedisStretchCluster};
+use serde_json::{json, Value};
+
+fn committed_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crd.yaml")
+}
+
+#[test]
+fn committed_crd_matches_generated() {
+    let generated = crd_yaml().unwrap();
+    let path = committed_path();
+    if std::env::var_os("REDIS_STRETCH_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "deploy/crd.yaml is out of date with the spec types. Regenerate it with\n  \
+         cargo run -p redis-stretch -- crd > deploy/crd.yaml\nor\n  \
+         REDIS_STRETCH_BLESS=1 cargo test -p redis-stretch-k8s --test crd"
+    );
+}
+
+#[test]
+fn crd_identity_and_columns() {
+    let crd = RedisStretchCluster::crd();
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("redisstretchclusters.redis-stretch.io")
+    );
+    assert_eq!(crd.spec.group, "redis-stretch.io");
+    assert_eq!(crd.spec.scope, "Namespaced");
+    assert_eq!(crd.spec.names.kind, "RedisStretchCluster");
+    assert_eq!(crd.spec.names.short_names, Some(vec!["rsc".to_owned()]));
+    let version = &crd.spec.versions[0];
+    assert_eq!(version.name, "v1alpha1");
+    let columns: Vec<&str> = version
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(columns, ["Shards", "Ready", "DCs", "Verdict", "Age"]);
+    assert!(version
+        .subresources
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .is_some());
+}
+
+fn schema() -> Value {
+    let crd = RedisStretchCluster::crd();
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .unwrap();
+    serde_json::to_value(schema).unwrap()
+}
+
+fn object(spec: Value) -> Value {
+    json!({
+        "apiVersion": "redis-stretch.io/v1alpha1",
+        "kind": "RedisStretchCluster",
+        "metadata": {"name": "seed", "namespace": "redis"},
+        "spec": spec,
+    })
+}
+
+fn seed_spec() -> Value {
+    json!({
+        "shards": 3,
+        "zones": [
+            {"name": "dc-a", "preferredMasters": 2},
+            {"name": "dc-b", "preferredMasters": 1}
+        ],
+        "placement": {"mode": "SeedCompatible", "zoneLabel": "topology.kubernetes.io/zone"}
+    })
+}
+
+/// Messages of every failed rule; empty when the object passes.
+fn cel_errors(new: &Value, old: Option<&Value>) -> Vec<String> {
+    match Validator::new().validate(&schema(), new, old) {
+        Ok(()) => vec![],
+        Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn cel_accepts_the_seed() {
+    let obj = object(seed_spec());
+    assert_eq!(cel_errors(&obj, None), Vec::<String>::new());
+    assert_eq!(cel_errors(&obj, Some(&obj)), Vec::<String>::new());
+}
+
+#[test]
+fn cel_rejects_wrong_zone_count_and_sum() {
+    let mut spec = seed_spec();
+    spec["zones"] = json!([{"name": "dc-a", "preferredMasters": 3}]);
+    let errs = cel_errors(&object(spec), None).join("\n");
+    assert!(errs.contains("exactly two zones are required"), "{errs}");
+
+    let mut spec = seed_spec();
+    spec["zones"][1]["preferredMasters"] = json!(2);
+    let errs = cel_errors(&object(spec), None).join("\n");
+    assert!(errs.contains("must add up to spec.shards"), "{errs}");
+
+    let mut spec = seed_spec();
+    spec["zones"][1]["name"] = json!("dc-a");
+    let errs = cel_errors(&object(spec), None).join("\n");
+    assert!(errs.contains("different names"), "{errs}");
+}
+
+#[test]
+fn cel_rejects_zero_shards() {
+    let mut spec = seed_spec();
+    spec["shards"] = json!(0);
+    spec["zones"][0]["preferredMasters"] = json!(0);
+    spec["zones"][1]["preferredMasters"] = json!(0);
+    let errs = cel_errors(&object(spec), None).join("\n");
+    assert!(errs.contains("must be at least 1"), "{errs}");
+}
+
+#[test]
+fn cel_guards_immutable_fields_on_update() {
+    let old = object(seed_spec());
+
+    let mut spec = seed_spec();
+    spec["shards"] = json!(4);
+    spec["zones"][0]["preferredMasters"] = json!(3);
+    let errs = cel_errors(&object(spec), Some(&old)).join("\n");
+    assert!(errs.contains("spec.shards cannot be changed"), "{errs}");
+
+    let mut spec = seed_spec();
+    spec["zones"][1]["name"] = json!("dc-c");
+    let errs = cel_errors(&object(spec), Some(&old)).join("\n");
+    assert!(errs.contains("zone names cannot be changed"), "{errs}");
+
+    let mut spec = seed_spec();
+    spec["placement"]["mode"] = json!("ZoneAware");
+    let errs = cel_errors(&object(spec), Some(&old)).join("\n");
+    assert!(errs.contains("spec.placement cannot be changed"), "{errs}");
+
+    // Moving masters between zones is allowed: failback targets change with it.
+    let mut spec = seed_spec();
+    spec["zones"][0]["preferredMasters"] = json!(1);
+    spec["zones"][1]["preferredMasters"] = json!(2);
+    assert_eq!(cel_errors(&object(spec), Some(&old)), Vec::<String>::new());
+}
+
+#[test]
+fn cel_limits_the_name_length() {
+    let mut obj = object(seed_spec());
+    obj["metadata"]["name"] = json!("a".repeat(41));
+    let errs = cel_errors(&obj, None).join("\n");
+    assert!(errs.contains("at most 40 characters"), "{errs}");
+}

@@ -1,0 +1,17 @@
+//! Local mode, the embedded default platform: one `redis-server` process per planned host on
+//! loopback, each zone on its own `127.0.<zone+1>.0/24`, with a state directory recording what
+//! runs so that every later command (status, down, and the failure engine) finds it again.
+
+mod binary;
+mod cluster;
+mod error;
+mod ports;
+mod process;
+mod state;
+pub mod testing;
+
+pub use binary::find_redis_server;
+pub use cluster::{down, instances, up, DownReport, UpOptions, UpOutcome};
+pub use error::LocalError;
+pub use process::{is_running, ProcessStatus};
+pub use state::{default_state_dir, LocalInstance, State, StateDir};
