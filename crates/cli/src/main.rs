@@ -44,6 +44,23 @@ enum Command {
     },
     /// Show a cluster grouped by zone, with what the loss of each zone would mean.
     Status(commands::status::StatusArgs),
+    /// Print the RedisStretchCluster CustomResourceDefinition (committed as deploy/crd.yaml).
+    Crd,
+    /// Print every Kubernetes manifest a RedisStretchCluster becomes.
+    Render {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Predict where the scheduler puts each pod (nodes as `kubectl get nodes -o json`), and
+    /// what the loss of each zone would mean.
+    Plan {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[arg(long)]
+        nodes: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+    },
     /// Check a manifest and print it with every default filled in.
     Validate {
         #[arg(short = 'f', long = "file")]
@@ -130,5 +147,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         },
         Command::Status(args) => commands::status::run(args).await,
         Command::Validate { file, output } => commands::validate::run(&file, output),
+        Command::Crd => commands::k8s::crd(),
+        Command::Render { file } => commands::k8s::render_cmd(&file),
+        Command::Plan {
+            file,
+            nodes,
+            output,
+        } => commands::k8s::plan_cmd(&file, &nodes, output),
     }
 }

@@ -8,29 +8,33 @@ use redis_stretch_admin::{
     AdminClient, AdminError, ClusterInfo, ClusterNode, ClusterNodes, NodeAddr, ReplicationInfo,
     Secret,
 };
+
+use crate::pool::Pool;
 use redis_stretch_topology::Role;
 
-use crate::snapshot::{NodeState, Snapshot, UNKNOWN_ZONE};
+use crate::snapshot::{NodeState, Seen, Snapshot, UNKNOWN_ZONE};
 use crate::Instance;
 
 struct Report {
     nodes: ClusterNodes,
     info: ClusterInfo,
     replication: ReplicationInfo,
+    fence: Option<u32>,
 }
 
-async fn report(
-    addr: &NodeAddr,
-    password: Option<&Secret>,
-    timeout: Duration,
-) -> Result<Report, AdminError> {
-    let c = AdminClient::connect(addr, password, timeout).await?;
-    let (nodes, info, replication) =
-        tokio::try_join!(c.cluster_nodes(), c.cluster_info(), c.info_replication())?;
+async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
+    let c = pool.get(addr).await?;
+    let (nodes, info, replication, fence) = tokio::try_join!(
+        c.cluster_nodes(),
+        c.cluster_info(),
+        c.info_replication(),
+        c.config_get("min-replicas-to-write")
+    )?;
     Ok(Report {
         nodes,
         info,
         replication,
+        fence: fence.and_then(|f| f.parse().ok()),
     })
 }
 
@@ -44,27 +48,17 @@ fn role_of(n: &ClusterNode) -> Option<Role> {
     }
 }
 
-/// Observe `instances` (zone names in spec order in `zones`).
-pub async fn observe(
-    instances: &[Instance],
-    zones: &[String],
-    password: Option<&Secret>,
-    timeout: Duration,
-) -> Snapshot {
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, inst) in instances.iter().enumerate() {
-        let addr = inst.addr.clone();
-        let password = password.cloned();
-        tasks.spawn(async move { (i, report(&addr, password.as_ref(), timeout).await) });
-    }
-    let mut reports: Vec<Option<Result<Report, String>>> = instances.iter().map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, r)) = joined {
-            if let Some(slot) = reports.get_mut(i) {
-                *slot = Some(r.map_err(|e| e.to_string()));
-            }
+/// Observe `instances` (zone names in spec order in `zones`), all at once: a pass costs one
+/// timeout at most, however many nodes are frozen.
+pub async fn observe(instances: &[Instance], zones: &[String], pool: &Pool) -> Snapshot {
+    let reports = futures_util::future::join_all(instances.iter().map(|inst| async move {
+        let r = report(&inst.addr, pool).await;
+        if r.is_err() {
+            pool.discard(&inst.addr);
         }
-    }
+        Some(r.map_err(|e| e.to_string()))
+    }))
+    .await;
     merge(instances, zones, reports)
 }
 
@@ -128,9 +122,11 @@ fn from_line(line: &ClusterNode, zone: &str, name: Option<String>) -> NodeState 
         link_up: None,
         repl_offset: None,
         cluster_state: None,
+        fence: None,
         current_epoch: None,
         flagged_fail_by: 0,
         flagged_pfail_by: 0,
+        sees: Vec::new(),
     }
 }
 
@@ -160,9 +156,22 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         link_up,
         repl_offset,
         cluster_state: Some(r.info.state),
+        fence: r.fence,
         current_epoch: Some(r.info.current_epoch),
         flagged_fail_by: 0,
         flagged_pfail_by: 0,
+        sees: r
+            .nodes
+            .nodes
+            .iter()
+            .filter(|n| !n.flags.myself)
+            .map(|n| Seen {
+                id: n.id.clone(),
+                addr: n.addr.clone(),
+                handshake: n.flags.handshake,
+                fail: n.flags.fail || n.flags.pfail,
+            })
+            .collect(),
     }
 }
 
@@ -191,9 +200,11 @@ fn peers_view(
             link_up: None,
             repl_offset: None,
             cluster_state: None,
+            fence: None,
             current_epoch: None,
             flagged_fail_by: 0,
             flagged_pfail_by: 0,
+            sees: Vec::new(),
         },
     };
     s.addr = Some(inst.addr.clone());

@@ -29,10 +29,25 @@ pub struct NodeState {
     pub repl_offset: Option<u64>,
     /// Its own `cluster_state`.
     pub cluster_state: Option<ClusterState>,
+    /// `min-replicas-to-write`: the fence. Set on replicas too, so that a promotion the
+    /// engine did not order (Redis's own election on a cut-off side) starts fenced.
+    pub fence: Option<u32>,
     pub current_epoch: Option<u64>,
     /// How many reachable peers flag it `fail` / `fail?`.
     pub flagged_fail_by: usize,
     pub flagged_pfail_by: usize,
+    /// Reachable nodes only: the peers it knows, and at which address.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sees: Vec<Seen>,
+}
+
+/// One line of a node's peer table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub id: String,
+    pub addr: Option<NodeAddr>,
+    pub handshake: bool,
+    pub fail: bool,
 }
 
 impl NodeState {
@@ -71,9 +86,10 @@ impl Snapshot {
         m
     }
 
-    pub fn replicas_of<'a>(&'a self, master_id: &'a str) -> impl Iterator<Item = &'a NodeState> {
+    pub fn replicas_of<'a>(&'a self, master_id: &str) -> impl Iterator<Item = &'a NodeState> + 'a {
+        let id = master_id.to_owned();
         self.nodes.iter().filter(move |n| {
-            n.role == Some(Role::Replica) && n.master_id.as_deref() == Some(master_id)
+            n.role == Some(Role::Replica) && n.master_id.as_deref() == Some(id.as_str())
         })
     }
 

@@ -8,7 +8,7 @@ use redis_stretch_admin::{AdminClient, Secret};
 use redis_stretch_api::redis_config::{cluster_settings, render_conf, Setting};
 use redis_stretch_api::ValidatedCluster;
 use redis_stretch_engine::{bootstrap, BootstrapReport, Instance};
-use redis_stretch_topology::{hosts_needed, plan};
+use redis_stretch_topology::{hosts_needed, plan, Plan};
 
 use crate::ports::{free_port_pair, lock_ports, FIRST_PORT};
 use crate::process::{self, ProcessStatus};
@@ -54,7 +54,6 @@ pub async fn up(cluster: &ValidatedCluster, opts: &UpOptions) -> Result<UpOutcom
     if dir.exists() {
         return adopt(cluster, dir);
     }
-    dir.create()?;
     let result = start(cluster, opts).await;
     if result.is_err() {
         // A failed start leaves nothing behind: stop what started, forget the state.
@@ -93,7 +92,41 @@ fn adopt(cluster: &ValidatedCluster, dir: &StateDir) -> Result<UpOutcome, LocalE
 }
 
 async fn start(cluster: &ValidatedCluster, opts: &UpOptions) -> Result<UpOutcome, LocalError> {
+    let empty = spawn_empty(cluster, opts).await?;
+    let instances: Vec<Instance> = empty
+        .state
+        .instances
+        .iter()
+        .map(LocalInstance::as_instance)
+        .collect();
+    let report = bootstrap(
+        &empty.plan,
+        &instances,
+        empty.password.as_ref(),
+        opts.ready_timeout,
+    )
+    .await?;
+    Ok(UpOutcome::Started {
+        state: empty.state,
+        report,
+    })
+}
+
+/// Instances started and answering, not yet a cluster.
+pub struct EmptyCluster {
+    pub plan: Plan,
+    pub state: State,
+    pub password: Option<Secret>,
+}
+
+/// Start one empty redis-server per planned host and wait until each answers. The caller
+/// owns them: `down` stops them. (Also the benchmark's starting point: six empty nodes.)
+pub async fn spawn_empty(
+    cluster: &ValidatedCluster,
+    opts: &UpOptions,
+) -> Result<EmptyCluster, LocalError> {
     let dir = &opts.state_dir;
+    dir.create()?;
     dir.save_manifest(&opts.manifest_yaml)?;
     let password = if cluster.spec().auth.enabled {
         dir.password(true)?
@@ -120,13 +153,11 @@ async fn start(cluster: &ValidatedCluster, opts: &UpOptions) -> Result<UpOutcome
     }
     wait_listening(&state, password.as_ref()).await?;
     drop(port_lock);
-    let instances: Vec<Instance> = state
-        .instances
-        .iter()
-        .map(LocalInstance::as_instance)
-        .collect();
-    let report = bootstrap(&the_plan, &instances, password.as_ref(), opts.ready_timeout).await?;
-    Ok(UpOutcome::Started { state, report })
+    Ok(EmptyCluster {
+        plan: the_plan,
+        state,
+        password,
+    })
 }
 
 type Hosts = std::collections::BTreeMap<String, Vec<String>>;

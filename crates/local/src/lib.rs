@@ -11,7 +11,9 @@ mod state;
 pub mod testing;
 
 pub use binary::find_redis_server;
-pub use cluster::{down, instances, up, DownReport, UpOptions, UpOutcome};
+pub use cluster::{
+    down, instances, spawn_empty, up, DownReport, EmptyCluster, UpOptions, UpOutcome,
+};
 pub use error::LocalError;
 pub use process::{is_running, ProcessStatus};
 pub use state::{default_state_dir, LocalInstance, State, StateDir};

@@ -30,6 +30,9 @@ pub fn default_state_dir() -> PathBuf {
     base.join("redis-stretch").join("local")
 }
 
+/// Marks a directory as ours, so that nothing else is ever deleted by `down`.
+const MARKER: &str = ".redis-stretch-state";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalInstance {
     pub name: String,
@@ -83,10 +86,22 @@ impl StateDir {
         self.state_file().is_file()
     }
 
+    /// Create the directory, or reuse one that is empty or already ours. A directory with
+    /// other content is refused: `down` and a failed `up` delete the whole state dir.
     pub fn create(&self) -> Result<(), LocalError> {
+        let marker = self.path.join(MARKER);
+        if let Ok(mut entries) = fs::read_dir(&self.path) {
+            if entries.next().is_some() && !marker.exists() {
+                return Err(LocalError::Refused(format!(
+                    "{} is not empty and is not a redis-stretch state dir; pick a new or empty --state-dir",
+                    self.path.display()
+                )));
+            }
+        }
         fs::create_dir_all(&self.path).map_err(LocalError::io(&self.path))?;
         fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
-            .map_err(LocalError::io(&self.path))
+            .map_err(LocalError::io(&self.path))?;
+        write_atomic(&marker, b"redis-stretch local state\n", 0o644)
     }
 
     pub fn load(&self) -> Result<State, LocalError> {
@@ -143,6 +158,9 @@ impl StateDir {
     }
 
     pub fn remove(&self) -> Result<(), LocalError> {
+        if !self.path.join(MARKER).exists() {
+            return Ok(());
+        }
         match fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis_stretch_admin::{AdminClient, Secret};
 use redis_stretch_api::load_manifest;
-use redis_stretch_engine::observe;
+use redis_stretch_engine::{observe, Pool};
 use redis_stretch_local::testing::{unique_state_dir, TestCluster, SEED_MANIFEST};
 use redis_stretch_local::{
     down, find_redis_server, is_running, up, LocalError, ProcessStatus, UpOptions, UpOutcome,

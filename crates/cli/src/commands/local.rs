@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use redis_stretch_engine::{observe, Snapshot};
+use redis_stretch_engine::{observe, Pool, Snapshot};
 use redis_stretch_local::{
     default_state_dir, find_redis_server, is_running, ProcessStatus, State, StateDir, UpOptions,
     UpOutcome,
@@ -80,7 +80,8 @@ fn cluster_header(dir: &StateDir) -> String {
 
 pub async fn observe_local(dir: &StateDir) -> Result<Snapshot, CliError> {
     let (state, instances, password) = redis_stretch_local::instances(dir)?;
-    Ok(observe(&instances, &state.zones, password.as_ref(), OBSERVE_TIMEOUT).await)
+    let pool = Pool::new(password, OBSERVE_TIMEOUT);
+    Ok(observe(&instances, &state.zones, &pool).await)
 }
 
 /// One instance in `local status --output json` (schema in docs/CLI.md).

@@ -1,3 +1,4 @@
+pub mod k8s;
 pub mod local;
 pub mod status;
 pub mod validate;

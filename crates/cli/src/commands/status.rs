@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use redis_stretch_admin::{NodeAddr, Secret};
-use redis_stretch_engine::{discover, observe, NodeState, Snapshot};
+use redis_stretch_engine::{discover, observe, NodeState, Pool, Snapshot};
 use redis_stretch_topology::{format_ranges, summary_line, ZoneVerdict};
 use serde::Serialize;
 
@@ -52,7 +52,8 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
                 zone_of.get(a).cloned()
             })
             .await?;
-            let snap = observe(&instances, &zone_names, password.as_ref(), OBSERVE_TIMEOUT).await;
+            let pool = Pool::new(password, OBSERVE_TIMEOUT);
+            let snap = observe(&instances, &zone_names, &pool).await;
             (snap, format!("cluster of {seed}"))
         }
     };

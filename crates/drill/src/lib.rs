@@ -1,0 +1,35 @@
+//! The workload and measurement half of `redis-stretch drill`: writers that cover every slot
+//! (one plain, one confirming each write with `WAIT 1 <ms>`), a per-shard writability probe,
+//! readback of every acknowledged write, and a report (table, JSON, SVG timeline).
+//!
+//! Usage: [`Workload::start`], then mark faults and milestones while the caller breaks and heals
+//! the cluster ([`Workload::mark_fault`], [`Workload::mark`], [`Workload::wait_all_writable`]),
+//! [`Workload::stop`], [`verify`], fill [`DrillReport::cluster_check`] with [`cluster_check`],
+//! print the report and [`svg::render`] it.
+//!
+//! Definitions live where they are computed: the retry policy and what a failed write is in
+//! [`writer`], RTO and "all slots writable" in [`probe`], loss in [`verify`], key placement in
+//! [`slots`], and why we rebuild the client's topology ourselves in [`connection`].
+
+mod check;
+mod config;
+pub mod connection;
+mod error;
+mod outcome;
+pub mod probe;
+pub mod report;
+pub mod slots;
+pub mod svg;
+pub mod verify;
+mod workload;
+pub mod writer;
+
+pub use check::{cluster_check, judge as judge_cluster_check};
+pub use config::DrillConfig;
+pub use error::DrillError;
+pub use outcome::{ErrorClass, Outcome};
+pub use probe::{ProbeRecord, ShardInfo};
+pub use report::DrillReport;
+pub use verify::verify;
+pub use workload::{Phase, PhaseKind, Recorded, Workload, HOLD};
+pub use writer::{WriteRecord, WriterKind};

@@ -1,0 +1,243 @@
+//! Both zones answer: repair what a return left behind, in this order, one kind per pass.
+//! 1. Re-mesh: an instance that came back on a new address (a pod with a new IP) is unknown
+//!    to its peers there, so a peer `MEET`s it (stale `nodes.conf` addresses).
+//! 2. Forget node ids that no instance owns any more and that hold no slots (an instance
+//!    restarted empty gets a new id; the old one lingers as `fail`).
+//! 3. Pairing: an instance without a role (master of no slots: a fresh or emptied node)
+//!    becomes a replica of a shard that lacks one in the other zone; a replica in its master's
+//!    zone moves to a shard that has none across.
+//! 4. Fence: with fencing on, masters whose replica in the other zone is up, and every
+//!    replica (so a promotion nobody ordered starts fenced), get `min-replicas-to-write`; a
+//!    master whose cross-zone replica is down while both zones are up is unfenced — one dead
+//!    replica must not take its shard's writes with it.
+
+use crate::action::{short, Action};
+use crate::decide::lost::addr;
+use crate::decide::{Decision, Input};
+use crate::{NodeState, Snapshot};
+use redis_stretch_topology::Role;
+
+pub(crate) fn repair(input: &Input<'_>) -> Decision {
+    let snap = input.snapshot;
+    let mut d = Decision::default();
+    d.push_step(meet(snap));
+    if !d.is_empty() {
+        return d;
+    }
+    d.push_step(forget(snap));
+    if !d.is_empty() {
+        return d;
+    }
+    d.push_step(pairing(snap));
+    if !d.is_empty() {
+        return d;
+    }
+    d.push_step(fence(input));
+    d
+}
+
+fn meet(snap: &Snapshot) -> Vec<Action> {
+    let mut out = Vec::new();
+    for inst in snap
+        .nodes
+        .iter()
+        .filter(|n| n.name.is_some() && n.reachable)
+    {
+        let (Some(id), Some(a)) = (&inst.id, &inst.addr) else {
+            continue;
+        };
+        // The first reachable peer that does not know this instance where it is now.
+        let stale = snap.nodes.iter().find(|p| {
+            p.reachable
+                && p.id != inst.id
+                && !p.sees.is_empty()
+                && !p
+                    .sees
+                    .iter()
+                    .any(|s| &s.id == id && s.addr.as_ref() == Some(a))
+        });
+        if let Some(p) = stale {
+            out.push(Action::Meet {
+                node: addr(p),
+                peer: a.clone(),
+                why: format!(
+                    "{} does not know {} at its current address",
+                    addr(p),
+                    short(id)
+                ),
+            });
+        }
+    }
+    out
+}
+
+fn forget(snap: &Snapshot) -> Vec<Action> {
+    let owned: Vec<&str> = snap
+        .nodes
+        .iter()
+        .filter(|n| n.name.is_some())
+        .filter_map(|n| n.id.as_deref())
+        .collect();
+    let mut out = Vec::new();
+    for stray in snap.nodes.iter().filter(|n| n.name.is_none()) {
+        let Some(id) = &stray.id else { continue };
+        if owned.contains(&id.as_str()) || !stray.slots.is_empty() {
+            continue;
+        }
+        for p in snap
+            .nodes
+            .iter()
+            .filter(|p| p.reachable && p.name.is_some())
+        {
+            if p.sees.iter().any(|s| &s.id == id) {
+                out.push(Action::Forget {
+                    node: addr(p),
+                    id: id.clone(),
+                    why: "no instance of this cluster has that id any more and it serves no slots"
+                        .to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Masters that have no replica, answering with its link up, in the other zone.
+fn lacking_cross_replica<'a>(snap: &'a Snapshot) -> Vec<&'a NodeState> {
+    snap.masters()
+        .into_iter()
+        .filter(|m| {
+            let id = m.id.as_deref().unwrap_or_default();
+            !snap
+                .replicas_of(id)
+                .any(|r| r.zone != m.zone && r.reachable)
+        })
+        .collect()
+}
+
+fn pairing(snap: &Snapshot) -> Vec<Action> {
+    let mut wanting: Vec<&NodeState> = lacking_cross_replica(snap);
+    let mut out = Vec::new();
+    // Fresh or emptied instances: master of nothing, known to the cluster.
+    let idle = snap.nodes.iter().filter(|n| {
+        n.reachable && n.name.is_some() && n.role == Some(Role::Master) && n.slots.is_empty()
+    });
+    for n in idle {
+        let target = wanting
+            .iter()
+            .position(|m| m.zone != n.zone)
+            .map(|i| wanting.remove(i))
+            .or_else(|| {
+                // Nobody lacks one: join the other zone's master with the fewest replicas.
+                snap.masters()
+                    .into_iter()
+                    .filter(|m| m.zone != n.zone && m.reachable)
+                    .min_by_key(|m| {
+                        snap.replicas_of(m.id.as_deref().unwrap_or_default())
+                            .count()
+                    })
+            });
+        if let Some(m) = target {
+            out.push(Action::Replicate {
+                node: addr(n),
+                master_id: m.id.clone().unwrap_or_default(),
+                why: format!(
+                    "serves no slots; its zone {} needs a copy of the shard mastered in {}",
+                    n.zone, m.zone
+                ),
+            });
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    // Drift: a replica beside its master while another shard has none across.
+    for r in snap
+        .nodes
+        .iter()
+        .filter(|n| n.reachable && n.role == Some(Role::Replica))
+    {
+        let Some(master) = r.master_id.as_deref().and_then(|id| snap.node_by_id(id)) else {
+            continue;
+        };
+        if master.zone != r.zone {
+            continue;
+        }
+        if let Some(i) = wanting
+            .iter()
+            .position(|m| m.zone != r.zone && m.id != master.id)
+        {
+            let m = wanting.remove(i);
+            out.push(Action::Replicate {
+                node: addr(r),
+                master_id: m.id.clone().unwrap_or_default(),
+                why: format!(
+                    "it replicates a master in its own zone {} while a shard mastered in {} has no replica across",
+                    r.zone, m.zone
+                ),
+            });
+        }
+    }
+    out
+}
+
+fn fence(input: &Input<'_>) -> Vec<Action> {
+    let snap = input.snapshot;
+    let p = input.policy;
+    let mut out = Vec::new();
+    for n in snap
+        .nodes
+        .iter()
+        .filter(|n| n.reachable && n.name.is_some())
+    {
+        let (want, why) = desired_fence(snap, n, p.fencing, p.fence_min_replicas);
+        let have = n.fence.unwrap_or(0);
+        if want == have {
+            continue;
+        }
+        out.push(if want == 0 {
+            Action::Unfence { node: addr(n), why }
+        } else {
+            Action::Fence {
+                node: addr(n),
+                min_replicas: want,
+                max_lag_s: p.fence_max_lag_s,
+                why,
+            }
+        });
+    }
+    out
+}
+
+fn desired_fence(snap: &Snapshot, n: &NodeState, fencing: bool, k: u32) -> (u32, String) {
+    if !fencing {
+        return (0, "fencing is off in the spec".to_owned());
+    }
+    match n.role {
+        Some(Role::Master) if !n.slots.is_empty() => {
+            let id = n.id.as_deref().unwrap_or_default();
+            let live: Vec<&NodeState> = snap
+                .replicas_of(id)
+                .filter(|r| r.reachable && r.link_up == Some(true))
+                .collect();
+            if live.iter().any(|r| r.zone != n.zone) {
+                let k = k.min(u32::try_from(live.len()).unwrap_or(u32::MAX));
+                (
+                    k,
+                    "its replica across the zone boundary is up: cut off from it, this master must stop taking writes".to_owned(),
+                )
+            } else {
+                (
+                    0,
+                    "both zones answer but its replica across is down: a single dead replica must not stop the shard".to_owned(),
+                )
+            }
+        }
+        Some(Role::Replica) => (
+            k,
+            "a replica promoted by Redis's own election (a cut-off side) must start fenced"
+                .to_owned(),
+        ),
+        _ => (0, "serves no slots".to_owned()),
+    }
+}

@@ -1,0 +1,160 @@
+//! A zone is lost (dark, or declared lost by `takeover`): keep the survivors writable and give
+//! every orphaned shard a master in the surviving zone.
+//!
+//! - Survivor masters whose replicas are all in the lost zone are unfenced first: their fence
+//!   would close within max-lag + 1-2 s, which would make even a minority-zone loss worse
+//!   than plain Redis.
+//! - Survivors keep a majority of masters (minority-zone loss): `FAILOVER FORCE` on the best
+//!   replica. Voters grant it at once instead of waiting for node-timeout and Redis's
+//!   election delays; it still needs that majority, so it cannot split the cluster.
+//! - Survivors lost the majority: Redis stays down (`cluster_state:fail`) until someone runs
+//!   `TAKEOVER`. Policy `Automatic` does it on every orphaned shard at once, on the replica with
+//!   the highest replication offset (the one that lost the least), each unfenced first so it
+//!   serves writes as soon as it is master. Policy `Manual` says what to run and waits.
+//! - Survivor masters with replicas in the lost zone get `BUMPEPOCH` after the takeovers: if the
+//!   "lost" zone is in fact alive behind a partition, it can elect those replicas (one election
+//!   each, epoch +1); the takeovers here already raised the epoch by one per orphaned shard,
+//!   and the bump puts these masters above that too, so what this side served wins the heal.
+
+use crate::action::Action;
+use crate::decide::{shard_name, Decision, Input};
+use crate::{NodeState, Snapshot};
+use redis_stretch_api::FailoverPolicy;
+
+fn fenced(n: &NodeState) -> bool {
+    n.fence.is_some_and(|f| f > 0)
+}
+
+/// The replica to promote for `master`: in `survivor`, answering, highest offset.
+pub(crate) fn best_replica<'a>(
+    snap: &'a Snapshot,
+    master: &NodeState,
+    survivor: &str,
+) -> Option<&'a NodeState> {
+    let id = master.id.as_deref()?;
+    snap.replicas_of(id)
+        .filter(|r| r.reachable && r.zone == survivor)
+        .max_by_key(|r| r.repl_offset.unwrap_or(0))
+}
+
+pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: bool) -> Decision {
+    let snap = input.snapshot;
+    let mut d = Decision::default();
+    let masters = snap.masters();
+    let total = masters.len();
+    let quorum = total / 2 + 1;
+    let orphans: Vec<&NodeState> = masters
+        .iter()
+        .copied()
+        .filter(|m| m.zone == lost && !m.reachable)
+        .collect();
+    let kept: Vec<&NodeState> = masters
+        .iter()
+        .copied()
+        .filter(|m| m.zone == survivor && m.reachable)
+        .collect();
+    let majority_lost = kept.len() < quorum;
+    let automatic = forced || input.policy.failover == FailoverPolicy::Automatic;
+
+    // Step 1: unfence survivors that would otherwise fence themselves shut.
+    let mut unfence = Vec::new();
+    for m in &kept {
+        let id = m.id.as_deref().unwrap_or_default();
+        let has_live_replica = snap
+            .replicas_of(id)
+            .any(|r| r.reachable && r.link_up == Some(true));
+        if fenced(m) && !has_live_replica {
+            unfence.push(Action::Unfence {
+                node: addr(m),
+                why: format!(
+                    "its replicas are in {lost}, which is lost; fenced, it would refuse writes"
+                ),
+            });
+        }
+    }
+    let mut promote = Vec::new();
+    for o in &orphans {
+        let shard = shard_name(o);
+        let Some(best) = best_replica(snap, o, survivor) else {
+            d.notes.push(format!(
+                "{shard}: no replica answers in {survivor}; its data lives only in {lost} (data loss until {lost} returns)"
+            ));
+            continue;
+        };
+        if majority_lost && !automatic {
+            continue;
+        }
+        if fenced(best) {
+            unfence.push(Action::Unfence {
+                node: addr(best),
+                why: format!(
+                    "about to be promoted for {shard}; it has no replica to satisfy the fence"
+                ),
+            });
+        }
+        let offset = best.repl_offset.unwrap_or(0);
+        promote.push(if majority_lost {
+            Action::Takeover {
+                node: addr(best),
+                shard,
+                why: format!(
+                    "{lost} lost with {} of {total} masters: survivors are below quorum {quorum}; best replica by offset ({offset})",
+                    orphans.len()
+                ),
+            }
+        } else {
+            Action::ForceFailover {
+                node: addr(best),
+                shard,
+                why: format!(
+                    "{lost} lost; survivors hold {} of {total} masters, so voters grant a forced failover now instead of after node-timeout",
+                    kept.len()
+                ),
+            }
+        });
+    }
+    d.push_step(unfence);
+    d.push_step(promote);
+
+    if majority_lost && !automatic && !orphans.is_empty() {
+        d.notes.push(format!(
+            "policy Manual: {lost} is lost with {} of {total} masters and Redis will not recover alone; run `redis-stretch takeover --zone {survivor}`",
+            orphans.len()
+        ));
+        d.waiting_for = Some(format!(
+            "a human to run `redis-stretch takeover --zone {survivor}` (policy Manual)"
+        ));
+        return d;
+    }
+
+    // Step 3: epoch margin for survivors whose replicas sit in the lost zone, once per loss
+    // (the engine remembers whom it bumped; a restarted engine may bump once more: harmless).
+    let bumps: Vec<Action> = kept
+        .iter()
+        .filter(|m| {
+            let id = m.id.as_deref().unwrap_or_default();
+            snap.replicas_of(id).any(|r| r.zone == lost)
+                && !input.bumped.iter().any(|b| b == id)
+        })
+        .map(|m| Action::BumpEpoch {
+            node: addr(m),
+            why: format!(
+                "its replica is in {lost}: if {lost} is alive behind a partition it may elect it; a higher epoch here wins the heal"
+            ),
+        })
+        .collect();
+    // A step after the takeovers, so the bump lands above their epochs.
+    d.push_step(bumps);
+    if d.is_empty() && d.waiting_for.is_none() {
+        d.waiting_for = Some(format!(
+            "{lost} is lost; survivors in {survivor} serve every slot they can; waiting for {lost} to return"
+        ));
+    }
+    d
+}
+
+pub(crate) fn addr(n: &NodeState) -> redis_stretch_admin::NodeAddr {
+    n.addr
+        .clone()
+        .unwrap_or_else(|| redis_stretch_admin::NodeAddr::new("?", 0))
+}

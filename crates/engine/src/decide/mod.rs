@@ -1,0 +1,165 @@
+//! Decide: snapshot + zone health + policy → actions, each with its reason. Pure: no I/O, no
+//! clock (time arrives as data), so every case of `../shared/design/dc-failure.md` is a
+//! table test (`tests/decide.rs`). Level-triggered: it asks only for what the snapshot still
+//! lacks, so re-running it after a crash, or on its own result, never does harm twice.
+
+mod healthy;
+mod lost;
+mod rebalance;
+
+use std::time::Duration;
+
+use redis_stretch_api::{FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec};
+use serde::Serialize;
+
+use crate::zone::ZoneState;
+use crate::{Action, NodeState, Snapshot};
+
+/// The spec's failover settings, as decide needs them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub failover: FailoverPolicy,
+    pub failback: FailbackPolicy,
+    pub fencing: bool,
+    /// `min-replicas-to-write` when fenced: enough that at least one acknowledging replica is
+    /// in the other zone (replicas alternate zones, the first one across).
+    pub fence_min_replicas: u32,
+    /// `min-replicas-max-lag`: a cut-off master stops accepting writes within this plus 1-2 s.
+    pub fence_max_lag_s: u32,
+    /// Preferred masters per zone (the failback target).
+    pub preferred: Vec<(String, u32)>,
+}
+
+impl Policy {
+    pub fn from_spec(spec: &RedisStretchClusterSpec) -> Self {
+        Self {
+            failover: spec.failover.policy,
+            failback: spec.failover.failback,
+            fencing: spec.failover.fencing,
+            fence_min_replicas: spec.replicas_per_shard / 2 + 1,
+            fence_max_lag_s: 2,
+            preferred: spec
+                .zones
+                .iter()
+                .map(|z| (z.name.clone(), z.preferred_masters))
+                .collect(),
+        }
+    }
+}
+
+/// Why decide runs: the engine's own loop, or a command a human gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// The engine loop: act as the policy says.
+    Auto,
+    /// `redis-stretch takeover --zone SURVIVOR`: the other zone is lost, whatever probes say.
+    Takeover { survivor: String },
+    /// `redis-stretch failback`: restore the preferred layout now.
+    Failback,
+    /// `redis-stretch evacuate --zone ZONE`: move every master out of ZONE.
+    Evacuate { zone: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Input<'a> {
+    pub snapshot: &'a Snapshot,
+    pub zones: &'a [(String, ZoneState)],
+    pub policy: &'a Policy,
+    pub intent: Intent,
+    /// A zone under `evacuate`: no failback into it until `resume`.
+    pub held_zone: Option<&'a str>,
+    /// Failback hold-down still running (time left), when a zone came back recently.
+    pub hold_down_left: Option<Duration>,
+    /// Node ids whose epoch the engine already bumped during the current zone loss.
+    pub bumped: &'a [String],
+}
+
+/// Actions run step by step; the actions of one step run concurrently.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub steps: Vec<Vec<Action>>,
+    /// What the engine waits for when it does nothing (status shows it).
+    pub waiting_for: Option<String>,
+    /// What a human should know or run (policy Manual, data loss).
+    pub notes: Vec<String>,
+}
+
+impl Decision {
+    pub fn wait(why: impl Into<String>) -> Self {
+        Self {
+            waiting_for: Some(why.into()),
+            ..Self::default()
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.steps.iter().all(Vec::is_empty)
+    }
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.steps.iter().flatten()
+    }
+    fn push_step(&mut self, step: Vec<Action>) {
+        if !step.is_empty() {
+            self.steps.push(step);
+        }
+    }
+}
+
+pub fn decide(input: &Input<'_>) -> Decision {
+    let dark: Vec<&str> = input
+        .zones
+        .iter()
+        .filter(|(_, s)| s.is_dark())
+        .map(|(z, _)| z.as_str())
+        .collect();
+    if let Intent::Takeover { survivor } = &input.intent {
+        return match other_zone(input.snapshot, survivor) {
+            Some(lost) => lost::zone_lost(input, lost, survivor, true),
+            None => Decision::wait(format!("unknown zone `{survivor}`")),
+        };
+    }
+    match dark.as_slice() {
+        [a, b] => {
+            return Decision::wait(format!(
+                "no instance answers in {a} or {b}: the engine itself may be cut off, so it does nothing"
+            ))
+        }
+        [lost_zone] => {
+            return match other_zone(input.snapshot, lost_zone) {
+                Some(survivor) => lost::zone_lost(input, lost_zone, survivor, false),
+                None => Decision::wait("a zone is dark but the other is unknown"),
+            };
+        }
+        _ => {}
+    }
+    if let Some((zone, ZoneState::Suspect { silent_ms })) = input
+        .zones
+        .iter()
+        .find(|(_, s)| matches!(s, ZoneState::Suspect { .. }))
+    {
+        return Decision::wait(format!(
+            "every instance of {zone} silent for {silent_ms} ms; confirming before acting"
+        ));
+    }
+    let repair = healthy::repair(input);
+    if !repair.is_empty() {
+        return repair;
+    }
+    rebalance::rebalance(input)
+}
+
+pub(crate) fn other_zone<'a>(snap: &'a Snapshot, zone: &str) -> Option<&'a str> {
+    match snap.zones.as_slice() {
+        [a, b] if a == zone => Some(b),
+        [a, b] if b == zone => Some(a),
+        _ => None,
+    }
+}
+
+/// `shard of host:port` naming, as status prints it.
+pub(crate) fn shard_name(master: &NodeState) -> String {
+    match (&master.addr, &master.slots.first()) {
+        (_, Some(r)) => format!("slots {r}"),
+        (Some(a), None) => format!("shard of {a}"),
+        (None, None) => "shard".to_owned(),
+    }
+}

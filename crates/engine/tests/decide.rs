@@ -1,0 +1,564 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Table tests for `decide`, one per case of `../shared/design/dc-failure.md`, plus a model
+//! check: applying decide's own actions (to a simple model of Redis) converges to a state
+//! where decide asks for nothing.
+
+use std::time::Duration;
+
+use redis_stretch_admin::NodeAddr;
+use redis_stretch_api::{FailbackPolicy, FailoverPolicy};
+use redis_stretch_engine::decide::{decide, Decision, Input, Intent, Policy};
+use redis_stretch_engine::zone::ZoneState;
+use redis_stretch_engine::{Action, NodeState, Seen, Snapshot};
+use redis_stretch_topology::{Role, SlotRange};
+
+fn id(name: &str) -> String {
+    format!(
+        "{:0>40}",
+        name.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+fn node(
+    name: &str,
+    zone: &str,
+    port: u16,
+    role: Role,
+    master: Option<&str>,
+    slots: Option<(u16, u16)>,
+    epoch: u64,
+) -> NodeState {
+    NodeState {
+        name: Some(name.into()),
+        zone: zone.into(),
+        addr: Some(NodeAddr::new(
+            if zone == "dc-a" {
+                "127.0.1.1"
+            } else {
+                "127.0.2.1"
+            },
+            port,
+        )),
+        id: Some(id(name)),
+        reachable: true,
+        error: None,
+        role: Some(role),
+        master_id: master.map(id),
+        slots: slots
+            .map(|(a, b)| vec![SlotRange { start: a, end: b }])
+            .unwrap_or_default(),
+        config_epoch: epoch,
+        link_up: (role == Role::Replica).then_some(true),
+        repl_offset: Some(1000),
+        cluster_state: Some(redis_stretch_admin::ClusterState::Ok),
+        fence: Some(1),
+        current_epoch: Some(6),
+        flagged_fail_by: 0,
+        flagged_pfail_by: 0,
+        sees: vec![],
+    }
+}
+
+/// The seed layout: M1, M2 and R3 in dc-a; M3, R1, R2 in dc-b; fenced, fully meshed.
+fn seed() -> Snapshot {
+    let nodes = vec![
+        node("m1", "dc-a", 7000, Role::Master, None, Some((0, 5460)), 1),
+        node(
+            "m2",
+            "dc-a",
+            7001,
+            Role::Master,
+            None,
+            Some((5461, 10921)),
+            2,
+        ),
+        node("r3", "dc-a", 7002, Role::Replica, Some("m3"), None, 4),
+        node(
+            "m3",
+            "dc-b",
+            7003,
+            Role::Master,
+            None,
+            Some((10922, 16383)),
+            3,
+        ),
+        node("r1", "dc-b", 7004, Role::Replica, Some("m1"), None, 5),
+        node("r2", "dc-b", 7005, Role::Replica, Some("m2"), None, 6),
+    ];
+    let mut s = Snapshot {
+        zones: vec!["dc-a".into(), "dc-b".into()],
+        nodes,
+    };
+    mesh(&mut s);
+    s
+}
+
+/// Every reachable node sees every other at its address.
+fn mesh(s: &mut Snapshot) {
+    let all: Vec<Seen> = s
+        .nodes
+        .iter()
+        .filter(|n| n.name.is_some())
+        .map(|n| Seen {
+            id: n.id.clone().unwrap(),
+            addr: n.addr.clone(),
+            handshake: false,
+            fail: !n.reachable,
+        })
+        .collect();
+    for n in &mut s.nodes {
+        n.sees = if n.reachable {
+            all.iter()
+                .filter(|x| Some(&x.id) != n.id.as_ref())
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+    }
+}
+
+fn get<'a>(s: &'a mut Snapshot, name: &str) -> &'a mut NodeState {
+    s.nodes
+        .iter_mut()
+        .find(|n| n.name.as_deref() == Some(name))
+        .unwrap()
+}
+
+fn go_dark(s: &mut Snapshot, zone: &str) {
+    for n in s.nodes.iter_mut().filter(|n| n.zone == zone) {
+        n.reachable = false;
+        n.cluster_state = None;
+        n.link_up = None;
+        n.fence = None;
+    }
+    for n in s
+        .nodes
+        .iter_mut()
+        .filter(|n| n.zone != zone && n.role == Some(Role::Replica))
+    {
+        // Replicas whose master went dark lose their link.
+        if n.master_id.as_deref().is_some_and(|m| {
+            ["m1", "m2", "m3", "r1", "r2", "r3"]
+                .iter()
+                .any(|x| id(x) == m && (x.starts_with('m') && zone_of(x) == zone))
+        }) {
+            n.link_up = Some(false);
+        }
+    }
+    mesh(s);
+}
+
+fn zone_of(name: &str) -> &'static str {
+    match name {
+        "m1" | "m2" | "r3" => "dc-a",
+        _ => "dc-b",
+    }
+}
+
+fn policy(failover: FailoverPolicy) -> Policy {
+    Policy {
+        failover,
+        failback: FailbackPolicy::Automatic,
+        fencing: true,
+        fence_min_replicas: 1,
+        fence_max_lag_s: 2,
+        preferred: vec![("dc-a".into(), 2), ("dc-b".into(), 1)],
+    }
+}
+
+fn zones(a: ZoneState, b: ZoneState) -> Vec<(String, ZoneState)> {
+    vec![("dc-a".into(), a), ("dc-b".into(), b)]
+}
+
+const OK: ZoneState = ZoneState::Healthy;
+const DARK: ZoneState = ZoneState::Dark { silent_ms: 800 };
+
+fn run(s: &Snapshot, z: &[(String, ZoneState)], p: &Policy, intent: Intent) -> Decision {
+    decide(&Input {
+        snapshot: s,
+        zones: z,
+        policy: p,
+        intent,
+        held_zone: None,
+        hold_down_left: None,
+        bumped: &[],
+    })
+}
+
+/// `kind@port` for every action, step by step.
+fn summary(d: &Decision) -> Vec<Vec<String>> {
+    d.steps
+        .iter()
+        .map(|step| {
+            step.iter()
+                .map(|a| format!("{}@{}", a.kind(), a.node().port))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn healthy_seed_cluster_needs_nothing() {
+    let d = run(
+        &seed(),
+        &zones(OK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert!(d.is_empty(), "{d:?}");
+    assert!(d.waiting_for.unwrap().contains("as preferred"));
+}
+
+#[test]
+fn minority_dc_lost_forces_the_orphan_over_and_unfences_survivors() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-b");
+    let d = run(
+        &s,
+        &zones(OK, DARK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert_eq!(
+        summary(&d),
+        vec![
+            vec!["unfence@7000", "unfence@7001", "unfence@7002"],
+            vec!["force-failover@7002"],
+            vec!["bump-epoch@7000", "bump-epoch@7001"],
+        ]
+    );
+    assert!(!d.actions().any(|a| a.kind() == "takeover"));
+}
+
+#[test]
+fn majority_dc_lost_takes_over_every_orphan_then_bumps_the_kept_master() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    let d = run(
+        &s,
+        &zones(DARK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert_eq!(
+        summary(&d),
+        vec![
+            vec!["unfence@7003", "unfence@7004", "unfence@7005"],
+            vec!["takeover@7004", "takeover@7005"],
+            vec!["bump-epoch@7003"],
+        ]
+    );
+}
+
+#[test]
+fn majority_dc_lost_with_manual_policy_says_what_to_run() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    let d = run(
+        &s,
+        &zones(DARK, OK),
+        &policy(FailoverPolicy::Manual),
+        Intent::Auto,
+    );
+    assert_eq!(summary(&d), vec![vec!["unfence@7003"]]);
+    assert!(d
+        .waiting_for
+        .unwrap()
+        .contains("redis-stretch takeover --zone dc-b"));
+    assert!(d.notes.iter().any(|n| n.contains("policy Manual")));
+    // The break-glass command then does what Automatic would have done.
+    let d = run(
+        &s,
+        &zones(DARK, OK),
+        &policy(FailoverPolicy::Manual),
+        Intent::Takeover {
+            survivor: "dc-b".into(),
+        },
+    );
+    assert!(summary(&d).contains(&vec![
+        "takeover@7004".to_owned(),
+        "takeover@7005".to_owned()
+    ]));
+}
+
+#[test]
+fn takeover_picks_the_replica_with_the_highest_offset() {
+    let mut s = seed();
+    get(&mut s, "r1").name = Some("r1".into());
+    let mut extra = node("r1b", "dc-b", 7006, Role::Replica, Some("m1"), None, 7);
+    extra.repl_offset = Some(5000);
+    s.nodes.push(extra);
+    go_dark(&mut s, "dc-a");
+    let d = run(
+        &s,
+        &zones(DARK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert!(
+        summary(&d)[1].contains(&"takeover@7006".to_owned()),
+        "{:?}",
+        summary(&d)
+    );
+}
+
+#[test]
+fn engine_cut_off_from_both_zones_does_nothing() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    go_dark(&mut s, "dc-b");
+    let d = run(
+        &s,
+        &zones(DARK, DARK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert!(d.is_empty());
+    assert!(d.waiting_for.unwrap().contains("cut off"));
+}
+
+#[test]
+fn a_suspect_zone_is_confirmed_before_anything_happens() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    let d = run(
+        &s,
+        &zones(ZoneState::Suspect { silent_ms: 300 }, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert!(d.is_empty());
+    assert!(d.waiting_for.unwrap().contains("confirming"));
+}
+
+#[test]
+fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    // R1 was taken over (and unfenced) before the crash; R2 and M3 were not.
+    let r1 = get(&mut s, "r1");
+    r1.role = Some(Role::Master);
+    r1.master_id = None;
+    r1.slots = vec![SlotRange {
+        start: 0,
+        end: 5460,
+    }];
+    r1.config_epoch = 7;
+    r1.fence = Some(0);
+    r1.link_up = None;
+    get(&mut s, "m1").slots.clear();
+    let d = run(
+        &s,
+        &zones(DARK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    // Survivors hold a majority again (R1 and M3), so R2 gets a forced failover, which needs
+    // their votes; M3's epoch is bumped as the crashed engine never got to.
+    assert_eq!(
+        summary(&d),
+        vec![
+            vec!["unfence@7003", "unfence@7005"],
+            vec!["force-failover@7005"],
+            vec!["bump-epoch@7003"],
+        ]
+    );
+    // Once bumped, not again.
+    let ids = vec![id("m3")];
+    let again = decide(&Input {
+        snapshot: &s,
+        zones: &zones(DARK, OK),
+        policy: &policy(FailoverPolicy::Automatic),
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down_left: None,
+        bumped: &ids,
+    });
+    assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
+}
+
+#[test]
+fn a_single_dead_replica_does_not_fence_its_master_shut() {
+    let mut s = seed();
+    let r1 = get(&mut s, "r1");
+    r1.reachable = false;
+    r1.link_up = None;
+    mesh(&mut s);
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert_eq!(summary(&d), vec![vec!["unfence@7000"]]);
+}
+
+#[test]
+fn fencing_off_unfences_everything() {
+    let mut p = policy(FailoverPolicy::Automatic);
+    p.fencing = false;
+    let d = run(&seed(), &zones(OK, OK), &p, Intent::Auto);
+    assert_eq!(d.actions().count(), 6);
+    assert!(d.actions().all(|a| a.kind() == "unfence"));
+}
+
+/// After a majority loss and takeover: R1, R2 master in dc-b; M1, M2 back as their replicas.
+fn after_takeover_and_return() -> Snapshot {
+    let mut s = seed();
+    for (r, m, slots, epoch) in [("r1", "m1", (0, 5460), 7), ("r2", "m2", (5461, 10921), 8)] {
+        let rn = get(&mut s, r);
+        rn.role = Some(Role::Master);
+        rn.master_id = None;
+        rn.slots = vec![SlotRange {
+            start: slots.0,
+            end: slots.1,
+        }];
+        rn.config_epoch = epoch;
+        rn.fence = Some(0);
+        rn.link_up = None;
+        let mn = get(&mut s, m);
+        mn.role = Some(Role::Replica);
+        mn.master_id = Some(id(r));
+        mn.slots.clear();
+        mn.link_up = Some(true);
+        mn.fence = Some(0);
+    }
+    get(&mut s, "m3").fence = Some(0);
+    mesh(&mut s);
+    s
+}
+
+#[test]
+fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
+    let s = after_takeover_and_return();
+    let p = policy(FailoverPolicy::Automatic);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert!(d.actions().all(|a| a.kind() == "fence"), "{d:?}");
+    assert_eq!(d.actions().count(), 5);
+
+    let mut fenced = s.clone();
+    for n in &mut fenced.nodes {
+        n.fence = Some(1);
+    }
+    let held = decide(&Input {
+        snapshot: &fenced,
+        zones: &zones(OK, OK),
+        policy: &p,
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down_left: Some(Duration::from_secs(3)),
+        bumped: &[],
+    });
+    assert!(held.is_empty());
+    assert!(held.waiting_for.unwrap().contains("hold-down"));
+
+    let d = run(&fenced, &zones(OK, OK), &p, Intent::Auto);
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7000"]]);
+
+    let mut manual = p.clone();
+    manual.failback = FailbackPolicy::Manual;
+    let d = run(&fenced, &zones(OK, OK), &manual, Intent::Auto);
+    assert!(d.is_empty() && d.waiting_for.unwrap().contains("redis-stretch failback"));
+    let d = run(&fenced, &zones(OK, OK), &manual, Intent::Failback);
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7000"]]);
+}
+
+#[test]
+fn evacuated_zone_gets_no_failback_until_resumed() {
+    let mut s = after_takeover_and_return();
+    for n in &mut s.nodes {
+        n.fence = Some(1);
+    }
+    let p = policy(FailoverPolicy::Automatic);
+    let d = decide(&Input {
+        snapshot: &s,
+        zones: &zones(OK, OK),
+        policy: &p,
+        intent: Intent::Auto,
+        held_zone: Some("dc-a"),
+        hold_down_left: None,
+        bumped: &[],
+    });
+    assert!(d.is_empty() && d.waiting_for.unwrap().contains("evacuated"));
+}
+
+#[test]
+fn evacuate_moves_masters_out_one_at_a_time() {
+    let d = run(
+        &seed(),
+        &zones(OK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Evacuate {
+            zone: "dc-a".into(),
+        },
+    );
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7004"]]);
+}
+
+#[test]
+fn returned_instance_on_a_new_address_is_met_again() {
+    let mut s = seed();
+    let new = NodeAddr::new("127.0.1.1", 7100);
+    get(&mut s, "m1").addr = Some(new.clone());
+    // Peers still list M1 at its old address (mesh() would fix it; don't call it).
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    let meets: Vec<&Action> = d.actions().filter(|a| a.kind() == "meet").collect();
+    assert_eq!(meets.len(), 1, "{d:?}");
+    assert!(matches!(meets[0], Action::Meet { peer, .. } if *peer == new));
+}
+
+#[test]
+fn instance_restarted_empty_is_paired_and_its_old_id_forgotten() {
+    let mut s = after_takeover_and_return();
+    for n in &mut s.nodes {
+        n.fence = Some(1);
+    }
+    // M1 came back empty: new id, master of nothing. Its old id lingers as a failed stray.
+    let mut stray = get(&mut s, "m1").clone();
+    stray.name = None;
+    stray.reachable = false;
+    let fresh = get(&mut s, "m1");
+    fresh.id = Some(id("m1-new"));
+    fresh.role = Some(Role::Master);
+    fresh.master_id = None;
+    fresh.link_up = None;
+    mesh(&mut s);
+    for n in s.nodes.iter_mut().filter(|n| n.reachable) {
+        n.sees.push(Seen {
+            id: stray.id.clone().unwrap(),
+            addr: None,
+            handshake: false,
+            fail: true,
+        });
+    }
+    s.nodes.push(stray);
+    let p = policy(FailoverPolicy::Automatic);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert!(d.actions().all(|a| a.kind() == "forget"), "{d:?}");
+    assert_eq!(
+        d.actions().count(),
+        6,
+        "forgotten on every node that knows it"
+    );
+    s.nodes.retain(|n| n.name.is_some());
+    for n in &mut s.nodes {
+        n.sees.retain(|x| x.id != id("m1"));
+    }
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    let first = d.actions().next().cloned();
+    match first {
+        Some(Action::Replicate {
+            node, master_id, ..
+        }) => {
+            assert_eq!(node.port, 7000);
+            assert_eq!(master_id, id("r1"), "R1 in dc-b has no replica across");
+        }
+        other => panic!("expected replicate, got {other:?}"),
+    }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this): installs what is missing,
+# checks formatting and lints, runs every test (unit, property, and integration tests against
+# real redis-server processes). Long drills are not part of it: see scripts/bench.sh.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/deps.sh
+
+# Test clusters live in state dirs under $TMPDIR/redis-stretch-tests. Each test stops its own
+# (Drop guards); this catches a test binary that was killed outright, stopping by recorded PID.
+cleanup() {
+  local bin="$root/target/debug/redis-stretch"
+  [ -x "$bin" ] || return 0
+  for d in "${TMPDIR:-/tmp}"/redis-stretch-tests/*/; do
+    [ -d "$d" ] && "$bin" local down --state-dir "$d" >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --quiet --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
