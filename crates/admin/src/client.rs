@@ -185,6 +185,10 @@ impl AdminClient {
         self.call(&cluster(&["BUMPEPOCH"])).await
     }
 
+    pub async fn forget(&self, node_id: &str) -> Result<(), AdminError> {
+        self.ok(cluster(&["FORGET", node_id])).await
+    }
+
     pub async fn config_set(&self, param: &str, value: &str) -> Result<(), AdminError> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("SET").arg(param).arg(value);

@@ -10,6 +10,9 @@ pub enum CliError {
     Usage(String),
     #[error("{file}: {problems}")]
     Manifest { file: String, problems: Problems },
+    /// Refused as unsafe (exit code 3).
+    #[error("refused: {0}")]
+    Refused(String),
     #[error(transparent)]
     Local(#[from] LocalError),
     #[error(transparent)]
@@ -22,6 +25,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::Manifest { .. } => 2,
+            CliError::Refused(_) => 3,
             CliError::Local(e) => e.exit_code(),
             CliError::Admin(_) | CliError::Runtime(_) => 1,
         }

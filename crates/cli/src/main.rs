@@ -30,6 +30,12 @@ pub enum Output {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FaultSignalArg {
+    Kill,
+    Stop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ManifestOutput {
     Yaml,
     Json,
@@ -42,8 +48,36 @@ enum Command {
         #[command(subcommand)]
         command: LocalCommand,
     },
-    /// Show a cluster grouped by zone, with what the loss of each zone would mean.
+    /// Show a cluster grouped by zone, with what the loss of each zone would mean, and what
+    /// the engine is doing.
     Status(commands::status::StatusArgs),
+    /// Break-glass: promote, in ZONE, a replica of every shard whose master is unreachable.
+    /// Refuses (exit 3) while the other zone answers or a live engine is in charge.
+    Takeover {
+        /// The surviving zone.
+        #[arg(long)]
+        zone: String,
+        #[command(flatten)]
+        target: commands::breakglass::TargetArgs,
+    },
+    /// Restore the preferred masters per zone with graceful failovers (no write lost).
+    Failback {
+        #[command(flatten)]
+        target: commands::breakglass::TargetArgs,
+    },
+    /// Planned maintenance: move every master out of ZONE with graceful failovers, and hold
+    /// the engine from failing back into it until `resume`.
+    Evacuate {
+        #[arg(long)]
+        zone: String,
+        #[command(flatten)]
+        target: commands::breakglass::TargetArgs,
+    },
+    /// Release the hold set by `evacuate`.
+    Resume {
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Print the RedisStretchCluster CustomResourceDefinition (committed as deploy/crd.yaml).
     Crd,
     /// Print every Kubernetes manifest a RedisStretchCluster becomes.
@@ -89,6 +123,29 @@ enum LocalCommand {
         state_dir: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         output: Output,
+    },
+    /// Run the engine over a local cluster in the foreground (`local up --detach` starts one).
+    Engine {
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Make a zone go dark: SIGKILL its processes, or freeze them with SIGSTOP (silence and
+    /// timeouts, as a dark data center looks from outside).
+    KillZone {
+        zone: String,
+        #[arg(long, value_enum, default_value = "kill")]
+        signal: FaultSignalArg,
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Bring a zone back: resume frozen processes, restart killed ones from their data and
+    /// nodes.conf (on new addresses with --new-addresses, like pods with new IPs).
+    RestoreZone {
+        zone: String,
+        #[arg(long)]
+        new_addresses: bool,
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Stop every process of the local cluster and remove its state (data included).
     Down {
@@ -144,7 +201,25 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 state_dir,
                 keep_data,
             } => commands::local::down(state_dir, keep_data),
+            LocalCommand::Engine { state_dir } => {
+                let dir = commands::local::state_dir(state_dir);
+                commands::engine::run(&dir, commands::engine::shutdown_signal()).await
+            }
+            LocalCommand::KillZone {
+                zone,
+                signal,
+                state_dir,
+            } => commands::local::kill_zone(state_dir, &zone, signal),
+            LocalCommand::RestoreZone {
+                zone,
+                new_addresses,
+                state_dir,
+            } => commands::local::restore_zone(state_dir, &zone, new_addresses).await,
         },
+        Command::Takeover { zone, target } => commands::breakglass::takeover(&zone, &target).await,
+        Command::Failback { target } => commands::breakglass::failback(&target).await,
+        Command::Evacuate { zone, target } => commands::breakglass::evacuate(&zone, &target).await,
+        Command::Resume { state_dir } => commands::breakglass::resume(state_dir),
         Command::Status(args) => commands::status::run(args).await,
         Command::Validate { file, output } => commands::validate::run(&file, output),
         Command::Crd => commands::k8s::crd(),

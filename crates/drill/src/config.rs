@@ -17,6 +17,10 @@ pub struct DrillConfig {
     /// Bound of one try of one command against one node. A frozen (SIGSTOPped) node answers
     /// nothing, so this is what a dark zone costs per try.
     pub attempt_timeout: Duration,
+    /// Bound of opening one connection (TCP connect + AUTH) to one node. Kept short and apart
+    /// from `attempt_timeout`: every topology rebuild opens connections to all known nodes, and
+    /// a frozen node holds the rebuild for this long.
+    pub connect_timeout: Duration,
     /// `WAIT 1 <ms>` timeout of the WAIT writer.
     pub wait_timeout_ms: u64,
     /// Independent connections of the WAIT writer. `WAIT` blocks its connection until it returns,
@@ -41,6 +45,7 @@ impl Default for DrillConfig {
             rate_per_writer: 500,
             retry_window: Duration::from_millis(1000),
             attempt_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_millis(200),
             wait_timeout_ms: 100,
             wait_connections: 8,
             probe_interval: Duration::from_millis(20),
@@ -71,8 +76,11 @@ impl DrillConfig {
         if self.wait_connections == 0 || self.wait_connections > 64 {
             return bad("wait_connections: must be 1..=64");
         }
-        if self.attempt_timeout.is_zero() || self.probe_timeout.is_zero() {
-            return bad("attempt_timeout and probe_timeout must be > 0");
+        if self.attempt_timeout.is_zero()
+            || self.probe_timeout.is_zero()
+            || self.connect_timeout.is_zero()
+        {
+            return bad("attempt_timeout, probe_timeout and connect_timeout must be > 0");
         }
         if self.probe_interval < Duration::from_millis(5) {
             return bad("probe_interval: must be at least 5 ms");

@@ -37,17 +37,18 @@ use crate::DrillError;
 /// time out at once, and one rebuild answers them all.
 pub const REFRESH_MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Builds a cluster client whose own retries are off and whose every try is bounded by
-/// `try_timeout` (connect, AUTH handshake and reply alike).
+/// Builds a cluster client whose own retries are off, whose every try is bounded by
+/// `try_timeout` and every new node connection by `connect_timeout`.
 pub(crate) fn cluster_client(
     addrs: &[NodeAddr],
     password: Option<&Secret>,
     try_timeout: Duration,
+    connect_timeout: Duration,
 ) -> Result<ClusterClient, DrillError> {
     let urls: Vec<String> = addrs.iter().map(|a| format!("redis://{a}")).collect();
     let mut builder = ClusterClientBuilder::new(urls)
         .retries(0)
-        .connection_timeout(try_timeout)
+        .connection_timeout(connect_timeout)
         .response_timeout(try_timeout)
         .overall_response_timeout(Some(try_timeout));
     if let Some(p) = password {

@@ -235,8 +235,9 @@ pub(crate) fn shards_from_cluster_slots(reply: &Value) -> Result<Vec<ShardInfo>,
     let Value::Array(entries) = reply else {
         return Err(format!("expected an array, got {reply:?}"));
     };
-    // (master id or address, address, ranges)
-    let mut masters: Vec<(String, String, Vec<(u16, u16)>)> = Vec::new();
+    /// (master id or address, address, ranges)
+    type Master = (String, String, Vec<(u16, u16)>);
+    let mut masters: Vec<Master> = Vec::new();
     for entry in entries {
         let Value::Array(fields) = entry else {
             return Err("a slot entry is not an array".to_owned());

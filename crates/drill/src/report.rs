@@ -411,7 +411,12 @@ impl fmt::Display for DrillReport {
                 PhaseKind::Fault => "  (fault)",
                 PhaseKind::Milestone => "",
             };
-            writeln!(f, "  +{:>9}  {}{kind}", secs(p.at_ms), p.name)?;
+            writeln!(
+                f,
+                "  {:>10}  {}{kind}",
+                format!("+{}", secs(p.at_ms)),
+                p.name
+            )?;
         }
         for fault in &self.faults {
             writeln!(f)?;

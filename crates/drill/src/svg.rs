@@ -57,12 +57,12 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// Which count of a bucket a stacked layer shows.
+type Pick = fn(&crate::report::Counts) -> u32;
+
 pub fn render(report: &DrillReport) -> String {
-    let n_buckets = report.buckets.len().max(1);
     let bucket_s = report.bucket_ms as f64 / 1000.0;
-    let t_end = (report.duration_ms / 1000.0)
-        .max(n_buckets as f64 * bucket_s)
-        .max(0.1);
+    let t_end = (report.duration_ms / 1000.0).max(0.1);
     let plot_w = WIDTH - LEFT - RIGHT;
     let x = |t_s: f64| LEFT + (t_s / t_end).clamp(0.0, 1.0) * plot_w;
 
@@ -116,19 +116,25 @@ pub fn render(report: &DrillReport) -> String {
         report.not_acknowledged,
         esc(&checks)
     );
-    // Legend, top right.
-    let mut lx = WIDTH - RIGHT - 330.0;
-    for (color, label) in [
-        (OK, "acknowledged"),
-        (NOT_ACKED, "not acknowledged"),
-        (FAILED, "failed"),
-    ] {
+    // Legend, top right, on the title line.
+    let legend = [
+        (OK, "acknowledged", 1.0),
+        (NOT_ACKED, "not acknowledged", 1.0),
+        (FAILED, "failed", 1.0),
+        (FAILED, "failure window", 0.12),
+    ];
+    let legend_w: f64 = legend
+        .iter()
+        .map(|(_, l, _)| 15.0 + l.len() as f64 * 6.4 + 14.0)
+        .sum();
+    let mut lx = WIDTH - RIGHT - legend_w;
+    for (color, label, opacity) in legend {
         let _ = writeln!(
             s,
-            r#"<rect x="{lx}" y="36" width="11" height="11" fill="{color}"/><text x="{}" y="46" fill="{INK}">{label}</text>"#,
+            r#"<rect x="{lx:.1}" y="16" width="11" height="11" fill="{color}" fill-opacity="{opacity}" stroke="{color}" stroke-opacity="{opacity}"/><text x="{:.1}" y="26" fill="{INK}">{label}</text>"#,
             lx + 15.0
         );
-        lx += 15.0 + label.len() as f64 * 6.6 + 16.0;
+        lx += 15.0 + label.len() as f64 * 6.4 + 14.0;
     }
 
     // Failure shading behind everything in the plot area.
@@ -140,26 +146,31 @@ pub fn render(report: &DrillReport) -> String {
             (b - a).max(1.5),
             plots_bottom - plots_top
         );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="10" fill="{FAILED}" text-anchor="middle">failures</text>"#,
-            (a + b) / 2.0,
-            plots_top + 10.0
-        );
     }
 
     // One stacked panel per writer.
-    let rate_of = |n: u32| f64::from(n) / bucket_s;
+    // The last bucket is usually cut short by the end of the drill: divide by what it covers.
+    let width_of = |i: usize| (t_end - i as f64 * bucket_s).clamp(0.0, bucket_s);
+    let rate_at = |i: usize, n: u32| {
+        let w = width_of(i);
+        if w < bucket_s * 0.2 {
+            0.0
+        } else {
+            f64::from(n) / w
+        }
+    };
     let max_rate = report
         .buckets
         .iter()
-        .flat_map(|b| b.writers.iter())
-        .map(|c| rate_of(c.ok + c.not_acknowledged + c.failed))
+        .enumerate()
+        .flat_map(|(i, b)| b.writers.iter().map(move |c| (i, c)))
+        .map(|(i, c)| rate_at(i, c.ok + c.not_acknowledged + c.failed))
         .fold(0.0, f64::max)
         .max(f64::from(report.settings.rate_per_writer))
         .max(1.0);
     let y_step = nice_step(max_rate, 4.0);
-    let y_max = (max_rate / y_step).ceil() * y_step;
+    // The epsilon keeps float noise (10 writes / 0.0999… s) from adding an empty grid step.
+    let y_max = (max_rate / y_step - 1e-6).ceil().max(1.0) * y_step;
     for (wi, kind) in writers.iter().enumerate() {
         let top = plots_top + wi as f64 * (PANEL_H + PANEL_GAP);
         let bottom = top + PANEL_H;
@@ -198,7 +209,7 @@ pub fn render(report: &DrillReport) -> String {
             (top + bottom) / 2.0
         );
         // Stacked step areas: ok at the bottom, then not acknowledged, then failed.
-        let layers: [(&str, fn(&crate::report::Counts) -> u32); 3] = [
+        let layers: [(&str, Pick); 3] = [
             (OK, |c| c.ok),
             (NOT_ACKED, |c| c.not_acknowledged),
             (FAILED, |c| c.failed),
@@ -209,7 +220,8 @@ pub fn render(report: &DrillReport) -> String {
                 .buckets
                 .iter()
                 .zip(&base)
-                .map(|(b, lo)| lo + b.writers.get(wi).map_or(0.0, |c| rate_of(pick(c))))
+                .enumerate()
+                .map(|(i, (b, lo))| lo + b.writers.get(wi).map_or(0.0, |c| rate_at(i, pick(c))))
                 .collect();
             if tops.iter().zip(&base).all(|(t, b)| (t - b).abs() < 1e-9) {
                 base = tops;

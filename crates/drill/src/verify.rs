@@ -45,7 +45,12 @@ pub(crate) async fn read_back(
     cfg: &DrillConfig,
 ) -> Result<HashMap<WriterKind, Readback>, DrillError> {
     let seeds = cfg.seeds_display();
-    let client = cluster_client(&cfg.seeds, cfg.password.as_ref(), cfg.readback_timeout)?;
+    let client = cluster_client(
+        &cfg.seeds,
+        cfg.password.as_ref(),
+        cfg.readback_timeout,
+        cfg.readback_timeout,
+    )?;
     let connect_timeout = cfg.readback_timeout * 2;
     let mut conn = connection::connect(&client, &seeds, connect_timeout).await?;
 

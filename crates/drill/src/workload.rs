@@ -101,9 +101,16 @@ impl Workload {
     /// Connects, reads the slot layout, and starts both writers and the probe.
     pub async fn start(cfg: DrillConfig) -> Result<Self, DrillError> {
         cfg.validate()?;
-        let connect_timeout = cfg.attempt_timeout * 4 + Duration::from_secs(1);
+        // Opening a cluster connection: connect to every seed at once, read the slots from one,
+        // connect to the nodes it names; a frozen node costs `connect_timeout` at each step.
+        let connect_timeout = cfg.connect_timeout * 4 + cfg.attempt_timeout;
         let seeds = cfg.seeds_display();
-        let client = cluster_client(&cfg.seeds, cfg.password.as_ref(), cfg.attempt_timeout)?;
+        let client = cluster_client(
+            &cfg.seeds,
+            cfg.password.as_ref(),
+            cfg.attempt_timeout,
+            cfg.connect_timeout,
+        )?;
         let mut first = connection::connect(&client, &seeds, connect_timeout).await?;
         let reply = first
             .route_command(
@@ -135,20 +142,34 @@ impl Workload {
             let all = all.clone();
             async move { Connection::start(c, all, connect_timeout).await }
         };
-        let (plain_conn, t) = open(cluster_client(&addrs, pw, cfg.attempt_timeout)?).await?;
+        let (plain_conn, t) = open(cluster_client(
+            &addrs,
+            pw,
+            cfg.attempt_timeout,
+            cfg.connect_timeout,
+        )?)
+        .await?;
         conns.push(Arc::clone(&plain_conn));
         refreshers.push(t);
         let mut wait_conns = Vec::new();
         for _ in 0..cfg.wait_connections {
-            let (c, t) = open(cluster_client(&addrs, pw, wait_try)?).await?;
+            let (c, t) = open(cluster_client(&addrs, pw, wait_try, cfg.connect_timeout)?).await?;
             conns.push(Arc::clone(&c));
             refreshers.push(t);
             wait_conns.push(c);
         }
-        let (probe_conn, t) = open(cluster_client(&addrs, pw, cfg.probe_timeout)?).await?;
+        let (probe_conn, t) = open(cluster_client(
+            &addrs,
+            pw,
+            cfg.probe_timeout,
+            cfg.connect_timeout,
+        )?)
+        .await?;
         conns.push(Arc::clone(&probe_conn));
         refreshers.push(t);
 
+        // Build the slot → tag table now (≈160k CRC16s), not inside the first timed write.
+        let _ = crate::slots::tag_for_slot(0);
         let epoch = Instant::now();
         let deadline = epoch + cfg.duration_limit;
         let run: Arc<str> = Arc::from(run_id());
@@ -257,8 +278,8 @@ impl Workload {
     /// Waits until every shard has accepted probe writes continuously for [`HOLD`], and returns
     /// how long after `since` all slots became writable (the live RTO; the report recomputes it
     /// with hindsight). `None` on timeout.
-    pub async fn wait_all_writable(&self, since_: Instant, timeout: Duration) -> Option<Duration> {
-        let from = since(self.epoch, since_);
+    pub async fn wait_all_writable(&self, start: Instant, timeout: Duration) -> Option<Duration> {
+        let from = since(self.epoch, start);
         let give_up = Instant::now() + timeout;
         loop {
             let now = since(self.epoch, Instant::now());

@@ -192,6 +192,8 @@ fn allocate(cluster: &ValidatedCluster, dir: &StateDir) -> Result<(Hosts, State)
         cluster: cluster.name().to_owned(),
         zones: cluster.zone_names().iter().map(|z| z.to_string()).collect(),
         instances,
+        engine_pid: None,
+        held_zone: None,
     };
     Ok((hosts, state))
 }
@@ -248,7 +250,10 @@ pub fn instance_conf(
 }
 
 /// Wait until every instance answers PING; a process that died is reported with its log.
-async fn wait_listening(state: &State, password: Option<&Secret>) -> Result<(), LocalError> {
+pub(crate) async fn wait_listening(
+    state: &State,
+    password: Option<&Secret>,
+) -> Result<(), LocalError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     for inst in &state.instances {
         loop {
@@ -298,24 +303,35 @@ pub fn down(dir: &StateDir, keep_data: bool) -> Result<DownReport, LocalError> {
         });
     }
     let mut state = dir.load()?;
+    // The engine first: it must not mistake this shutdown for a zone loss.
+    let mut stopped_engine = None;
+    if let Some(pid) = state.engine_pid.filter(|p| crate::engine_process_alive(*p)) {
+        process::stop_pid(pid, Duration::from_secs(3))?;
+        stopped_engine = Some(format!("engine (pid {pid})"));
+    }
     let names = process::stop_all(&state.instances, Duration::from_secs(5))?;
-    let stopped = state
-        .instances
-        .iter()
-        .filter(|i| names.contains(&i.name))
-        .map(|i| {
-            format!(
-                "{} ({}, pid {})",
-                i.name,
-                i.addr(),
-                i.pid.unwrap_or_default()
-            )
-        })
+    let stopped = stopped_engine
+        .into_iter()
+        .chain(
+            state
+                .instances
+                .iter()
+                .filter(|i| names.contains(&i.name))
+                .map(|i| {
+                    format!(
+                        "{} ({}, pid {})",
+                        i.name,
+                        i.addr(),
+                        i.pid.unwrap_or_default()
+                    )
+                }),
+        )
         .collect();
     if keep_data {
         for i in &mut state.instances {
             i.pid = None;
         }
+        state.engine_pid = None;
         dir.save(&state)?;
     } else {
         dir.remove()?;

@@ -18,6 +18,8 @@ pub enum LocalError {
     NoCluster(PathBuf),
     #[error("{0}")]
     Refused(String),
+    #[error("{0}")]
+    Usage(String),
     #[error("no free port pair (port and port+10000) on {host} from {from}")]
     NoFreePort { host: String, from: u16 },
     #[error("instance {name} ({addr}) did not start: {why}\n--- last lines of {log} ---\n{tail}")]
@@ -52,7 +54,7 @@ impl LocalError {
     pub fn exit_code(&self) -> u8 {
         match self {
             LocalError::Refused(_) => 3,
-            LocalError::NoCluster(_) | LocalError::Plan(_) => 2,
+            LocalError::NoCluster(_) | LocalError::Plan(_) | LocalError::Usage(_) => 2,
             _ => 1,
         }
     }

@@ -5,6 +5,8 @@
 mod binary;
 mod cluster;
 mod error;
+mod faults;
+mod platform;
 mod ports;
 mod process;
 mod state;
@@ -15,5 +17,10 @@ pub use cluster::{
     down, instances, spawn_empty, up, DownReport, EmptyCluster, UpOptions, UpOutcome,
 };
 pub use error::LocalError;
-pub use process::{is_running, ProcessStatus};
+pub use faults::{kill_zone, restore_zone, FaultSignal};
+pub use platform::{
+    engine_process_alive, engine_status, live_engine, recent_events, FileRecorder, LocalPlatform,
+    ENGINE_FILE, EVENTS_FILE,
+};
+pub use process::{is_running, spawn_detached, ProcessStatus};
 pub use state::{default_state_dir, LocalInstance, State, StateDir};

@@ -35,6 +35,26 @@ pub fn spawn(redis_server: &Path, conf: &Path, log: &Path) -> Result<u32, LocalE
     Ok(child.id())
 }
 
+/// Start `program args` in its own process group with output to `log` (the detached engine).
+pub fn spawn_detached(program: &Path, args: &[&str], log: &Path) -> Result<u32, LocalError> {
+    use std::os::unix::process::CommandExt;
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(LocalError::io(log))?;
+    let err = out.try_clone().map_err(LocalError::io(log))?;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(LocalError::io(program))?;
+    Ok(child.id())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcessStatus {
     Running,
@@ -130,4 +150,21 @@ pub fn reap(insts: &[LocalInstance]) {
             let _ = waitpid(Pid::from_raw(raw), Some(WaitPidFlag::WNOHANG));
         }
     }
+}
+
+/// Stop a process of ours that is not a redis-server (the engine): SIGTERM, then SIGKILL.
+pub fn stop_pid(pid: u32, grace: Duration) -> Result<(), LocalError> {
+    signal(pid, Signal::SIGTERM)?;
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && crate::engine_process_alive(pid) {
+        if let Ok(raw) = i32::try_from(pid) {
+            use nix::sys::wait::{waitpid, WaitPidFlag};
+            let _ = waitpid(Pid::from_raw(raw), Some(WaitPidFlag::WNOHANG));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if crate::engine_process_alive(pid) {
+        signal(pid, Signal::SIGKILL)?;
+    }
+    Ok(())
 }

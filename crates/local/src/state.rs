@@ -62,6 +62,12 @@ pub struct State {
     pub cluster: String,
     pub zones: Vec<String>,
     pub instances: Vec<LocalInstance>,
+    /// The local controller (engine) process, when one was started detached.
+    #[serde(default)]
+    pub engine_pid: Option<u32>,
+    /// A zone under `evacuate`: the engine fails nothing back into it until `resume`.
+    #[serde(default)]
+    pub held_zone: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +84,9 @@ impl StateDir {
     }
     fn state_file(&self) -> PathBuf {
         self.path.join("state.json")
+    }
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
     }
     pub fn instance_dir(&self, name: &str) -> PathBuf {
         self.path.join(name)

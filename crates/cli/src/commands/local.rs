@@ -14,7 +14,8 @@ use super::read_manifest;
 use super::status::{print_snapshot, OBSERVE_TIMEOUT};
 use crate::error::CliError;
 use crate::table::Table;
-use crate::Output;
+use crate::{FaultSignalArg, Output};
+use redis_stretch_local::FaultSignal;
 
 pub fn state_dir(arg: Option<PathBuf>) -> StateDir {
     StateDir::new(arg.unwrap_or_else(default_state_dir))
@@ -49,29 +50,23 @@ pub async fn up(file: &Path, detach: bool, dir: Option<PathBuf>) -> Result<(), C
     let snap = observe_local(&opts.state_dir).await?;
     print_snapshot(&snap, Some(&cluster_header(&opts.state_dir)));
     if detach {
-        println!("\nleft running; stop it with: redis-stretch local down --state-dir {dir_shown}");
+        let (pid, started) = super::engine::ensure_detached(&opts.state_dir)?;
+        println!(
+            "\nengine {} (pid {pid}); left running; stop it all with: redis-stretch local down --state-dir {dir_shown}",
+            if started { "started" } else { "already running" }
+        );
         return Ok(());
     }
-    println!("\nrunning in the foreground; Ctrl-C stops every instance");
-    wait_for_shutdown_signal().await;
+    if let Some(pid) = redis_stretch_local::live_engine(&opts.state_dir) {
+        println!("\nan engine already runs (pid {pid}); Ctrl-C stops every instance");
+        super::engine::shutdown_signal().await;
+    } else {
+        println!("\nengine running in the foreground; Ctrl-C stops it and every instance");
+        super::engine::run(&opts.state_dir, super::engine::shutdown_signal()).await?;
+    }
     let report = redis_stretch_local::down(&opts.state_dir, false)?;
     print_down(&report);
     Ok(())
-}
-
-async fn wait_for_shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 fn cluster_header(dir: &StateDir) -> String {
@@ -213,4 +208,42 @@ fn print_down(report: &redis_stretch_local::DownReport) {
     for s in &report.stopped {
         println!("stopped {s}");
     }
+}
+
+pub fn kill_zone(dir: Option<PathBuf>, zone: &str, signal: FaultSignalArg) -> Result<(), CliError> {
+    let dir = state_dir(dir);
+    let sig = match signal {
+        FaultSignalArg::Kill => FaultSignal::Kill,
+        FaultSignalArg::Stop => FaultSignal::Stop,
+    };
+    let hit = redis_stretch_local::kill_zone(&dir, zone, sig)?;
+    let verb = if sig == FaultSignal::Kill {
+        "killed"
+    } else {
+        "froze"
+    };
+    if hit.is_empty() {
+        println!("no running process of ours in {zone}");
+    }
+    for h in hit {
+        println!("{verb} {h}");
+    }
+    Ok(())
+}
+
+pub async fn restore_zone(
+    dir: Option<PathBuf>,
+    zone: &str,
+    new_addresses: bool,
+) -> Result<(), CliError> {
+    let dir = state_dir(dir);
+    let done =
+        redis_stretch_local::restore_zone(&dir, zone, new_addresses, &find_redis_server()?).await?;
+    if done.is_empty() {
+        println!("every process of {zone} already runs");
+    }
+    for d in done {
+        println!("{d}");
+    }
+    Ok(())
 }

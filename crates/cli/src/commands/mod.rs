@@ -1,3 +1,5 @@
+pub mod breakglass;
+pub mod engine;
 pub mod k8s;
 pub mod local;
 pub mod status;

@@ -26,7 +26,7 @@ pub struct StatusArgs {
     #[arg(long)]
     node: Option<String>,
     /// With --node: zone membership, `ZONE=host:port,host:port`; repeat for each zone.
-    #[arg(long = "zone", value_name = "ZONE=ADDRS")]
+    #[arg(long = "zone-map", value_name = "ZONE=ADDRS")]
     zones: Vec<String>,
     /// With --node: file holding the password (else $REDISCLI_AUTH, else none).
     #[arg(long)]
@@ -36,18 +36,21 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> Result<(), CliError> {
+    let mut engine_dir = None;
     let (snap, header) = match &args.node {
         None => {
             let dir = state_dir(args.state_dir.clone());
             let header = format!("local cluster in {}", dir.path().display());
-            (observe_local(&dir).await?, header)
+            let snap = observe_local(&dir).await?;
+            engine_dir = Some(dir);
+            (snap, header)
         }
         Some(node) => {
             let seed: NodeAddr = node
                 .parse()
                 .map_err(|e| CliError::Usage(format!("--node: {e}")))?;
             let (zone_names, zone_of) = parse_zone_map(&args.zones)?;
-            let password = password(&args)?;
+            let password = password_from(args.password_file.as_ref())?;
             let instances = discover(&seed, password.as_ref(), OBSERVE_TIMEOUT, |a| {
                 zone_of.get(a).cloned()
             })
@@ -59,17 +62,83 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
     };
     match args.output {
         Output::Json => {
-            let text = serde_json::to_string_pretty(&StatusJson::from(&snap))
+            let mut doc = serde_json::to_value(StatusJson::from(&snap))
                 .map_err(|e| CliError::Runtime(e.to_string()))?;
+            if let (Some(dir), Some(obj)) = (&engine_dir, doc.as_object_mut()) {
+                obj.insert("engine".into(), engine_json(dir));
+            }
+            let text =
+                serde_json::to_string_pretty(&doc).map_err(|e| CliError::Runtime(e.to_string()))?;
             println!("{text}");
         }
-        Output::Table => print_snapshot(&snap, Some(&header)),
+        Output::Table => {
+            print_snapshot(&snap, Some(&header));
+            if let Some(dir) = &engine_dir {
+                print_engine(dir);
+            }
+        }
     }
     Ok(())
 }
 
-fn password(args: &StatusArgs) -> Result<Option<Secret>, CliError> {
-    if let Some(f) = &args.password_file {
+fn engine_json(dir: &redis_stretch_local::StateDir) -> serde_json::Value {
+    let live = redis_stretch_local::live_engine(dir);
+    let mut v = redis_stretch_local::engine_status(dir).unwrap_or(serde_json::Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("live".into(), serde_json::Value::Bool(live.is_some()));
+    }
+    v
+}
+
+/// What the engine sees, waits for and did last, with reasons.
+fn print_engine(dir: &redis_stretch_local::StateDir) {
+    let live = redis_stretch_local::live_engine(dir);
+    let status = redis_stretch_local::engine_status(dir);
+    println!();
+    match (live, &status) {
+        (Some(pid), Some(s)) => {
+            println!("engine: live (pid {pid})");
+            if let Some(zones) = s["zones"].as_array() {
+                let z: Vec<String> = zones
+                    .iter()
+                    .map(|z| format!("{} {}", z[0].as_str().unwrap_or("?"), z[1]["state"].as_str().unwrap_or("?")))
+                    .collect();
+                println!("  zones: {}", z.join(", "));
+            }
+            if let Some(w) = s["waiting_for"].as_str() {
+                println!("  waiting for: {w}");
+            }
+            for n in s["notes"].as_array().into_iter().flatten() {
+                println!("  note: {}", n.as_str().unwrap_or_default());
+            }
+        }
+        (None, Some(_)) => println!("engine: not running (last status is stale); start it with `redis-stretch local up -f FILE --detach`"),
+        (None, None) | (Some(_), None) => println!("engine: not running"),
+    }
+    let events = redis_stretch_local::recent_events(dir, 8);
+    if !events.is_empty() {
+        println!("  last actions:");
+        for e in events {
+            println!(
+                "    {} {}{}",
+                if e["ok"].as_bool() == Some(true) {
+                    "ok  "
+                } else {
+                    "FAIL"
+                },
+                e["summary"].as_str().unwrap_or_default(),
+                if e["ok"].as_bool() == Some(true) {
+                    String::new()
+                } else {
+                    format!(" -> {}", e["detail"].as_str().unwrap_or_default())
+                }
+            );
+        }
+    }
+}
+
+pub fn password_from(file: Option<&PathBuf>) -> Result<Option<Secret>, CliError> {
+    if let Some(f) = file {
         let p = std::fs::read_to_string(f)
             .map_err(|e| CliError::Usage(format!("--password-file {}: {e}", f.display())))?;
         return Ok(Some(Secret::new(p.trim().to_owned())));
@@ -79,24 +148,24 @@ fn password(args: &StatusArgs) -> Result<Option<Secret>, CliError> {
 
 type ZoneMap = (Vec<String>, BTreeMap<NodeAddr, String>);
 
-fn parse_zone_map(specs: &[String]) -> Result<ZoneMap, CliError> {
+pub fn parse_zone_map(specs: &[String]) -> Result<ZoneMap, CliError> {
     let mut names = Vec::new();
     let mut map = BTreeMap::new();
     for s in specs {
         let (zone, addrs) = s.split_once('=').ok_or_else(|| {
-            CliError::Usage(format!("--zone `{s}`: write ZONE=host:port,host:port"))
+            CliError::Usage(format!("--zone-map `{s}`: write ZONE=host:port,host:port"))
         })?;
         names.push(zone.to_owned());
         for a in addrs.split(',').filter(|a| !a.is_empty()) {
             let addr: NodeAddr = a
                 .parse()
-                .map_err(|e| CliError::Usage(format!("--zone {zone}: {e}")))?;
+                .map_err(|e| CliError::Usage(format!("--zone-map {zone}: {e}")))?;
             map.insert(addr, zone.to_owned());
         }
     }
     if names.len() != 2 {
         return Err(CliError::Usage(format!(
-            "--node needs the two zones: --zone dc-a=host:port,... --zone dc-b=host:port,... (got {})",
+            "--node needs the two zones: --zone-map dc-a=host:port,... --zone-map dc-b=host:port,... (got {})",
             names.len()
         )));
     }

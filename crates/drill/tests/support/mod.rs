@@ -19,7 +19,7 @@ pub fn well_formed(xml: &str) -> Result<(), String> {
         if tag.starts_with('?') || tag.starts_with('!') {
             continue;
         }
-        if tag.matches('"').count() % 2 != 0 {
+        if !tag.matches('"').count().is_multiple_of(2) {
             return Err(format!("unbalanced quotes in <{tag}>"));
         }
         if let Some(name) = tag.strip_prefix('/') {

@@ -1,0 +1,335 @@
+//! Break-glass and maintenance: `takeover`, `failback`, `evacuate`, `resume`. They run the
+//! engine's own decide/act with an explicit intent, against a local cluster or straight
+//! against Redis addresses (the control plane may be gone in a real DC loss), print what they
+//! did and why, and refuse (exit code 3) when it would be unsafe.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use redis_stretch_admin::{NodeAddr, Secret};
+use redis_stretch_api::{FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec, ZoneSpec};
+use redis_stretch_engine::decide::Intent;
+use redis_stretch_engine::{
+    discover, Engine, EngineConfig, Instance, Pass, Platform, Pool, Snapshot,
+};
+use redis_stretch_local::{live_engine, LocalPlatform, StateDir};
+
+use super::local::state_dir;
+use super::status::{parse_zone_map, password_from, print_snapshot, OBSERVE_TIMEOUT};
+use crate::error::CliError;
+
+/// Which cluster: a local one (state dir), or any reachable node plus a zone map.
+#[derive(Args, Clone)]
+pub struct TargetArgs {
+    #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Any reachable node of the cluster: host:port (instead of a local state dir).
+    #[arg(long)]
+    node: Option<String>,
+    /// With --node: `ZONE=host:port,host:port`, once per zone.
+    #[arg(long = "zone-map", value_name = "ZONE=ADDRS")]
+    zone_map: Vec<String>,
+    /// With --node: file holding the password (else $REDISCLI_AUTH).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Override the safety checks. Loudly.
+    #[arg(long)]
+    force: bool,
+}
+
+struct Target {
+    spec: RedisStretchClusterSpec,
+    password: Option<Secret>,
+    dir: Option<StateDir>,
+    platform: Box<dyn Platform>,
+}
+
+struct Fixed(Vec<Instance>);
+
+impl Platform for Fixed {
+    fn instances(&self) -> Result<Vec<Instance>, String> {
+        Ok(self.0.clone())
+    }
+    fn held_zone(&self) -> Option<String> {
+        None
+    }
+}
+
+async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
+    match &args.node {
+        None => {
+            let dir = state_dir(args.state_dir.clone());
+            let cluster = dir.load_manifest()?;
+            Ok(Target {
+                spec: cluster.spec().clone(),
+                password: dir.password(false)?,
+                platform: Box::new(LocalPlatform { dir: dir.clone() }),
+                dir: Some(dir),
+            })
+        }
+        Some(node) => {
+            let seed: NodeAddr = node
+                .parse()
+                .map_err(|e| CliError::Usage(format!("--node: {e}")))?;
+            let (zones, zone_of) = parse_zone_map(&args.zone_map)?;
+            let password = password_from(args.password_file.as_ref())?;
+            let instances = discover(&seed, password.as_ref(), OBSERVE_TIMEOUT, |a| {
+                zone_of.get(a).cloned()
+            })
+            .await?;
+            let pool = Pool::new(password.clone(), OBSERVE_TIMEOUT);
+            let snap = redis_stretch_engine::observe(&instances, &zones, &pool).await;
+            Ok(Target {
+                spec: spec_from_live(&snap, &zones),
+                password,
+                dir: None,
+                platform: Box::new(Fixed(instances)),
+            })
+        }
+    }
+}
+
+/// Without a manifest: today's layout is taken as the preferred one.
+fn spec_from_live(snap: &Snapshot, zones: &[String]) -> RedisStretchClusterSpec {
+    let masters = snap.masters();
+    RedisStretchClusterSpec {
+        shards: u32::try_from(masters.len()).unwrap_or(0),
+        replicas_per_shard: 1,
+        zones: zones
+            .iter()
+            .map(|z| ZoneSpec {
+                name: z.clone(),
+                preferred_masters: u32::try_from(masters.iter().filter(|m| &m.zone == z).count())
+                    .unwrap_or(0),
+            })
+            .collect(),
+        redis: Default::default(),
+        auth: Default::default(),
+        failover: Default::default(),
+        placement: Default::default(),
+        kubernetes: Default::default(),
+    }
+}
+
+fn engine_for(t: &Target) -> Engine {
+    Engine::new(&t.spec, t.password.clone(), EngineConfig::for_spec(&t.spec))
+}
+
+fn print_pass(pass: &Pass) -> usize {
+    let mut n = 0;
+    for o in &pass.outcomes {
+        n += 1;
+        let mark = if o.ok { "done" } else { "FAILED" };
+        println!("{mark}: {} ({} ms) -> {}", o.action, o.took_ms, o.detail);
+    }
+    for note in &pass.decision.notes {
+        println!("note: {note}");
+    }
+    n
+}
+
+fn warn_forced(what: &str) {
+    eprintln!("WARNING: --force: {what}. You are now the authority; make sure nothing else acts on this cluster.");
+}
+
+/// Refuse while a live engine is in charge of this decision.
+fn check_engine(t: &Target, force: bool, automatic: bool, what: &str) -> Result<(), CliError> {
+    let Some(pid) = t.dir.as_ref().and_then(live_engine) else {
+        return Ok(());
+    };
+    if !automatic {
+        return Ok(());
+    }
+    if force {
+        warn_forced(&format!("acting although the engine (pid {pid}) is live"));
+        return Ok(());
+    }
+    Err(CliError::Refused(format!(
+        "a live engine (pid {pid}) is in charge and does {what} itself (policy Automatic); two authorities could act at once. Use --force only if the engine is wedged."
+    )))
+}
+
+pub async fn takeover(survivor: &str, args: &TargetArgs) -> Result<(), CliError> {
+    let t = resolve(args).await?;
+    let Some(lost) = t.spec.other_zone(survivor).map(str::to_owned) else {
+        return Err(CliError::Usage(format!(
+            "--zone {survivor}: not a zone of this cluster"
+        )));
+    };
+    check_engine(
+        &t,
+        args.force,
+        t.spec.failover.policy == FailoverPolicy::Automatic,
+        "takeovers",
+    )?;
+    let mut engine = engine_for(&t);
+    let pool = Pool::new(t.password.clone(), Duration::from_millis(300));
+    let instances = t.platform.instances().map_err(CliError::Runtime)?;
+    let zones: Vec<String> = t.spec.zones.iter().map(|z| z.name.clone()).collect();
+    let snap = redis_stretch_engine::observe(&instances, &zones, &pool).await;
+    let answering = snap
+        .nodes
+        .iter()
+        .filter(|n| n.zone == lost && n.reachable)
+        .count();
+    if answering > 0 {
+        if !args.force {
+            return Err(CliError::Refused(format!(
+                "{answering} instance(s) of {lost} still answer: {lost} is not lost, and a takeover now could leave both zones accepting writes. Use --force if {lost} is being torn down anyway."
+            )));
+        }
+        warn_forced(&format!(
+            "taking over although {answering} instance(s) of {lost} answer"
+        ));
+    }
+    println!("taking over every shard whose master is in {lost}, in {survivor}");
+    let start = Instant::now();
+    let mut last = None;
+    for _ in 0..30 {
+        let pass = engine
+            .pass(
+                t.platform.as_ref(),
+                Intent::Takeover {
+                    survivor: survivor.to_owned(),
+                },
+            )
+            .await
+            .map_err(CliError::Runtime)?;
+        let did = print_pass(&pass);
+        let promoting = pass
+            .decision
+            .actions()
+            .any(|a| matches!(a.kind(), "takeover" | "force-failover"));
+        let done = !promoting && pass.snapshot.slots_covered() == 16384;
+        last = Some(pass);
+        if done {
+            break;
+        }
+        if did == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let Some(pass) = last else {
+        return Err(CliError::Runtime("no pass ran".into()));
+    };
+    println!();
+    print_snapshot(&pass.snapshot, Some("after takeover"));
+    if pass.snapshot.slots_covered() == 16384 {
+        println!(
+            "\nevery slot has a master in {survivor} after {:.2}s",
+            start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    } else {
+        Err(CliError::Runtime(format!(
+            "{} of 16384 slots served after {:.1}s; see the notes above",
+            pass.snapshot.slots_covered(),
+            start.elapsed().as_secs_f64()
+        )))
+    }
+}
+
+/// Run `intent` pass after pass until it waits for nothing more (`done` says when).
+async fn converge(
+    t: &Target,
+    intent: Intent,
+    limit: Duration,
+    done: impl Fn(&Pass) -> bool,
+) -> Result<Pass, CliError> {
+    let mut engine = engine_for(t);
+    let start = Instant::now();
+    loop {
+        let pass = engine
+            .pass(t.platform.as_ref(), intent.clone())
+            .await
+            .map_err(CliError::Runtime)?;
+        let did = print_pass(&pass);
+        if done(&pass) {
+            return Ok(pass);
+        }
+        if start.elapsed() > limit {
+            return Err(CliError::Runtime(format!(
+                "not done after {}s: {}",
+                limit.as_secs(),
+                pass.decision.waiting_for.unwrap_or_default()
+            )));
+        }
+        if did == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+pub async fn failback(args: &TargetArgs) -> Result<(), CliError> {
+    let t = resolve(args).await?;
+    check_engine(
+        &t,
+        args.force,
+        t.spec.failover.failback == FailbackPolicy::Automatic,
+        "failback",
+    )?;
+    let pass = converge(&t, Intent::Failback, Duration::from_secs(120), |p| {
+        p.decision.is_empty()
+            && p.decision
+                .waiting_for
+                .as_deref()
+                .is_some_and(|w| w.contains("already as preferred"))
+    })
+    .await?;
+    println!();
+    print_snapshot(&pass.snapshot, Some("after failback"));
+    Ok(())
+}
+
+pub async fn evacuate(zone: &str, args: &TargetArgs) -> Result<(), CliError> {
+    let t = resolve(args).await?;
+    if t.spec.other_zone(zone).is_none() {
+        return Err(CliError::Usage(format!(
+            "--zone {zone}: not a zone of this cluster"
+        )));
+    }
+    // Hold first, so a live engine does not fail masters back while we move them out.
+    match &t.dir {
+        Some(dir) => {
+            let mut state = dir.load()?;
+            state.held_zone = Some(zone.to_owned());
+            dir.save(&state)?;
+            println!("{zone} held: no failback into it until `redis-stretch resume`");
+        }
+        None => println!(
+            "note: no local state: nothing records the hold; an engine with automatic failback may move masters back"
+        ),
+    }
+    let pass = converge(
+        &t,
+        Intent::Evacuate {
+            zone: zone.to_owned(),
+        },
+        Duration::from_secs(120),
+        |p| {
+            p.decision.is_empty()
+                && p.decision
+                    .waiting_for
+                    .as_deref()
+                    .is_some_and(|w| w.contains("holds no masters"))
+        },
+    )
+    .await?;
+    println!();
+    print_snapshot(&pass.snapshot, Some(&format!("after evacuating {zone}")));
+    Ok(())
+}
+
+pub fn resume(dir: Option<PathBuf>) -> Result<(), CliError> {
+    let dir = state_dir(dir);
+    let mut state = dir.load()?;
+    match state.held_zone.take() {
+        Some(z) => {
+            dir.save(&state)?;
+            println!("{z} released: the engine may fail masters back into it again");
+        }
+        None => println!("no zone was held"),
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Act: carry out a decision through the admin layer, step by step (the actions of one step
+//! at once), and report each outcome. A failed action is reported, not retried here: the next
+//! pass observes again and decides what is still missing.
+
+use std::time::{Duration, Instant};
+
+use redis_stretch_admin::{AdminError, FailoverMode, ReplicationInfo};
+use serde::Serialize;
+
+use crate::decide::Decision;
+use crate::{Action, Pool};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub action: Action,
+    pub ok: bool,
+    /// What happened: the reply, or the error naming node and command.
+    pub detail: String,
+    pub took_ms: u64,
+}
+
+/// Run every step of `decision`; stops after a step in which anything failed, since later
+/// steps assume earlier ones (unfence before takeover, takeover before bump).
+pub async fn act(decision: &Decision, pool: &Pool) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for step in &decision.steps {
+        let results = futures_util::future::join_all(step.iter().map(|a| run(a, pool))).await;
+        let failed = results.iter().any(|o| !o.ok);
+        out.extend(results);
+        if failed {
+            break;
+        }
+    }
+    out
+}
+
+async fn run(action: &Action, pool: &Pool) -> Outcome {
+    let start = Instant::now();
+    let result = execute(action, pool).await;
+    if let Err(e) = &result {
+        if e.is_unreachable() {
+            pool.discard(e.node());
+        }
+    }
+    Outcome {
+        action: action.clone(),
+        ok: result.is_ok(),
+        detail: match result {
+            Ok(s) => s,
+            Err(e) => e.to_string(),
+        },
+        took_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
+    let c = pool.get(action.node()).await?;
+    match action {
+        Action::Fence {
+            min_replicas,
+            max_lag_s,
+            ..
+        } => {
+            // Lag first: the fence must never be armed with a stale, larger lag.
+            c.config_set("min-replicas-max-lag", &max_lag_s.to_string())
+                .await?;
+            c.config_set("min-replicas-to-write", &min_replicas.to_string())
+                .await?;
+            Ok("fenced".into())
+        }
+        Action::Unfence { .. } => {
+            c.config_set("min-replicas-to-write", "0").await?;
+            Ok("unfenced".into())
+        }
+        Action::Takeover { .. } => {
+            c.failover(FailoverMode::Takeover).await?;
+            // TAKEOVER switches roles inside the command; confirm anyway.
+            wait_master(&c, Duration::from_secs(1)).await
+        }
+        Action::ForceFailover { .. } => {
+            c.failover(FailoverMode::Force).await?;
+            wait_master(&c, Duration::from_secs(5)).await
+        }
+        Action::GracefulFailover { .. } => {
+            c.failover(FailoverMode::Graceful).await?;
+            wait_master(&c, Duration::from_secs(10)).await
+        }
+        Action::BumpEpoch { .. } => c.bump_epoch().await,
+        Action::Meet { peer, .. } => c.meet(peer).await.map(|()| "met".into()),
+        Action::Replicate { master_id, .. } => {
+            c.replicate(master_id).await.map(|()| "replicating".into())
+        }
+        Action::Forget { id, .. } => c.forget(id).await.map(|()| "forgotten".into()),
+    }
+}
+
+/// Poll until the node reports itself master.
+async fn wait_master(
+    c: &redis_stretch_admin::AdminClient,
+    limit: Duration,
+) -> Result<String, AdminError> {
+    let start = Instant::now();
+    loop {
+        if let ReplicationInfo::Master { .. } = c.info_replication().await? {
+            return Ok(format!("master after {} ms", start.elapsed().as_millis()));
+        }
+        if start.elapsed() >= limit {
+            return Ok(format!(
+                "failover requested; still a replica after {} ms (the next pass re-checks)",
+                limit.as_millis()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
