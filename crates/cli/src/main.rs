@@ -43,6 +43,13 @@ pub enum ManifestOutput {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole story in about a minute, on this machine: start the recipe's two-DC cluster,
+    /// take each DC down under load, report what clients saw, clean up.
+    Demo {
+        /// Where the drill reports (JSON) and SVG timelines go.
+        #[arg(long, default_value = "redis-stretch-demo")]
+        out: PathBuf,
+    },
     /// Local mode: real redis-server processes on this machine, grouped into two zones.
     Local {
         #[command(subcommand)]
@@ -73,6 +80,9 @@ enum Command {
         #[command(flatten)]
         target: commands::breakglass::TargetArgs,
     },
+    /// Drill on a local cluster: take a zone down under continuous writes, bring it back, and
+    /// report RTO, failed-write window, acknowledged writes lost, and an SVG timeline.
+    Drill(commands::drill::DrillArgs),
     /// Release the hold set by `evacuate`.
     Resume {
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
@@ -114,6 +124,9 @@ enum LocalCommand {
         /// stop everything).
         #[arg(long)]
         detach: bool,
+        /// Start no engine: Redis alone (the baseline for benchmarks).
+        #[arg(long)]
+        no_engine: bool,
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -162,7 +175,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("REDIS_STRETCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // redis-rs narrates every reconnect at WARN; during a drill that is noise.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,redis=error")),
         )
         .init();
     let cli = Cli::parse();
@@ -192,8 +206,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             LocalCommand::Up {
                 file,
                 detach,
+                no_engine,
                 state_dir,
-            } => commands::local::up(&file, detach, state_dir).await,
+            } => commands::local::up(&file, detach, no_engine, state_dir).await,
             LocalCommand::Status { state_dir, output } => {
                 commands::local::status(state_dir, output).await
             }
@@ -220,6 +235,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Failback { target } => commands::breakglass::failback(&target).await,
         Command::Evacuate { zone, target } => commands::breakglass::evacuate(&zone, &target).await,
         Command::Resume { state_dir } => commands::breakglass::resume(state_dir),
+        Command::Drill(args) => commands::drill::run(args).await,
+        Command::Demo { out } => commands::demo::run(out).await,
         Command::Status(args) => commands::status::run(args).await,
         Command::Validate { file, output } => commands::validate::run(&file, output),
         Command::Crd => commands::k8s::crd(),

@@ -16,7 +16,7 @@ use crate::zone::{confirm_window, ZoneState, ZoneTracker};
 use crate::{observe, Action, Instance, Pool, Snapshot};
 
 /// What the engine needs from where instances run.
-pub trait Platform {
+pub trait Platform: Send + Sync {
     /// Instances as they are now (addresses may change between passes).
     fn instances(&self) -> Result<Vec<Instance>, String>;
     /// A zone under `evacuate`: no failback into it until `resume`.
@@ -24,7 +24,7 @@ pub trait Platform {
 }
 
 /// Where the engine reports (local: files in the state dir; Kubernetes: events and status).
-pub trait Recorder {
+pub trait Recorder: Send + Sync {
     fn events(&self, events: &[Event]);
     fn status(&self, status: &EngineStatus);
 }

@@ -72,7 +72,9 @@ pub fn live_engine(dir: &StateDir) -> Option<u32> {
     let heartbeat = status.get("heartbeat_ms")?.as_u64()?;
     let pid = u32::try_from(status.get("pid")?.as_u64()?).ok()?;
     let fresh = unix_ms().saturating_sub(heartbeat) < STALE_MS;
-    (fresh && engine_process_alive(pid)).then_some(pid)
+    // An engine inside this very process is not another authority.
+    let other = pid != std::process::id();
+    (fresh && other && engine_process_alive(pid)).then_some(pid)
 }
 
 /// Is `pid` a redis-stretch engine process?

@@ -63,12 +63,10 @@ impl TestCluster {
         })
     }
 
+    /// Instances as the state dir says now (`restore-zone --new-addresses` moves them).
     pub fn instances(&self) -> Vec<Instance> {
-        self.state
-            .instances
-            .iter()
-            .map(|i| i.as_instance())
-            .collect()
+        let state = self.dir.load().unwrap_or_else(|_| self.state.clone());
+        state.instances.iter().map(|i| i.as_instance()).collect()
     }
 }
 

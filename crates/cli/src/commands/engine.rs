@@ -18,6 +18,8 @@ pub async fn run(
     let platform = LocalPlatform { dir: dir.clone() };
     let recorder = FileRecorder { dir: dir.clone() };
     engine.run(&platform, &recorder, stop).await;
+    // A stopped engine leaves no heartbeat behind that could pass for a live one.
+    let _ = std::fs::remove_file(dir.file(redis_stretch_local::ENGINE_FILE));
     Ok(())
 }
 

@@ -21,7 +21,12 @@ pub fn state_dir(arg: Option<PathBuf>) -> StateDir {
     StateDir::new(arg.unwrap_or_else(default_state_dir))
 }
 
-pub async fn up(file: &Path, detach: bool, dir: Option<PathBuf>) -> Result<(), CliError> {
+pub async fn up(
+    file: &Path,
+    detach: bool,
+    no_engine: bool,
+    dir: Option<PathBuf>,
+) -> Result<(), CliError> {
     let (cluster, yaml) = read_manifest(file)?;
     let opts = UpOptions {
         state_dir: state_dir(dir),
@@ -49,6 +54,10 @@ pub async fn up(file: &Path, detach: bool, dir: Option<PathBuf>) -> Result<(), C
     }
     let snap = observe_local(&opts.state_dir).await?;
     print_snapshot(&snap, Some(&cluster_header(&opts.state_dir)));
+    if detach && no_engine {
+        println!("\nno engine (Redis alone); left running; stop it with: redis-stretch local down --state-dir {dir_shown}");
+        return Ok(());
+    }
     if detach {
         let (pid, started) = super::engine::ensure_detached(&opts.state_dir)?;
         println!(
@@ -57,7 +66,10 @@ pub async fn up(file: &Path, detach: bool, dir: Option<PathBuf>) -> Result<(), C
         );
         return Ok(());
     }
-    if let Some(pid) = redis_stretch_local::live_engine(&opts.state_dir) {
+    if no_engine {
+        println!("\nno engine (Redis alone); Ctrl-C stops every instance");
+        super::engine::shutdown_signal().await;
+    } else if let Some(pid) = redis_stretch_local::live_engine(&opts.state_dir) {
         println!("\nan engine already runs (pid {pid}); Ctrl-C stops every instance");
         super::engine::shutdown_signal().await;
     } else {

@@ -1,4 +1,6 @@
 pub mod breakglass;
+pub mod demo;
+pub mod drill;
 pub mod engine;
 pub mod k8s;
 pub mod local;

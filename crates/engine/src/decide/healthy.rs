@@ -103,7 +103,7 @@ fn forget(snap: &Snapshot) -> Vec<Action> {
 }
 
 /// Masters that have no replica, answering with its link up, in the other zone.
-fn lacking_cross_replica<'a>(snap: &'a Snapshot) -> Vec<&'a NodeState> {
+fn lacking_cross_replica(snap: &Snapshot) -> Vec<&NodeState> {
     snap.masters()
         .into_iter()
         .filter(|m| {
