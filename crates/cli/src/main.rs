@@ -170,7 +170,18 @@ enum LocalCommand {
     },
 }
 
+/// Die quietly on a closed pipe (`redis-stretch status | head`), as command-line tools do,
+/// instead of panicking in `println!`: Rust ignores SIGPIPE by default.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called first thing in main, before any other thread exists; SigDfl installs no
+    // Rust code as a handler.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -182,12 +182,18 @@ pub async fn not_ready_reason(
 ) -> Result<Option<String>, AdminError> {
     for c in clients {
         let info = c.cluster_info().await?;
-        if info.state != ClusterState::Ok || info.known_nodes as usize != expected {
+        // With cluster-require-full-coverage off, `ok` alone does not mean this node has
+        // learnt every shard's slots yet: check the count too.
+        if info.state != ClusterState::Ok
+            || info.known_nodes as usize != expected
+            || info.slots_assigned != 16384
+        {
             return Ok(Some(format!(
-                "{}: cluster_state {:?}, {} of {expected} nodes known",
+                "{}: cluster_state {:?}, {} of {expected} nodes known, {} slots assigned",
                 c.addr(),
                 info.state,
-                info.known_nodes
+                info.known_nodes,
+                info.slots_assigned
             )));
         }
         if let ReplicationInfo::Replica { link_up: false, .. } = c.info_replication().await? {

@@ -29,6 +29,9 @@ pub struct NodeState {
     pub repl_offset: Option<u64>,
     /// Its own `cluster_state`.
     pub cluster_state: Option<ClusterState>,
+    /// Slots this node knows an owner for (`cluster_slots_assigned`, its own view).
+    #[serde(default)]
+    pub slots_assigned: Option<u32>,
     /// `min-replicas-to-write`: the fence. Set on replicas too, so that a promotion the
     /// engine did not order (Redis's own election on a cut-off side) starts fenced.
     pub fence: Option<u32>,

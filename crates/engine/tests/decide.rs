@@ -51,6 +51,7 @@ fn node(
         link_up: (role == Role::Replica).then_some(true),
         repl_offset: Some(1000),
         cluster_state: Some(redis_stretch_admin::ClusterState::Ok),
+        slots_assigned: Some(16384),
         fence: Some(1),
         current_epoch: Some(6),
         flagged_fail_by: 0,

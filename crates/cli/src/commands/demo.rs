@@ -74,6 +74,7 @@ pub async fn run(out: PathBuf) -> Result<(), CliError> {
             signal,
             mode: DrillMode::Engine,
             new_addresses: false,
+            rto_only: false,
             svg: Some(svg.clone()),
             output: Output::Table,
             state_dir: Some(dir.path().to_path_buf()),

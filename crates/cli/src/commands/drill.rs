@@ -43,6 +43,10 @@ pub struct DrillArgs {
     /// Restore the zone on new addresses (pods back with new IPs).
     #[arg(long)]
     pub new_addresses: bool,
+    /// Stop once every slot is writable again: no restore, no failback, no final cluster check
+    /// (the zone stays down). For RTO benchmarks.
+    #[arg(long)]
+    pub rto_only: bool,
     /// Where to write the SVG timeline (default: drill-<zone>-<signal>.svg in the state dir).
     #[arg(long)]
     pub svg: Option<PathBuf>,
@@ -90,7 +94,7 @@ async fn wait_for(
 }
 
 fn settled(s: &Snapshot) -> bool {
-    s.nodes.iter().all(|n| n.reachable)
+    s.nodes.iter().all(|n| n.reachable && n.slots_assigned == Some(16384))
         && s.slots_covered() == 16384
         && s.nodes
             .iter()
@@ -252,6 +256,9 @@ pub async fn run_drill(args: &DrillArgs) -> Result<DrillResult, CliError> {
         workload.mark("all slots writable");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    if args.rto_only {
+        return finish(args, &dir, workload, &cfg, engine_stop, sig, false).await;
+    }
 
     workload.mark_fault(&format!("{} restored", args.zone));
     restore_zone(&dir, &args.zone, args.new_addresses, &find_redis_server()?).await?;
@@ -274,6 +281,21 @@ pub async fn run_drill(args: &DrillArgs) -> Result<DrillResult, CliError> {
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    finish(args, &dir, workload, &cfg, engine_stop, sig, true).await
+}
+
+/// Stop the writers, read back, check the cluster (unless a zone is still down: redis-cli
+/// would wait on it), and draw the timeline.
+async fn finish(
+    args: &DrillArgs,
+    dir: &StateDir,
+    workload: Workload,
+    cfg: &DrillConfig,
+    engine_stop: Option<oneshot::Sender<()>>,
+    sig: FaultSignal,
+    check: bool,
+) -> Result<DrillResult, CliError> {
+    let password = dir.password(false)?;
     let recorded = workload
         .stop()
         .await
@@ -281,11 +303,12 @@ pub async fn run_drill(args: &DrillArgs) -> Result<DrillResult, CliError> {
     if let Some(tx) = engine_stop {
         let _ = tx.send(());
     }
-    let mut report = verify(&recorded, &cfg)
+    let mut report = verify(&recorded, cfg)
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let now = redis_stretch_local::instances(&dir)?.0;
-    for zone in &now.zones {
+    let now = redis_stretch_local::instances(dir)?.0;
+    let zones = if check { now.zones.clone() } else { Vec::new() };
+    for zone in &zones {
         if let Some(i) = now.instances.iter().find(|i| &i.zone == zone) {
             let (clean, summary) = cluster_check(&i.addr(), password.as_ref()).await;
             report
@@ -293,17 +316,11 @@ pub async fn run_drill(args: &DrillArgs) -> Result<DrillResult, CliError> {
                 .push((format!("end, from {zone} ({})", i.addr()), clean, summary));
         }
     }
-    let svg_path = args.svg.clone().unwrap_or_else(|| {
-        dir.file(&format!(
-            "drill-{}-{}.svg",
-            args.zone,
-            if sig == FaultSignal::Kill {
-                "kill"
-            } else {
-                "stop"
-            }
-        ))
-    });
+    let signal = if sig == FaultSignal::Kill { "kill" } else { "stop" };
+    let svg_path = args
+        .svg
+        .clone()
+        .unwrap_or_else(|| dir.file(&format!("drill-{}-{signal}.svg", args.zone)));
     std::fs::write(&svg_path, svg::render(&report))
         .map_err(|e| CliError::Runtime(format!("{}: {e}", svg_path.display())))?;
     Ok(DrillResult {
