@@ -188,7 +188,11 @@ fn local_cluster_up_status_down() {
     let o = run(&["local", "down", "--state-dir", &s]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(text(&o).matches("stopped dc-").count(), 6, "{}", text(&o));
-    assert!(text(&o).contains("stopped engine"), "the detached engine is stopped too: {}", text(&o));
+    assert!(
+        text(&o).contains("stopped engine"),
+        "the detached engine is stopped too: {}",
+        text(&o)
+    );
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();

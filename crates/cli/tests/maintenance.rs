@@ -16,11 +16,19 @@ async fn converge(engine: &mut Engine, platform: &LocalPlatform, intent: Intent,
         let pass = engine.pass(platform, intent.clone()).await.unwrap();
         assert!(pass.outcomes.iter().all(|o| o.ok), "{:?}", pass.outcomes);
         if pass.decision.is_empty()
-            && pass.decision.waiting_for.as_deref().is_some_and(|w| w.contains(done))
+            && pass
+                .decision
+                .waiting_for
+                .as_deref()
+                .is_some_and(|w| w.contains(done))
         {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "{:?}", pass.decision);
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            pass.decision
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -42,7 +50,13 @@ async fn evacuate_and_failback_under_load_fail_no_write() {
     );
     let platform = LocalPlatform { dir: c.dir.clone() };
     // Steady state first (fences set), as the engine keeps it.
-    converge(&mut engine, &platform, Intent::Auto, "masters sit as preferred").await;
+    converge(
+        &mut engine,
+        &platform,
+        Intent::Auto,
+        "masters sit as preferred",
+    )
+    .await;
 
     let seeds = c.state.instances.iter().map(|i| i.addr()).collect();
     let cfg = DrillConfig::new(seeds, c.password.clone());
@@ -53,7 +67,9 @@ async fn evacuate_and_failback_under_load_fail_no_write() {
     converge(
         &mut engine,
         &platform,
-        Intent::Evacuate { zone: "dc-a".into() },
+        Intent::Evacuate {
+            zone: "dc-a".into(),
+        },
         "holds no masters",
     )
     .await;
@@ -62,7 +78,13 @@ async fn evacuate_and_failback_under_load_fail_no_write() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     load.mark("failback");
-    converge(&mut engine, &platform, Intent::Failback, "already as preferred").await;
+    converge(
+        &mut engine,
+        &platform,
+        Intent::Failback,
+        "already as preferred",
+    )
+    .await;
     assert_eq!(masters(&c, "dc-a").await, 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
 

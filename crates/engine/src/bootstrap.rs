@@ -83,6 +83,50 @@ pub async fn bootstrap(
         });
     }
 
+    // A master that was ever in a minority (and a fresh node without slots counts as one:
+    // cluster size 0) waits a rejoin delay = cluster-node-timeout (clamped to 0.5..5 s) before
+    // it reports `cluster_state:ok`. Bootstrap runs at the 500 ms floor and puts the configured
+    // timeout back once the cluster is ready (and on the way out if anything fails).
+    let timeouts = try_all(
+        members
+            .iter()
+            .map(|m| m.client.config_get("cluster-node-timeout")),
+    )
+    .await?;
+    let configured = timeouts
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or_else(|| "2000".to_owned());
+    try_all(members.iter().map(|m| {
+        m.client
+            .config_set("cluster-node-timeout", BOOTSTRAP_NODE_TIMEOUT)
+    }))
+    .await?;
+    let built = build(plan, &members, deadline, start).await;
+    let restored = try_all(
+        members
+            .iter()
+            .map(|m| m.client.config_set("cluster-node-timeout", &configured)),
+    )
+    .await;
+    let meshed_after = built?;
+    restored?;
+    Ok(BootstrapReport {
+        meshed_after,
+        ready_after: start.elapsed(),
+    })
+}
+
+const BOOTSTRAP_NODE_TIMEOUT: &str = "500";
+
+/// Slots, mesh, replicas, and the wait for failover-ready; returns when the mesh was complete.
+async fn build(
+    plan: &Plan,
+    members: &[Member],
+    deadline: Instant,
+    start: Instant,
+) -> Result<Duration, BootstrapError> {
     // Distinct config epochs up front, as redis-cli does: no epoch collisions to resolve.
     let epochs = members
         .iter()
@@ -108,7 +152,7 @@ pub async fn bootstrap(
             .map(move |b| a.client.meet(b.client.addr()))
     });
     try_all(meets).await?;
-    wait_meshed(&members, deadline, start).await?;
+    wait_meshed(members, deadline, start).await?;
     let meshed_after = start.elapsed();
 
     let replicate = members.iter().filter(|m| m.role == Role::Replica).map(|r| {
@@ -122,10 +166,7 @@ pub async fn bootstrap(
     try_all(replicate).await?;
     let clients: Vec<AdminClient> = members.iter().map(|m| m.client.clone()).collect();
     wait_ready(&clients, members.len(), deadline, start).await?;
-    Ok(BootstrapReport {
-        meshed_after,
-        ready_after: start.elapsed(),
-    })
+    Ok(meshed_after)
 }
 
 /// Commands to distinct nodes go out together; the first error wins.

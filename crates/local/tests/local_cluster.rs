@@ -28,13 +28,8 @@ fn cluster_check(addr: &str, password: Option<&Secret>) -> String {
 async fn seed_cluster_comes_up_failover_ready_and_goes_down_cleanly() {
     let c = TestCluster::start("seed", SEED_MANIFEST).await.unwrap();
     let zones = c.state.zones.clone();
-    let snap = observe(
-        &c.instances(),
-        &zones,
-        c.password.as_ref(),
-        Duration::from_secs(1),
-    )
-    .await;
+    let pool = Pool::new(c.password.clone(), Duration::from_secs(1));
+    let snap = observe(&c.instances(), &zones, &pool).await;
 
     // Every node answers, agrees the cluster is ok, every replica's link is up.
     assert_eq!(snap.nodes.len(), 6);
@@ -75,6 +70,21 @@ async fn seed_cluster_comes_up_failover_ready_and_goes_down_cleanly() {
         check.contains("[OK] All nodes agree about slots configuration"),
         "{check}"
     );
+
+    // Bootstrap ran at a short node-timeout to skip Redis's rejoin delay; the spec's is back.
+    for i in &c.state.instances {
+        let client = AdminClient::connect(&i.addr(), c.password.as_ref(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            client
+                .config_get("cluster-node-timeout")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("2000")
+        );
+    }
 
     // Auth is on: a client without the password is refused.
     let first = c.state.instances[0].addr();

@@ -94,7 +94,9 @@ async fn wait_for(
 }
 
 fn settled(s: &Snapshot) -> bool {
-    s.nodes.iter().all(|n| n.reachable && n.slots_assigned == Some(16384))
+    s.nodes
+        .iter()
+        .all(|n| n.reachable && n.slots_assigned == Some(16384))
         && s.slots_covered() == 16384
         && s.nodes
             .iter()
@@ -316,7 +318,11 @@ async fn finish(
                 .push((format!("end, from {zone} ({})", i.addr()), clean, summary));
         }
     }
-    let signal = if sig == FaultSignal::Kill { "kill" } else { "stop" };
+    let signal = if sig == FaultSignal::Kill {
+        "kill"
+    } else {
+        "stop"
+    };
     let svg_path = args
         .svg
         .clone()
