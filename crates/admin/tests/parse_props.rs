@@ -101,6 +101,7 @@ fn replication_info_replies() {
             master_port: 7000,
             link_up: true,
             sync_in_progress: false,
+            link_down_since_s: None,
             repl_offset: 98
         }
     );

@@ -77,13 +77,15 @@ async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
             // TAKEOVER switches roles inside the command; confirm anyway.
             wait_master(&c, Duration::from_secs(1)).await
         }
+        // Short waits: a pass must not block observing for long (the zone of the old master
+        // may go dark meanwhile); the next pass sees whether the failover completed.
         Action::ForceFailover { .. } => {
             c.failover(FailoverMode::Force).await?;
-            wait_master(&c, Duration::from_secs(5)).await
+            wait_master(&c, Duration::from_secs(1)).await
         }
         Action::GracefulFailover { .. } => {
             c.failover(FailoverMode::Graceful).await?;
-            wait_master(&c, Duration::from_secs(10)).await
+            wait_master(&c, Duration::from_secs(1)).await
         }
         Action::BumpEpoch { .. } => c.bump_epoch().await,
         Action::Meet { peer, .. } => c.meet(peer).await.map(|()| "met".into()),

@@ -120,6 +120,7 @@ fn from_line(line: &ClusterNode, zone: &str, name: Option<String>) -> NodeState 
         slots: line.slots.clone(),
         config_epoch: line.config_epoch,
         link_up: None,
+        link_down_s: None,
         repl_offset: None,
         cluster_state: None,
         slots_assigned: None,
@@ -133,15 +134,16 @@ fn from_line(line: &ClusterNode, zone: &str, name: Option<String>) -> NodeState 
 
 fn own_view(inst: &Instance, r: &Report) -> NodeState {
     let me = r.nodes.myself();
-    let (link_up, repl_offset) = match &r.replication {
+    let (link_up, link_down_s, repl_offset) = match &r.replication {
         ReplicationInfo::Master {
             master_repl_offset, ..
-        } => (None, Some(*master_repl_offset)),
+        } => (None, None, Some(*master_repl_offset)),
         ReplicationInfo::Replica {
             link_up,
+            link_down_since_s,
             repl_offset,
             ..
-        } => (Some(*link_up), Some(*repl_offset)),
+        } => (Some(*link_up), *link_down_since_s, Some(*repl_offset)),
     };
     NodeState {
         name: Some(inst.name.clone()),
@@ -155,6 +157,7 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         slots: me.map(|m| m.slots.clone()).unwrap_or_default(),
         config_epoch: me.map_or(0, |m| m.config_epoch),
         link_up,
+        link_down_s,
         repl_offset,
         cluster_state: Some(r.info.state),
         slots_assigned: Some(r.info.slots_assigned),
@@ -200,6 +203,7 @@ fn peers_view(
             slots: Vec::new(),
             config_epoch: 0,
             link_up: None,
+            link_down_s: None,
             repl_offset: None,
             cluster_state: None,
             slots_assigned: None,

@@ -26,6 +26,9 @@ pub struct NodeState {
     pub config_epoch: u64,
     /// Replica only: `master_link_status:up` in its own INFO.
     pub link_up: Option<bool>,
+    /// Replica only, link down: for how long (`master_link_down_since_seconds`).
+    #[serde(default)]
+    pub link_down_s: Option<u64>,
     pub repl_offset: Option<u64>,
     /// Its own `cluster_state`.
     pub cluster_state: Option<ClusterState>,

@@ -49,6 +49,7 @@ fn node(
             .unwrap_or_default(),
         config_epoch: epoch,
         link_up: (role == Role::Replica).then_some(true),
+        link_down_s: None,
         repl_offset: Some(1000),
         cluster_state: Some(redis_stretch_admin::ClusterState::Ok),
         slots_assigned: Some(16384),
@@ -145,6 +146,7 @@ fn go_dark(s: &mut Snapshot, zone: &str) {
                 .any(|x| id(x) == m && (x.starts_with('m') && zone_of(x) == zone))
         }) {
             n.link_up = Some(false);
+            n.link_down_s = Some(1);
         }
     }
     mesh(s);
@@ -226,7 +228,6 @@ fn minority_dc_lost_forces_the_orphan_over_and_unfences_survivors() {
         vec![
             vec!["unfence@7000", "unfence@7001", "unfence@7002"],
             vec!["force-failover@7002"],
-            vec!["bump-epoch@7000", "bump-epoch@7001"],
         ]
     );
     assert!(!d.actions().any(|a| a.kind() == "takeover"));
@@ -236,20 +237,82 @@ fn minority_dc_lost_forces_the_orphan_over_and_unfences_survivors() {
 fn majority_dc_lost_takes_over_every_orphan_then_bumps_the_kept_master() {
     let mut s = seed();
     go_dark(&mut s, "dc-a");
+    let p = policy(FailoverPolicy::Automatic);
+    let d = run(&s, &zones(DARK, OK), &p, Intent::Auto);
+    assert_eq!(
+        summary(&d),
+        vec![
+            vec!["unfence@7003", "unfence@7004", "unfence@7005"],
+            vec!["takeover@7004", "takeover@7005"],
+        ]
+    );
+    // Next pass: both promoted (epochs 7 and 8, gossiped to M3): M3 is bumped above them.
+    promote(&mut s, "r1", "m1", (0, 5460), 7);
+    promote(&mut s, "r2", "m2", (5461, 10921), 8);
+    get(&mut s, "m3").fence = Some(0);
+    get(&mut s, "m3").current_epoch = Some(8);
+    let d = run(&s, &zones(DARK, OK), &p, Intent::Auto);
+    assert_eq!(summary(&d), vec![vec!["bump-epoch@7003"]]);
+    // A master that has not heard the takeovers' epochs yet would collide: not yet.
+    get(&mut s, "m3").current_epoch = Some(6);
+    assert!(run(&s, &zones(DARK, OK), &p, Intent::Auto).is_empty());
+}
+
+fn promote(s: &mut Snapshot, r: &str, m: &str, slots: (u16, u16), epoch: u64) {
+    let rn = get(s, r);
+    rn.role = Some(Role::Master);
+    rn.master_id = None;
+    rn.slots = vec![SlotRange {
+        start: slots.0,
+        end: slots.1,
+    }];
+    rn.config_epoch = epoch;
+    rn.current_epoch = Some(epoch);
+    rn.fence = Some(0);
+    rn.link_up = None;
+    rn.link_down_s = None;
+    get(s, m).slots.clear();
+}
+
+#[test]
+fn a_replica_that_lost_its_link_before_the_zone_did_is_not_promoted() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    // R1 has been resyncing for a minute: its copy is stale.
+    get(&mut s, "r1").link_down_s = Some(60);
     let d = run(
         &s,
         &zones(DARK, OK),
         &policy(FailoverPolicy::Automatic),
         Intent::Auto,
     );
-    assert_eq!(
-        summary(&d),
-        vec![
-            vec!["unfence@7003", "unfence@7004", "unfence@7005"],
-            vec!["takeover@7004", "takeover@7005"],
-            vec!["bump-epoch@7003"],
-        ]
+    assert!(
+        summary(&d)[1] == vec!["takeover@7005".to_owned()],
+        "{:?}",
+        summary(&d)
     );
+    assert!(
+        d.notes.iter().any(|n| n.contains("current copy")),
+        "{:?}",
+        d.notes
+    );
+}
+
+#[test]
+fn a_cut_seen_around_keeps_every_fence() {
+    // Every node answers the engine, but the links across the zones are down.
+    let mut s = seed();
+    for n in s.nodes.iter_mut().filter(|n| n.role == Some(Role::Replica)) {
+        n.link_up = Some(false);
+        n.link_down_s = Some(1);
+    }
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert!(!d.actions().any(|a| a.kind() == "unfence"), "{d:?}");
 }
 
 #[test]
@@ -356,16 +419,25 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         Intent::Auto,
     );
     // Survivors hold a majority again (R1 and M3), so R2 gets a forced failover, which needs
-    // their votes; M3's epoch is bumped as the crashed engine never got to.
+    // their votes; nothing is done again for R1.
     assert_eq!(
         summary(&d),
         vec![
             vec!["unfence@7003", "unfence@7005"],
             vec!["force-failover@7005"],
-            vec!["bump-epoch@7003"],
         ]
     );
-    // Once bumped, not again.
+    // Once R2 is promoted too, M3 is bumped, once.
+    promote(&mut s, "r2", "m2", (5461, 10921), 8);
+    get(&mut s, "m3").fence = Some(0);
+    get(&mut s, "m3").current_epoch = Some(8);
+    let d = run(
+        &s,
+        &zones(DARK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert_eq!(summary(&d), vec![vec!["bump-epoch@7003"]]);
     let ids = vec![id("m3")];
     let again = decide(&Input {
         snapshot: &s,

@@ -250,10 +250,18 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         hold_down_left: None,
         bumped: &[],
     });
-    assert!(full.steps.len() >= 2, "{full:?}");
-    // Crash after the first step (unfence) and, within the takeover step, after one action.
+    // Crash after any steps before the takeovers (unfences, when fenced) and, within the
+    // takeover step, after its first action.
+    let t = full
+        .steps
+        .iter()
+        .position(|st| st.iter().any(|a| a.kind() == "takeover"))
+        .unwrap_or_else(|| panic!("no takeover in {full:?}"));
+    assert!(full.steps[t].len() >= 2, "{full:?}");
+    let mut steps: Vec<_> = full.steps[..t].to_vec();
+    steps.push(full.steps[t][..1].to_vec());
     let partial = Decision {
-        steps: vec![full.steps[0].clone(), full.steps[1][..1].to_vec()],
+        steps,
         ..Decision::default()
     };
     let done = act(&partial, &pool).await;
@@ -266,7 +274,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         EngineConfig::for_spec(cluster.spec()),
     );
     let platform = LocalPlatform { dir: c.dir.clone() };
-    let promoted_before = full.steps[1][0].node().clone();
+    let promoted_before = full.steps[t][0].node().clone();
     let mut again = 0;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {

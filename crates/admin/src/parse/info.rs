@@ -100,6 +100,9 @@ pub enum ReplicationInfo {
         /// losing what its master acknowledged.
         link_up: bool,
         sync_in_progress: bool,
+        /// `master_link_down_since_seconds` while the link is down; `None` when it is up, or
+        /// when it never was (Redis reports -1): such a replica holds no usable copy.
+        link_down_since_s: Option<u64>,
         /// `slave_repl_offset`: how far this replica has read its master's stream; the
         /// engine takes over on the replica with the highest one.
         repl_offset: u64,
@@ -112,6 +115,7 @@ impl ReplicationInfo {
         let (mut offset, mut replicas) = (0u64, Vec::new());
         let (mut host, mut port, mut link_up, mut syncing, mut slave_offset) =
             (None, None, false, false, 0u64);
+        let mut down_since = None;
         for (line, k, v) in key_values(text) {
             match k {
                 "role" => role = Some((line, v.trim().to_owned())),
@@ -120,6 +124,7 @@ impl ReplicationInfo {
                 "master_port" => port = Some(number(line, k, v)?),
                 "master_link_status" => link_up = v.trim() == "up",
                 "master_sync_in_progress" => syncing = v.trim() == "1",
+                "master_link_down_since_seconds" => down_since = v.trim().parse::<u64>().ok(),
                 "slave_repl_offset" => slave_offset = number(line, k, v)?,
                 k if k.len() > 5
                     && k.starts_with("slave")
@@ -142,6 +147,7 @@ impl ReplicationInfo {
                     .ok_or_else(|| ParseError::new(line, "replica without master_port"))?,
                 link_up,
                 sync_in_progress: syncing,
+                link_down_since_s: if link_up { None } else { down_since },
                 repl_offset: slave_offset,
             }),
             Some((line, r)) => Err(ParseError::new(line, format!("role `{r}` is unknown"))),

@@ -220,11 +220,21 @@ fn desired_fence(snap: &Snapshot, n: &NodeState, fencing: bool, k: u32) -> (u32,
                 .replicas_of(id)
                 .filter(|r| r.reachable && r.link_up == Some(true))
                 .collect();
+            let answering_across = snap
+                .replicas_of(id)
+                .any(|r| r.reachable && r.zone != n.zone);
             if live.iter().any(|r| r.zone != n.zone) {
                 let k = k.min(u32::try_from(live.len()).unwrap_or(u32::MAX));
                 (
                     k,
                     "its replica across the zone boundary is up: cut off from it, this master must stop taking writes".to_owned(),
+                )
+            } else if answering_across {
+                // The replica answers but its link is down: a cut between the zones that the
+                // engine sees around, or a resync. Either way the fence stays.
+                (
+                    n.fence.unwrap_or(0),
+                    "its replica across answers but its link is down (a cut between zones, or a resync): the fence stays as it is".to_owned(),
                 )
             } else {
                 (

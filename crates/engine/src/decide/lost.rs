@@ -25,17 +25,26 @@ fn fenced(n: &NodeState) -> bool {
     n.fence.is_some_and(|f| f > 0)
 }
 
-/// The replica to promote for `master`: in `survivor`, answering, highest offset.
+/// The replica to promote for `master`: in `survivor`, answering, highest offset — and
+/// *current*: its link is up, or went down no longer than `max_down_s` ago (when the zone went
+/// silent). A replica that lost its link earlier (resyncing, broken) holds a stale or partial
+/// copy; promoting it would let its higher epoch wipe the real data when the zone returns.
 pub(crate) fn best_replica<'a>(
     snap: &'a Snapshot,
     master: &NodeState,
     survivor: &str,
+    max_down_s: u64,
 ) -> Option<&'a NodeState> {
     let id = master.id.as_deref()?;
     snap.replicas_of(id)
         .filter(|r| r.reachable && r.zone == survivor)
+        .filter(|r| r.link_up == Some(true) || r.link_down_s.is_some_and(|d| d <= max_down_s))
         .max_by_key(|r| r.repl_offset.unwrap_or(0))
 }
+
+/// Slack on "the link went down when the zone did": whole seconds, plus replication's own
+/// one-second ping granularity.
+const LINK_SLACK_S: u64 = 3;
 
 pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: bool) -> Decision {
     let snap = input.snapshot;
@@ -46,7 +55,9 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     let orphans: Vec<&NodeState> = masters
         .iter()
         .copied()
-        .filter(|m| m.zone == lost && !m.reachable)
+        // An unreachable slot owner no instance stands behind any more (an instance restarted
+        // as a new node) can never come back: its shard is orphaned wherever it lived.
+        .filter(|m| (m.zone == lost || m.name.is_none()) && !m.reachable)
         .collect();
     let kept: Vec<&NodeState> = masters
         .iter()
@@ -60,9 +71,11 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     let mut unfence = Vec::new();
     for m in &kept {
         let id = m.id.as_deref().unwrap_or_default();
+        // Only a replica in the other zone satisfies the fence's purpose; with several replicas
+        // per shard, one beside the master must not keep the fence (N/2+1) armed and shut.
         let has_live_replica = snap
             .replicas_of(id)
-            .any(|r| r.reachable && r.link_up == Some(true));
+            .any(|r| r.reachable && r.link_up == Some(true) && r.zone != m.zone);
         if fenced(m) && !has_live_replica {
             unfence.push(Action::Unfence {
                 node: addr(m),
@@ -72,12 +85,30 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
             });
         }
     }
+    // When did the zone go silent? The engine knows; a human's `takeover` does not, so there
+    // the most recent link loss among the candidates stands for the moment of the loss.
+    let max_down_s = match input.zones.iter().find(|(z, _)| z == lost) {
+        Some((_, crate::zone::ZoneState::Dark { silent_ms })) if !forced => {
+            silent_ms / 1000 + LINK_SLACK_S
+        }
+        _ => {
+            orphans
+                .iter()
+                .filter_map(|o| o.id.as_deref())
+                .flat_map(|id| snap.replicas_of(id))
+                .filter(|r| r.reachable && r.zone == survivor)
+                .filter_map(|r| r.link_down_s)
+                .min()
+                .unwrap_or(0)
+                + LINK_SLACK_S
+        }
+    };
     let mut promote = Vec::new();
     for o in &orphans {
         let shard = shard_name(o);
-        let Some(best) = best_replica(snap, o, survivor) else {
+        let Some(best) = best_replica(snap, o, survivor, max_down_s) else {
             d.notes.push(format!(
-                "{shard}: no replica answers in {survivor}; its data lives only in {lost} (data loss until {lost} returns)"
+                "{shard}: no replica in {survivor} answers with a current copy (link up, or lost with the zone); its data lives only in {lost}: waiting for {lost} to return"
             ));
             continue;
         };
@@ -114,7 +145,6 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
         });
     }
     d.push_step(unfence);
-    d.push_step(promote);
 
     if majority_lost && !automatic && !orphans.is_empty() {
         d.notes.push(format!(
@@ -127,24 +157,32 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
         return d;
     }
 
-    // Step 3: epoch margin for survivors whose replicas sit in the lost zone, once per loss
-    // (the engine remembers whom it bumped; a restarted engine may bump once more: harmless).
-    let bumps: Vec<Action> = kept
-        .iter()
-        .filter(|m| {
-            let id = m.id.as_deref().unwrap_or_default();
-            snap.replicas_of(id).any(|r| r.zone == lost)
-                && !input.bumped.iter().any(|b| b == id)
-        })
-        .map(|m| Action::BumpEpoch {
-            node: addr(m),
-            why: format!(
-                "its replica is in {lost}: if {lost} is alive behind a partition it may elect it; a higher epoch here wins the heal"
-            ),
-        })
-        .collect();
-    // A step after the takeovers, so the bump lands above their epochs.
-    d.push_step(bumps);
+    // Step 3 (a later pass, once the promotions are done and gossiped): epoch margin for
+    // survivors whose replicas sit in the lost zone. A bump only helps once this master has
+    // heard the takeovers' epochs, else it would collide with them; and a master already at
+    // the top needs none. The engine remembers whom it bumped (no ping-pong between two such
+    // masters); a restarted engine may bump once more: harmless.
+    if promote.is_empty() {
+        let top = kept.iter().map(|m| m.config_epoch).max().unwrap_or(0);
+        let bumps: Vec<Action> = kept
+            .iter()
+            .filter(|m| {
+                let id = m.id.as_deref().unwrap_or_default();
+                snap.replicas_of(id).any(|r| r.zone == lost)
+                    && !input.bumped.iter().any(|b| b == id)
+                    && m.config_epoch < top
+                    && m.current_epoch.is_some_and(|c| c >= top)
+            })
+            .map(|m| Action::BumpEpoch {
+                node: addr(m),
+                why: format!(
+                    "its replica is in {lost}: if {lost} is alive behind a partition it may elect it; a higher epoch here wins the heal"
+                ),
+            })
+            .collect();
+        d.push_step(bumps);
+    }
+    d.push_step(promote);
     if d.is_empty() && d.waiting_for.is_none() {
         d.waiting_for = Some(format!(
             "{lost} is lost; survivors in {survivor} serve every slot they can; waiting for {lost} to return"
