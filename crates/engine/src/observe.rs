@@ -67,9 +67,13 @@ fn merge(
     zones: &[String],
     reports: Vec<Option<Result<Report, String>>>,
 ) -> Snapshot {
-    // Peers' views of every node id, from every node that answered.
+    // Peers' views of every node id, from every node that answered, freshest first (the
+    // reporter with the highest current epoch has heard the latest takeovers; a stale view
+    // would show a taken-over master still owning its slots).
+    let mut reporters: Vec<&Report> = reports.iter().flatten().flatten().collect();
+    reporters.sort_by_key(|r| std::cmp::Reverse(r.info.current_epoch));
     let mut peer_lines: BTreeMap<String, Vec<&ClusterNode>> = BTreeMap::new();
-    for r in reports.iter().flatten().flatten() {
+    for r in reporters {
         for n in r.nodes.nodes.iter().filter(|n| !n.flags.myself) {
             peer_lines.entry(n.id.clone()).or_default().push(n);
         }
@@ -109,26 +113,12 @@ fn merge(
 
 fn from_line(line: &ClusterNode, zone: &str, name: Option<String>) -> NodeState {
     NodeState {
-        name,
-        zone: zone.to_owned(),
-        addr: line.addr.clone(),
         id: Some(line.id.clone()),
-        reachable: false,
-        error: None,
         role: role_of(line),
         master_id: line.master_id.clone(),
         slots: line.slots.clone(),
         config_epoch: line.config_epoch,
-        link_up: None,
-        link_down_s: None,
-        repl_offset: None,
-        cluster_state: None,
-        slots_assigned: None,
-        fence: None,
-        current_epoch: None,
-        flagged_fail_by: 0,
-        flagged_pfail_by: 0,
-        sees: Vec::new(),
+        ..NodeState::silent(name, zone, line.addr.clone())
     }
 }
 
@@ -191,28 +181,7 @@ fn peers_view(
         .find(|l| l.addr.as_ref() == Some(&inst.addr));
     let mut s = match seen {
         Some(line) => from_line(line, &inst.zone, Some(inst.name.clone())),
-        None => NodeState {
-            name: Some(inst.name.clone()),
-            zone: inst.zone.clone(),
-            addr: Some(inst.addr.clone()),
-            id: None,
-            reachable: false,
-            error: None,
-            role: None,
-            master_id: None,
-            slots: Vec::new(),
-            config_epoch: 0,
-            link_up: None,
-            link_down_s: None,
-            repl_offset: None,
-            cluster_state: None,
-            slots_assigned: None,
-            fence: None,
-            current_epoch: None,
-            flagged_fail_by: 0,
-            flagged_pfail_by: 0,
-            sees: Vec::new(),
-        },
+        None => NodeState::silent(Some(inst.name.clone()), &inst.zone, Some(inst.addr.clone())),
     };
     s.addr = Some(inst.addr.clone());
     s.error = Some(error);

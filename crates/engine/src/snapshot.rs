@@ -57,6 +57,32 @@ pub struct Seen {
 }
 
 impl NodeState {
+    /// A node nobody has heard from: only where it should be.
+    pub fn silent(name: Option<String>, zone: &str, addr: Option<NodeAddr>) -> Self {
+        Self {
+            name,
+            zone: zone.to_owned(),
+            addr,
+            id: None,
+            reachable: false,
+            error: None,
+            role: None,
+            master_id: None,
+            slots: Vec::new(),
+            config_epoch: 0,
+            link_up: None,
+            link_down_s: None,
+            repl_offset: None,
+            cluster_state: None,
+            slots_assigned: None,
+            fence: None,
+            current_epoch: None,
+            flagged_fail_by: 0,
+            flagged_pfail_by: 0,
+            sees: Vec::new(),
+        }
+    }
+
     pub fn is_master(&self) -> bool {
         self.role == Some(Role::Master)
     }

@@ -15,27 +15,12 @@ use crate::LocalError;
 
 /// Start `redis-server conf` with output to `log`; returns the PID.
 pub fn spawn(redis_server: &Path, conf: &Path, log: &Path) -> Result<u32, LocalError> {
-    use std::os::unix::process::CommandExt;
-    let out = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(LocalError::io(log))?;
-    let err = out.try_clone().map_err(LocalError::io(log))?;
-    let child = Command::new(redis_server)
-        .arg(conf)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(LocalError::io(redis_server))?;
-    // Not waited for here: the child is reaped by us if we live long enough (see `reap`), else
-    // by init once we exit. Liveness is read from /proc, which tells a zombie from a live one.
-    Ok(child.id())
+    spawn_detached(redis_server, &[&conf.to_string_lossy()], log)
 }
 
-/// Start `program args` in its own process group with output to `log` (the detached engine).
+/// Start `program args` in its own process group with output to `log`; returns the PID.
+/// Not waited for here: the child is reaped by us if we live long enough (see `reap`), else by
+/// init once we exit. Liveness is read from /proc, which tells a zombie from a live one.
 pub fn spawn_detached(program: &Path, args: &[&str], log: &Path) -> Result<u32, LocalError> {
     use std::os::unix::process::CommandExt;
     let out = fs::OpenOptions::new()
