@@ -8,12 +8,13 @@ cd "$root"
 scripts/deps.sh
 
 # Test clusters live in state dirs under $TMPDIR/redis-stretch-tests. Each test stops its own
-# (Drop guards); this catches a test binary that was killed outright, stopping by recorded PID.
+# (Drop guards; a failing test keeps its dir and logs); this catches a test binary that was
+# killed outright, stopping its processes by recorded PID and keeping the data for a post-mortem.
 cleanup() {
   local bin="$root/target/debug/redis-stretch"
   [ -x "$bin" ] || return 0
   for d in "${TMPDIR:-/tmp}"/redis-stretch-tests/*/; do
-    [ -d "$d" ] && "$bin" local down --state-dir "$d" >/dev/null 2>&1 || true
+    [ -d "$d" ] && "$bin" local down --keep-data --state-dir "$d" >/dev/null 2>&1 || true
   done
 }
 trap cleanup EXIT

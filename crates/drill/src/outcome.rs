@@ -18,7 +18,8 @@ pub enum ErrorClass {
     Timeout,
     /// Connection refused, reset or closed: the node is dead or restarting.
     Io,
-    /// `TRYAGAIN`, `MASTERDOWN`, `LOADING`, `READONLY`: transient states around a failover.
+    /// `TRYAGAIN`, `MASTERDOWN`, `LOADING`, `READONLY`, `UNBLOCKED`: transient states around a
+    /// failover.
     Transient,
     /// Anything else (auth, wrong type, a bug): never retried.
     Other,
@@ -57,6 +58,12 @@ impl ErrorClass {
         // NOREPLICAS is not a kind redis-rs knows: it arrives as an "extension" error.
         if err.code() == Some("NOREPLICAS") {
             return Self::NoReplicas;
+        }
+        // A `WAIT` blocked on a master that a graceful failover turns into a replica is released
+        // with `UNBLOCKED ... (master -> replica?)`: the write is on the new master, and the retry
+        // (same value, after MOVED) is how a client gets its acknowledgement.
+        if err.code() == Some("UNBLOCKED") {
+            return Self::Transient;
         }
         match err.kind() {
             ErrorKind::Server(kind) => match kind {
@@ -126,6 +133,12 @@ mod tests {
         assert_eq!(
             ErrorClass::classify(&server(
                 "READONLY You can't write against a read only replica."
+            )),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            ErrorClass::classify(&server(
+                "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)"
             )),
             ErrorClass::Transient
         );

@@ -11,7 +11,7 @@ use redis_stretch_topology::ZoneVerdict;
 use serde::Serialize;
 
 use crate::act::{act, Outcome};
-use crate::decide::{decide, Decision, Input, Intent, Policy};
+use crate::decide::{decide, Decision, Input, Intent, PendingFailover, Policy};
 use crate::zone::{confirm_window, ZoneState, ZoneTracker};
 use crate::{observe, Action, Instance, Pool, Snapshot};
 
@@ -39,6 +39,10 @@ pub struct EngineConfig {
     /// same zone within `flap_window` (a flapping zone gets its masters back ever later).
     pub hold_down: Duration,
     pub flap_window: Duration,
+    /// How long a graceful failover is left to Redis before it may be asked again: Redis 7
+    /// times a manual failover out after 5 s, and a replica whose election failed starts the
+    /// next one only 2 × max(2 × node-timeout, 2 s) later.
+    pub failover_retry: Duration,
 }
 
 impl EngineConfig {
@@ -50,6 +54,9 @@ impl EngineConfig {
             confirm: confirm_window(node_timeout),
             hold_down: (node_timeout * 2).max(Duration::from_secs(5)),
             flap_window: Duration::from_secs(600),
+            failover_retry: (node_timeout.max(Duration::from_secs(1)) * 4)
+                .max(Duration::from_secs(5))
+                + Duration::from_millis(500),
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct Engine {
     tracker: ZoneTracker,
     pool: Pool,
     bumped: Vec<String>,
+    /// Graceful failovers asked for: candidate node id and when.
+    failovers: Vec<(String, Instant)>,
     recent: VecDeque<Event>,
 }
 
@@ -114,6 +123,7 @@ impl Engine {
             pool: Pool::new(password, cfg.probe_timeout),
             cfg,
             bumped: Vec::new(),
+            failovers: Vec::new(),
             recent: VecDeque::new(),
         }
     }
@@ -149,6 +159,20 @@ impl Engine {
             self.bumped.clear();
         }
         let held = platform.held_zone();
+        // A request is settled once its candidate is master, or once Redis would have given up.
+        let retry = self.cfg.failover_retry;
+        self.failovers.retain(|(id, at)| {
+            now.duration_since(*at) < retry
+                && snapshot.node_by_id(id).is_some_and(|n| !n.is_master())
+        });
+        let pending: Vec<PendingFailover> = self
+            .failovers
+            .iter()
+            .map(|(id, at)| PendingFailover {
+                candidate: id.clone(),
+                left: retry.saturating_sub(now.duration_since(*at)),
+            })
+            .collect();
         let decision = decide(&Input {
             snapshot: &snapshot,
             zones: &zones,
@@ -157,18 +181,23 @@ impl Engine {
             held_zone: held.as_deref(),
             hold_down_left: self.hold_down_left(now),
             bumped: &self.bumped,
+            failovers_pending: &pending,
         });
         let outcomes = act(&decision, &self.pool).await;
-        for o in &outcomes {
-            if let (true, Action::BumpEpoch { node, .. }) = (o.ok, &o.action) {
-                if let Some(id) = snapshot
-                    .nodes
-                    .iter()
-                    .find(|n| n.addr.as_ref() == Some(node))
-                    .and_then(|n| n.id.clone())
-                {
-                    self.bumped.push(id);
+        let id_at = |node: &redis_stretch_admin::NodeAddr| {
+            snapshot
+                .nodes
+                .iter()
+                .find(|n| n.addr.as_ref() == Some(node))
+                .and_then(|n| n.id.clone())
+        };
+        for o in outcomes.iter().filter(|o| o.ok) {
+            match &o.action {
+                Action::BumpEpoch { node, .. } => self.bumped.extend(id_at(node)),
+                Action::GracefulFailover { node, .. } => {
+                    self.failovers.extend(id_at(node).map(|id| (id, now)));
                 }
+                _ => {}
             }
         }
         Ok(Pass {

@@ -165,6 +165,9 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
                 addr: n.addr.clone(),
                 handshake: n.flags.handshake,
                 fail: n.flags.fail || n.flags.pfail,
+                role: role_of(n),
+                master_id: n.master_id.clone(),
+                config_epoch: n.config_epoch,
             })
             .collect(),
     }

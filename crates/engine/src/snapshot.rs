@@ -54,6 +54,15 @@ pub struct Seen {
     pub addr: Option<NodeAddr>,
     pub handshake: bool,
     pub fail: bool,
+    /// Its role, master and configEpoch in this peer's table: what this peer checks when the
+    /// node asks for its vote (Redis denies a vote to a node it still believes is a master, and
+    /// to a request whose configEpoch is older than the slots' it knows).
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub master_id: Option<String>,
+    #[serde(default)]
+    pub config_epoch: u64,
 }
 
 impl NodeState {

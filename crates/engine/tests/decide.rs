@@ -106,6 +106,9 @@ fn mesh(s: &mut Snapshot) {
             addr: n.addr.clone(),
             handshake: false,
             fail: !n.reachable,
+            role: n.role,
+            master_id: n.master_id.clone(),
+            config_epoch: n.config_epoch,
         })
         .collect();
     for n in &mut s.nodes {
@@ -186,6 +189,7 @@ fn run(s: &Snapshot, z: &[(String, ZoneState)], p: &Policy, intent: Intent) -> D
         held_zone: None,
         hold_down_left: None,
         bumped: &[],
+        failovers_pending: &[],
     })
 }
 
@@ -447,6 +451,7 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         held_zone: None,
         hold_down_left: None,
         bumped: &ids,
+        failovers_pending: &[],
     });
     assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
 }
@@ -522,6 +527,7 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         held_zone: None,
         hold_down_left: Some(Duration::from_secs(3)),
         bumped: &[],
+        failovers_pending: &[],
     });
     assert!(held.is_empty());
     assert!(held.waiting_for.unwrap().contains("hold-down"));
@@ -552,6 +558,7 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
         held_zone: Some("dc-a"),
         hold_down_left: None,
         bumped: &[],
+        failovers_pending: &[],
     });
     assert!(d.is_empty() && d.waiting_for.unwrap().contains("evacuated"));
 }
@@ -567,6 +574,71 @@ fn evacuate_moves_masters_out_one_at_a_time() {
         },
     );
     assert_eq!(summary(&d), vec![vec!["graceful-failover@7004"]]);
+}
+
+/// Redis denies its vote to a node it still believes is a master, and to a request in an
+/// epoch it already voted in; a lost graceful election pauses the master for 5 s. So a failback
+/// waits until gossip has told every voter.
+#[test]
+fn failback_waits_until_every_voter_knows_the_candidate_is_a_replica() {
+    let mut s = after_takeover_and_return();
+    for n in &mut s.nodes {
+        n.fence = Some(1);
+    }
+    let p = policy(FailoverPolicy::Automatic);
+    let m1 = id("m1");
+    for line in get(&mut s, "m3").sees.iter_mut().filter(|l| l.id == m1) {
+        line.role = Some(Role::Master);
+        line.master_id = None;
+    }
+    let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
+    assert!(d.is_empty(), "{d:?}");
+    let why = d.waiting_for.unwrap();
+    assert!(why.contains("does not yet see 127.0.1.1:7000"), "{why}");
+
+    mesh(&mut s);
+    get(&mut s, "m1").current_epoch = Some(5);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(d.waiting_for.unwrap().contains("epoch 6"));
+
+    get(&mut s, "m1").current_epoch = Some(6);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7000"]]);
+}
+
+/// Asking again while Redis still runs the last manual failover restarts it and pauses the
+/// master again; the engine leaves it alone until the candidate is master or Redis gave up.
+#[test]
+fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
+    let mut s = after_takeover_and_return();
+    for n in &mut s.nodes {
+        n.fence = Some(1);
+    }
+    let p = policy(FailoverPolicy::Automatic);
+    let pending = [redis_stretch_engine::decide::PendingFailover {
+        candidate: id("m1"),
+        left: Duration::from_secs(7),
+    }];
+    let input = |intent| Input {
+        snapshot: &s,
+        zones: &[],
+        policy: &p,
+        intent,
+        held_zone: None,
+        hold_down_left: None,
+        bumped: &[],
+        failovers_pending: &pending,
+    };
+    let z = zones(OK, OK);
+    for intent in [Intent::Auto, Intent::Failback] {
+        let d = decide(&Input {
+            zones: &z,
+            ..input(intent)
+        });
+        assert!(d.is_empty(), "{d:?}");
+        assert!(d.waiting_for.unwrap().contains("7.0 s before asking again"));
+    }
 }
 
 #[test]
@@ -608,6 +680,9 @@ fn instance_restarted_empty_is_paired_and_its_old_id_forgotten() {
             addr: None,
             handshake: false,
             fail: true,
+            role: Some(Role::Master),
+            master_id: None,
+            config_epoch: 1,
         });
     }
     s.nodes.push(stray);

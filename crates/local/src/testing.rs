@@ -70,10 +70,34 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// The last cluster-level lines (`#`: failovers, votes, state changes) of every instance's
+    /// log: what a CI log needs to explain a failure nobody can reproduce at will.
+    fn print_log_tails(&self) {
+        for inst in &self.state.instances {
+            let log = inst.data_dir.join("redis.log");
+            let Ok(text) = std::fs::read_to_string(&log) else {
+                continue;
+            };
+            let lines: Vec<&str> = text.lines().filter(|l| l.contains(" # ")).collect();
+            eprintln!("--- {} ({}) {}", inst.name, inst.zone, log.display());
+            for l in &lines[lines.len().saturating_sub(15)..] {
+                eprintln!("    {l}");
+            }
+        }
+    }
+}
+
 impl Drop for TestCluster {
     fn drop(&mut self) {
-        if let Err(e) = down(&self.dir, false) {
+        // A failing test keeps its state dir (every instance's redis.log) for the post-mortem;
+        // the processes are stopped either way.
+        let keep = std::thread::panicking();
+        if let Err(e) = down(&self.dir, keep) {
             eprintln!("test cleanup of {}: {e}", self.dir.path().display());
+        } else if keep {
+            eprintln!("kept for inspection: {}", self.dir.path().display());
+            self.print_log_tails();
         }
     }
 }

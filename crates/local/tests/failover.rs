@@ -249,6 +249,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         held_zone: None,
         hold_down_left: None,
         bumped: &[],
+        failovers_pending: &[],
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the
     // takeover step, after its first action.

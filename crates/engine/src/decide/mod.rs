@@ -72,6 +72,16 @@ pub struct Input<'a> {
     pub hold_down_left: Option<Duration>,
     /// Node ids whose epoch the engine already bumped during the current zone loss.
     pub bumped: &'a [String],
+    /// Graceful failovers the engine asked for recently (see [`PendingFailover`]).
+    pub failovers_pending: &'a [PendingFailover],
+}
+
+/// A graceful failover asked of `candidate` (node id) that Redis may still be working on: no
+/// other is asked for until the candidate is master or `left` runs out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingFailover {
+    pub candidate: String,
+    pub left: Duration,
 }
 
 /// Actions run step by step; the actions of one step run concurrently.

@@ -4,8 +4,21 @@
 //!
 //! One shard per pass: concurrent manual failovers compete for the same votes (a master votes
 //! once per epoch), and a pass re-reads the cluster before the next move anyway.
+//!
+//! A graceful failover that loses its election is expensive: the master keeps its writers
+//! paused until the manual failover times out (5 s in Redis 7), and the replica will not start
+//! another election for 2 × max(2 × node-timeout, 2 s) after the failed one, so asking again
+//! sooner only pauses the master again. Two rules keep that from happening:
+//! - ask only when the election will be won: every slot-owning master already sees the
+//!   candidate as a replica of the master it replaces (a voter that still believes it is a
+//!   master denies its vote: right after a failover, gossip takes a second or so to spread),
+//!   the candidate's currentEpoch is the cluster's newest (a request in an epoch a voter
+//!   already voted in is denied), and the candidate knows its master's configEpoch;
+//! - never ask again while Redis may still be working on the last request
+//!   ([`Input::failovers_pending`]).
 
 use redis_stretch_api::FailbackPolicy;
+use redis_stretch_topology::Role;
 
 use crate::action::Action;
 use crate::decide::lost::addr;
@@ -22,7 +35,98 @@ fn ready_replica<'a>(input: &Input<'a>, m: &NodeState, zone: &str) -> Option<&'a
         .max_by_key(|r| r.repl_offset.unwrap_or(0))
 }
 
+/// Why Redis would not elect `r` in place of `m` right now, if it would not.
+fn election_blocker(input: &Input<'_>, r: &NodeState, m: &NodeState) -> Option<String> {
+    let snap = input.snapshot;
+    let (Some(rid), Some(mid)) = (r.id.as_deref(), m.id.as_deref()) else {
+        return Some("node ids unknown".to_owned());
+    };
+    let newest = snap
+        .nodes
+        .iter()
+        .filter(|n| n.reachable)
+        .filter_map(|n| n.current_epoch)
+        .max()
+        .unwrap_or(0);
+    if r.current_epoch.unwrap_or(0) < newest {
+        return Some(format!(
+            "{} has not yet heard of epoch {newest}",
+            display(r)
+        ));
+    }
+    let knows_master = r
+        .sees
+        .iter()
+        .any(|s| s.id == mid && s.config_epoch >= m.config_epoch);
+    if !knows_master {
+        return Some(format!(
+            "{} does not yet know {}'s configEpoch {}",
+            display(r),
+            display(m),
+            m.config_epoch
+        ));
+    }
+    for voter in snap.masters().into_iter().filter(|v| v.reachable) {
+        let agrees = voter.sees.iter().any(|s| {
+            s.id == rid && s.role == Some(Role::Replica) && s.master_id.as_deref() == Some(mid)
+        });
+        if !agrees {
+            return Some(format!(
+                "{} does not yet see {} as {}'s replica",
+                display(voter),
+                display(r),
+                display(m)
+            ));
+        }
+    }
+    None
+}
+
+fn display(n: &NodeState) -> String {
+    match &n.addr {
+        Some(a) => a.to_string(),
+        None => n.id.clone().unwrap_or_default(),
+    }
+}
+
+/// A graceful failover of `m` to `r`, unless Redis would not elect `r` now or is still busy
+/// with the last request.
+fn graceful(input: &Input<'_>, r: &NodeState, m: &NodeState, why: String) -> Decision {
+    let shard = shard_name(m);
+    if let Some(why_not) = election_blocker(input, r, m) {
+        return Decision::wait(format!(
+            "moving {shard} to {} waits for gossip: {why_not}",
+            display(r)
+        ));
+    }
+    Decision {
+        steps: vec![vec![Action::GracefulFailover {
+            node: addr(r),
+            shard,
+            why,
+        }]],
+        ..Decision::default()
+    }
+}
+
 pub(crate) fn rebalance(input: &Input<'_>) -> Decision {
+    // A failover asked for earlier is still Redis's business: asking again (or moving another
+    // shard, whose election would compete for the same votes) can only make it fail.
+    if let Some(p) = input.failovers_pending.iter().find(|p| {
+        input
+            .snapshot
+            .node_by_id(&p.candidate)
+            .is_some_and(|n| !n.is_master())
+    }) {
+        let who = input
+            .snapshot
+            .node_by_id(&p.candidate)
+            .map_or_else(|| p.candidate.clone(), display);
+        return Decision::wait(format!(
+            "graceful failover to {who} requested; Redis may still be electing it ({:.1} s before asking again)",
+            p.left.as_secs_f64()
+        ));
+    }
     match &input.intent {
         Intent::Evacuate { zone } => evacuate(input, zone),
         Intent::Failback => failback(input, true),
@@ -50,14 +154,8 @@ fn evacuate(input: &Input<'_>, zone: &str) -> Decision {
         else {
             continue;
         };
-        return Decision {
-            steps: vec![vec![Action::GracefulFailover {
-                node: addr(to),
-                shard: shard_name(m),
-                why: format!("evacuating {zone}: its replica in {} is in sync", to.zone),
-            }]],
-            ..Decision::default()
-        };
+        let why = format!("evacuating {zone}: its replica in {} is in sync", to.zone);
+        return graceful(input, to, m, why);
     }
     Decision::wait(format!(
         "{} master(s) left in {zone}, none with an in-sync replica in the other zone",
@@ -109,16 +207,10 @@ fn failback(input: &Input<'_>, asked: bool) -> Decision {
     }
     for m in snap.masters().into_iter().filter(|m| &m.zone != zone) {
         if let Some(r) = ready_replica(input, m, zone) {
-            return Decision {
-                steps: vec![vec![Action::GracefulFailover {
-                    node: addr(r),
-                    shard: shard_name(m),
-                    why: format!(
-                        "failback: {zone} holds {have} of its preferred {want} masters and this replica is in sync"
-                    ),
-                }]],
-                ..Decision::default()
-            };
+            let why = format!(
+                "failback: {zone} holds {have} of its preferred {want} masters and this replica is in sync"
+            );
+            return graceful(input, r, m, why);
         }
     }
     Decision::wait(format!(
