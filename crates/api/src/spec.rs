@@ -111,6 +111,18 @@ pub struct RedisStretchClusterSpec {
     pub redis: RedisSettings,
     #[serde(default)]
     pub auth: AuthSpec,
+    /// Kubernetes only (local mode ignores it): TLS for clients, replication and the cluster
+    /// bus. Off by default: it needs a certificate, which this project does not issue.
+    // The rule repeats `validate`'s check so that `kubectl apply` refuses it at once.
+    #[cfg_attr(
+        feature = "kube",
+        x_kube(
+            validation = Rule::new("!self.enabled || (has(self.secretName) && self.secretName != '')")
+                .message("spec.tls.secretName is required when spec.tls.enabled is true")
+        )
+    )]
+    #[serde(default)]
+    pub tls: TlsSpec,
     #[serde(default)]
     pub failover: FailoverSpec,
 }
@@ -178,6 +190,9 @@ pub struct PersistenceSpec {
     pub size: String,
     /// Kubernetes only: StorageClass of the volumes; absent means the cluster's default.
     pub storage_class_name: Option<String>,
+    /// Kubernetes only: what happens to the volumes when the RedisStretchCluster is deleted.
+    /// `Retain` by default: deleting a resource by mistake must not delete the data with it.
+    pub when_deleted: ClaimRetention,
 }
 
 impl Default for PersistenceSpec {
@@ -186,8 +201,20 @@ impl Default for PersistenceSpec {
             enabled: false,
             size: "8Gi".to_owned(),
             storage_class_name: None,
+            when_deleted: ClaimRetention::Retain,
         }
     }
+}
+
+/// The fate of the volumes (PersistentVolumeClaims) of a deleted cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub enum ClaimRetention {
+    /// Keep them; a cluster re-created with the same name and zones mounts them again.
+    #[default]
+    Retain,
+    /// Delete them with the cluster.
+    Delete,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +235,20 @@ impl Default for AuthSpec {
             secret_name: None,
         }
     }
+}
+
+/// Kubernetes only: TLS on the client port, for replication and on the cluster bus. Off by
+/// default because it needs a certificate this project does not issue.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct TlsSpec {
+    /// Serve TLS only (`tls-port 6379`, `port 0`) and use it between instances too.
+    pub enabled: bool,
+    /// A Secret of type `kubernetes.io/tls` with `tls.crt`, `tls.key` and `ca.crt`, as
+    /// cert-manager writes it. Required when `enabled`. Every instance presents this
+    /// certificate, also as a client to its peers, so it must allow client authentication.
+    pub secret_name: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +331,7 @@ pub struct KubernetesSpec {
     /// Container image with `redis-server` and `redis-cli` (Redis 7 or later).
     pub image: String,
     pub resources: ResourcesSpec,
+    pub metrics: MetricsSpec,
 }
 
 impl Default for KubernetesSpec {
@@ -297,6 +339,33 @@ impl Default for KubernetesSpec {
         Self {
             image: "redis:7.4".to_owned(),
             resources: ResourcesSpec::default(),
+            metrics: MetricsSpec::default(),
+        }
+    }
+}
+
+/// Kubernetes only: a Prometheus exporter beside each Redis (a `metrics` container), scraped
+/// per pod so that every instance, master or replica, is seen on its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", default)]
+pub struct MetricsSpec {
+    /// Off by default: not every cluster runs Prometheus, and the sidecar costs a container
+    /// per pod.
+    pub enabled: bool,
+    /// An image compatible with oliver006/redis_exporter (same flags and environment).
+    pub image: String,
+    /// The exporter's HTTP port (`/metrics`); 9121 is redis_exporter's own default.
+    #[cfg_attr(feature = "kube", schemars(range(min = 1)))]
+    pub port: u16,
+}
+
+impl Default for MetricsSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            image: "oliver006/redis_exporter:v1.62.0".to_owned(),
+            port: 9121,
         }
     }
 }

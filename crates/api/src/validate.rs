@@ -97,6 +97,10 @@ const KNOWN_FIELDS: &[&str] = &[
     "memory",
     "size",
     "storageClassName",
+    "whenDeleted",
+    "tls",
+    "metrics",
+    "port",
 ];
 
 /// Parse a YAML (or JSON) manifest and validate it.
@@ -334,6 +338,44 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
             push("spec.auth.secretName", why, "name an existing Secret");
         }
     }
+    match (spec.tls.enabled, &spec.tls.secret_name) {
+        (true, None) => push(
+            "spec.tls.secretName",
+            "is required when spec.tls.enabled is true".to_owned(),
+            "name a Secret of type kubernetes.io/tls with tls.crt, tls.key and ca.crt (cert-manager writes one), or set `tls.enabled: false`",
+        ),
+        (_, Some(s)) => {
+            if let Some(why) = dns_label_problem(s, 253) {
+                push(
+                    "spec.tls.secretName",
+                    why,
+                    "name an existing Secret of type kubernetes.io/tls",
+                );
+            }
+        }
+        (false, None) => {}
+    }
+    let metrics = &spec.kubernetes.metrics;
+    if metrics.enabled && metrics.image.trim().is_empty() {
+        push(
+            "spec.kubernetes.metrics.image",
+            "must not be empty when metrics are enabled".to_owned(),
+            "name a redis_exporter image, e.g. `oliver006/redis_exporter:v1.62.0`",
+        );
+    }
+    // The exporter shares the pod's network namespace with Redis: its port must be free there.
+    let taken = [0, REDIS_PORT, REDIS_PORT + 10_000];
+    if metrics.enabled && taken.contains(&metrics.port) {
+        push(
+            "spec.kubernetes.metrics.port",
+            format!(
+                "{} is not free in the pod (0 is invalid; Redis uses {REDIS_PORT} and its cluster bus {})",
+                metrics.port,
+                REDIS_PORT + 10_000
+            ),
+            "use another port, e.g. the exporter's default 9121",
+        );
+    }
     if let Some(why) = label_key_problem(&spec.placement.zone_label) {
         push(
             "spec.placement.zoneLabel",
@@ -358,6 +400,9 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
         Err(Problems(p))
     }
 }
+
+/// The client port of every Kubernetes pod; the bus is this + 10000.
+const REDIS_PORT: u16 = 6379;
 
 /// Kubernetes names our resources after the cluster and zone names, so both must be DNS labels.
 fn dns_label_problem(s: &str, max: usize) -> Option<String> {

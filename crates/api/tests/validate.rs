@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use redis_stretch_api::{load_manifest, FailoverPolicy};
+use redis_stretch_api::{load_manifest, ClaimRetention, FailoverPolicy};
 
 const SEED: &str = include_str!("../../../examples/seed-two-dc.yaml");
 
@@ -102,4 +102,71 @@ fn wrong_kind_and_version_are_reported() {
             .replace("kind: RedisStretchCluster", "kind: Redis"),
     );
     assert_eq!(p.len(), 2, "{p:?}");
+}
+
+#[test]
+fn new_fields_default_to_off_and_retain() {
+    let c = load_manifest(SEED).unwrap();
+    let s = c.spec();
+    assert!(!s.tls.enabled);
+    assert_eq!(s.tls.secret_name, None);
+    assert!(!s.kubernetes.metrics.enabled);
+    assert_eq!(
+        s.kubernetes.metrics.image,
+        "oliver006/redis_exporter:v1.62.0"
+    );
+    assert_eq!(s.kubernetes.metrics.port, 9121);
+    assert_eq!(s.redis.persistence.when_deleted, ClaimRetention::Retain);
+}
+
+/// A minimal valid manifest with `extra` added to its spec.
+fn with_spec(extra: &str) -> String {
+    format!(
+        "apiVersion: redis-stretch.io/v1alpha1\nkind: RedisStretchCluster\nmetadata: {{name: m}}\n\
+         spec:\n  shards: 1\n  zones: [{{name: a, preferredMasters: 1}}, {{name: b, preferredMasters: 0}}]\n{extra}"
+    )
+}
+
+#[test]
+fn tls_needs_a_secret() {
+    let p = problems(&with_spec("  tls:\n    enabled: true\n"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("spec.tls.secretName: is required"),
+        "{p:?}"
+    );
+    assert!(p[0].contains("kubernetes.io/tls"), "{p:?}");
+
+    let ok = with_spec("  tls:\n    enabled: true\n    secretName: seed-tls\n");
+    assert!(load_manifest(&ok).unwrap().spec().tls.enabled);
+}
+
+#[test]
+fn metrics_port_must_be_free_in_the_pod() {
+    let p = problems(&with_spec(
+        "  kubernetes:\n    metrics:\n      enabled: true\n      port: 16379\n",
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].starts_with("spec.kubernetes.metrics.port"), "{p:?}");
+    assert!(p[0].contains("9121"), "{p:?}");
+}
+
+#[test]
+fn when_deleted_takes_retain_or_delete() {
+    let c = load_manifest(&with_spec(
+        "  redis:\n    persistence:\n      enabled: true\n      whenDeleted: Delete\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.spec().redis.persistence.when_deleted,
+        ClaimRetention::Delete
+    );
+    let p = problems(&with_spec(
+        "  redis:\n    persistence:\n      whenDeleted: Sometimes\n",
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("spec.redis.persistence.whenDeleted"),
+        "{p:?}"
+    );
 }

@@ -166,3 +166,47 @@ fn cel_limits_the_name_length() {
     let errs = cel_errors(&obj, None).join("\n");
     assert!(errs.contains("at most 40 characters"), "{errs}");
 }
+
+#[test]
+fn cel_requires_a_secret_for_tls() {
+    let mut spec = seed_spec();
+    spec["tls"] = json!({"enabled": true});
+    let errs = cel_errors(&object(spec.clone()), None).join("\n");
+    assert!(errs.contains("spec.tls.secretName is required"), "{errs}");
+
+    spec["tls"] = json!({"enabled": true, "secretName": ""});
+    let errs = cel_errors(&object(spec.clone()), None).join("\n");
+    assert!(errs.contains("spec.tls.secretName is required"), "{errs}");
+
+    spec["tls"] = json!({"enabled": true, "secretName": "seed-tls"});
+    assert_eq!(
+        cel_errors(&object(spec.clone()), None),
+        Vec::<String>::new()
+    );
+
+    // What the defaults produce when TLS is left off.
+    spec["tls"] = json!({"enabled": false, "secretName": null});
+    assert_eq!(cel_errors(&object(spec), None), Vec::<String>::new());
+}
+
+/// The Helm chart installs the CRD from its `crds/` folder, which Helm applies verbatim; it
+/// must be the generated CRD, byte for byte.
+#[test]
+fn helm_chart_crd_is_the_committed_crd() {
+    let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/helm/redis-stretch/crds/redis-stretch.io_redisstretchclusters.yaml");
+    let generated = crd_yaml().unwrap();
+    if std::env::var_os("REDIS_STRETCH_BLESS").is_some() {
+        std::fs::write(&chart, &generated).unwrap();
+        return;
+    }
+    let in_chart = std::fs::read_to_string(&chart).unwrap_or_default();
+    let committed = std::fs::read_to_string(committed_path()).unwrap_or_default();
+    assert!(
+        in_chart == committed && in_chart == generated,
+        "{} differs from deploy/crd.yaml or from the spec types. Copy it with\n  \
+         cp deploy/crd.yaml deploy/helm/redis-stretch/crds/redis-stretch.io_redisstretchclusters.yaml\nor\n  \
+         REDIS_STRETCH_BLESS=1 cargo test -p redis-stretch-k8s --test crd",
+        chart.display()
+    );
+}

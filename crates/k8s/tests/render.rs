@@ -273,3 +273,222 @@ fn committed_seed_copy_matches_the_seed() {
         );
     }
 }
+
+/// The zone-aware example with TLS, the metrics sidecar and volume deletion switched on.
+fn everything_on() -> Rendered {
+    let text = std::fs::read_to_string(repo("examples/k8s/zone-aware.yaml"))
+        .unwrap()
+        .replace(
+            "  auth:\n",
+            "  tls:\n    enabled: true\n    secretName: orders-tls\n  auth:\n",
+        )
+        .replace(
+            "    image: redis:7.4\n",
+            "    image: redis:7.4\n    metrics:\n      enabled: true\n",
+        )
+        .replace(
+            "      size: 8Gi\n",
+            "      size: 8Gi\n      whenDeleted: Delete\n",
+        );
+    render(&parse(&text).unwrap()).unwrap()
+}
+
+fn pod_spec(r: &Rendered, set: &str) -> Value {
+    serde_json::to_value(sts(r, set)).unwrap()["spec"]["template"]["spec"].clone()
+}
+
+fn conf_of(r: &Rendered) -> String {
+    r.config_map.data.as_ref().unwrap()["redis.conf"].clone()
+}
+
+#[test]
+fn tls_serves_tls_only_with_the_secret_mounted() {
+    let r = everything_on();
+    let conf = conf_of(&r);
+    for line in [
+        "tls-port 6379",
+        "port 0",
+        "tls-cluster yes",
+        "tls-replication yes",
+        "tls-cert-file /etc/redis-tls/tls.crt",
+        "tls-key-file /etc/redis-tls/tls.key",
+        "tls-ca-cert-file /etc/redis-tls/ca.crt",
+        "tls-auth-clients optional",
+    ] {
+        assert!(
+            conf.lines().any(|l| l == line),
+            "redis.conf lacks `{line}`:\n{conf}"
+        );
+    }
+    assert!(!conf.lines().any(|l| l == "port 6379"), "{conf}");
+
+    let pod = pod_spec(&r, "orders-dc-a");
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "tls")
+        .unwrap();
+    assert_eq!(volume["secret"]["secretName"], json!("orders-tls"));
+    let redis = &pod["containers"][0];
+    assert!(redis["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"name": "tls", "mountPath": "/etc/redis-tls", "readOnly": true})));
+    let probe = redis["readinessProbe"]["exec"]["command"][2]
+        .as_str()
+        .unwrap();
+    assert!(
+        probe.contains("redis-cli --tls --cacert /etc/redis-tls/ca.crt -h 127.0.0.1"),
+        "{probe}"
+    );
+    // The preStop hook takes its TLS settings from the container's environment.
+    assert!(redis["env"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"name": "REDIS_TLS_CA_FILE", "value": "/etc/redis-tls/ca.crt"})));
+
+    // Off by default: plain port, nothing mounted, plain probes.
+    let plain = rendered("examples/k8s/zone-aware.yaml");
+    let conf = conf_of(&plain);
+    assert!(conf.lines().any(|l| l == "port 6379"), "{conf}");
+    assert!(!conf.contains("tls-"), "{conf}");
+    let pod = pod_spec(&plain, "orders-dc-a");
+    assert!(!pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["name"] == "tls"));
+    let probe = pod["containers"][0]["readinessProbe"]["exec"]["command"][2]
+        .as_str()
+        .unwrap();
+    assert!(!probe.contains("--tls"), "{probe}");
+}
+
+#[test]
+fn metrics_sidecar_only_when_enabled() {
+    let plain = rendered("examples/k8s/zone-aware.yaml");
+    for set in &plain.stateful_sets {
+        let template = &serde_json::to_value(set).unwrap()["spec"]["template"];
+        assert_eq!(template["spec"]["containers"].as_array().unwrap().len(), 1);
+        assert!(template["metadata"]["annotations"].is_null());
+    }
+    let ports = serde_json::to_value(&plain.headless_service).unwrap()["spec"]["ports"].clone();
+    assert_eq!(ports.as_array().unwrap().len(), 2);
+
+    let r = everything_on();
+    let template = &serde_json::to_value(sts(&r, "orders-dc-b")).unwrap()["spec"]["template"];
+    let sidecar = &template["spec"]["containers"][1];
+    assert_eq!(sidecar["name"], json!("metrics"));
+    assert_eq!(sidecar["image"], json!("oliver006/redis_exporter:v1.62.0"));
+    assert_eq!(
+        sidecar["ports"],
+        json!([{"name": "metrics", "containerPort": 9121}])
+    );
+    assert!(sidecar["resources"]["requests"].is_object());
+    let env = sidecar["env"].as_array().unwrap();
+    let var = |name: &str| env.iter().find(|e| e["name"] == name).cloned();
+    // TLS is on in this manifest: TLS on loopback, without checking host names.
+    assert_eq!(
+        var("REDIS_ADDR").unwrap()["value"],
+        json!("rediss://127.0.0.1:6379")
+    );
+    assert_eq!(
+        var("REDIS_EXPORTER_SKIP_TLS_VERIFICATION").unwrap()["value"],
+        json!("true")
+    );
+    let password = var("REDIS_PASSWORD").unwrap();
+    assert!(password.get("value").is_none(), "never a literal password");
+    assert_eq!(
+        password["valueFrom"]["secretKeyRef"],
+        json!({"name": "orders-redis-auth", "key": "password"})
+    );
+    assert!(var("REDIS_EXPORTER_IS_CLUSTER").is_none());
+    assert_eq!(
+        template["metadata"]["annotations"]["prometheus.io/scrape"],
+        json!("true")
+    );
+    assert_eq!(
+        template["metadata"]["annotations"]["prometheus.io/port"],
+        json!("9121")
+    );
+    let ports = serde_json::to_value(&r.headless_service).unwrap()["spec"]["ports"].clone();
+    assert!(ports.as_array().unwrap().contains(
+        &json!({"name": "metrics", "port": 9121, "targetPort": "metrics", "protocol": "TCP"})
+    ));
+
+    // Without TLS the exporter speaks plain Redis.
+    let text = std::fs::read_to_string(repo("examples/k8s/zone-aware.yaml"))
+        .unwrap()
+        .replace(
+            "    image: redis:7.4\n",
+            "    image: redis:7.4\n    metrics:\n      enabled: true\n      port: 9200\n",
+        );
+    let r = render(&parse(&text).unwrap()).unwrap();
+    let sidecar = &pod_spec(&r, "orders-dc-a")["containers"][1];
+    assert!(sidecar["env"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"name": "REDIS_ADDR", "value": "redis://127.0.0.1:6379"})));
+    assert!(sidecar["env"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"name": "REDIS_EXPORTER_WEB_LISTEN_ADDRESS", "value": ":9200"})));
+}
+
+#[test]
+fn claim_retention_follows_persistence() {
+    let policy = |r: &Rendered| {
+        r.stateful_sets
+            .iter()
+            .map(|s| {
+                serde_json::to_value(s).unwrap()["spec"]["persistentVolumeClaimRetentionPolicy"]
+                    .clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    let retain = json!({"whenDeleted": "Retain", "whenScaled": "Retain"});
+    assert_eq!(
+        policy(&rendered("examples/k8s/zone-aware.yaml")),
+        [retain.clone(), retain],
+        "Retain by default"
+    );
+    let delete = json!({"whenDeleted": "Delete", "whenScaled": "Retain"});
+    assert_eq!(policy(&everything_on()), [delete.clone(), delete]);
+    // Persistence off: no claims, so no policy.
+    assert_eq!(
+        policy(&rendered("examples/k8s/seed.yaml")),
+        [Value::Null, Value::Null]
+    );
+}
+
+#[test]
+fn pre_stop_hands_over_before_sigterm() {
+    use redis_stretch_k8s::render::{
+        HANDOVER_TIMEOUT_SECONDS, PRE_STOP_SCRIPT, TERMINATION_GRACE_SECONDS,
+    };
+    for r in [
+        rendered("examples/k8s/zone-aware.yaml"),
+        rendered("examples/k8s/seed.yaml"),
+    ] {
+        for set in &r.stateful_sets {
+            let pod = &serde_json::to_value(set).unwrap()["spec"]["template"]["spec"];
+            let redis = &pod["containers"][0];
+            assert_eq!(
+                redis["lifecycle"]["preStop"]["exec"]["command"],
+                json!(["sh", "-c", PRE_STOP_SCRIPT])
+            );
+            assert!(redis["env"].as_array().unwrap().contains(&json!({
+                "name": "HANDOVER_TIMEOUT_SECONDS",
+                "value": HANDOVER_TIMEOUT_SECONDS.to_string()
+            })));
+            // The hook's bound, a call in flight and Redis's shutdown fit in the grace period.
+            let grace = pod["terminationGracePeriodSeconds"].as_i64().unwrap();
+            assert_eq!(grace, TERMINATION_GRACE_SECONDS);
+            assert!(grace >= HANDOVER_TIMEOUT_SECONDS + 2 + 3 + 5, "{grace}");
+        }
+    }
+    // The password reaches redis-cli through REDISCLI_AUTH only.
+    assert!(!PRE_STOP_SCRIPT.contains(" -a "));
+    assert!(!PRE_STOP_SCRIPT.contains("--pass"));
+}

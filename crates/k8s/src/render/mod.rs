@@ -6,8 +6,11 @@
 
 mod affinity;
 mod config;
+mod metrics;
 mod pod;
+mod prestop;
 mod services;
+mod tls;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +23,7 @@ use serde::Serialize;
 
 pub use affinity::SeedPool;
 pub use config::redis_conf;
+pub use prestop::{HANDOVER_TIMEOUT_SECONDS, PRE_STOP_SCRIPT, TERMINATION_GRACE_SECONDS};
 
 use crate::cluster::validated;
 use crate::error::Error;
@@ -128,7 +132,7 @@ pub fn render_validated(cluster: ValidatedCluster) -> Result<Rendered, Error> {
         .collect();
     Ok(Rendered {
         config_map: services::config_map(&cluster, &names, namespace),
-        headless_service: services::headless_service(&names, namespace),
+        headless_service: services::headless_service(&cluster, &names, namespace),
         client_service: services::client_service(&names, namespace),
         disruption_budget: services::disruption_budget(&names, namespace),
         stateful_sets,

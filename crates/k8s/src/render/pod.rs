@@ -3,20 +3,24 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, ExecAction, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretKeySelector, TCPSocketAction, Volume, VolumeMount,
+    EnvVarSource, ExecAction, Lifecycle, LifecycleHandler, ObjectFieldSelector,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SecretKeySelector, TCPSocketAction, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use redis_stretch_api::ValidatedCluster;
+use redis_stretch_api::{ClaimRetention, ValidatedCluster};
 
 use super::config::{AUTH_INCLUDE, CONFIG_DIR, CONFIG_FILE, DATA_DIR};
+use super::prestop::{HANDOVER_TIMEOUT_SECONDS, PRE_STOP_SCRIPT, TERMINATION_GRACE_SECONDS};
+use super::{metrics, tls};
 use crate::names::{Names, BUS_PORT, PASSWORD_KEY, REDIS_PORT};
 
 /// The uid/gid of `redis` in the official image: run as it without the image's root entrypoint.
@@ -63,6 +67,9 @@ pub fn stateful_set(
             ..Default::default()
         },
     ];
+    if let Some(secret) = tls_secret(cluster) {
+        volumes.push(tls::volume(secret));
+    }
     let claims = if persistence.enabled {
         Some(vec![PersistentVolumeClaim {
             metadata: ObjectMeta {
@@ -94,6 +101,20 @@ pub fn stateful_set(
         });
         None
     };
+    // Deleting a cluster keeps or drops its volumes per spec; scaling down never drops one,
+    // since an instance's data must outlive a StatefulSet resized during a migration.
+    let retention = persistence.enabled.then(|| {
+        let when_deleted = match persistence.when_deleted {
+            ClaimRetention::Retain => "Retain",
+            ClaimRetention::Delete => "Delete",
+        };
+        StatefulSetPersistentVolumeClaimRetentionPolicy {
+            when_deleted: Some(when_deleted.to_owned()),
+            when_scaled: Some("Retain".to_owned()),
+        }
+    });
+    let mut containers = vec![redis_container(cluster, names)];
+    containers.extend(metrics::container(spec, names));
     StatefulSet {
         metadata: ObjectMeta {
             name: Some(group.stateful_set),
@@ -114,11 +135,12 @@ pub fn stateful_set(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
+                    annotations: metrics::annotations(spec),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
                     affinity: Some(group.affinity),
-                    containers: vec![redis_container(cluster, names)],
+                    containers,
                     volumes: Some(volumes),
                     security_context: Some(PodSecurityContext {
                         run_as_user: Some(REDIS_UID),
@@ -129,11 +151,12 @@ pub fn stateful_set(
                     }),
                     // No Service env vars: Redis needs none, and they grow with the namespace.
                     enable_service_links: Some(false),
-                    termination_grace_period_seconds: Some(30),
+                    termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
                     ..Default::default()
                 }),
             },
             volume_claim_templates: claims,
+            persistent_volume_claim_retention_policy: retention,
             ..Default::default()
         }),
         ..Default::default()
@@ -159,19 +182,22 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
         field_env("POD_NAMESPACE", "metadata.namespace"),
     ];
     if auth {
+        env.push(password_env(names));
+    }
+    let tls_on = tls_secret(cluster).is_some();
+    if tls_on {
+        // For the preStop hook, which takes its TLS settings from the environment.
         env.push(EnvVar {
-            name: "REDIS_PASSWORD".to_owned(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: names.auth_secret(),
-                    key: PASSWORD_KEY.to_owned(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
+            name: "REDIS_TLS_CA_FILE".to_owned(),
+            value: Some(tls::CA_FILE.to_owned()),
             ..Default::default()
         });
     }
+    env.push(EnvVar {
+        name: "HANDOVER_TIMEOUT_SECONDS".to_owned(),
+        value: Some(HANDOVER_TIMEOUT_SECONDS.to_string()),
+        ..Default::default()
+    });
     let mut start = vec!["set -eu".to_owned()];
     if auth {
         // The password goes to a 0600 file in memory, never to argv or the ConfigMap.
@@ -186,11 +212,33 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
         names.headless_service()
     ));
     // REDISCLI_AUTH keeps the password off redis-cli's command line.
+    let flags = tls::cli_flags(&spec.tls);
     let ping = if auth {
-        format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli -h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
+        format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
     } else {
-        format!("redis-cli -h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
+        format!("redis-cli {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
     };
+    let mut mounts = vec![
+        VolumeMount {
+            name: "data".to_owned(),
+            mount_path: DATA_DIR.to_owned(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "config".to_owned(),
+            mount_path: CONFIG_DIR.to_owned(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "run".to_owned(),
+            mount_path: "/run/redis".to_owned(),
+            ..Default::default()
+        },
+    ];
+    if tls_on {
+        mounts.push(tls::mount());
+    }
     let res = &spec.kubernetes.resources;
     Container {
         name: "redis".to_owned(),
@@ -244,24 +292,43 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
             failure_threshold: Some(6),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "data".to_owned(),
-                mount_path: DATA_DIR.to_owned(),
+        // A master hands its slots to a replica before SIGTERM (see `prestop`).
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                exec: Some(ExecAction {
+                    command: Some(vec![
+                        "sh".to_owned(),
+                        "-c".to_owned(),
+                        PRE_STOP_SCRIPT.to_owned(),
+                    ]),
+                }),
                 ..Default::default()
-            },
-            VolumeMount {
-                name: "config".to_owned(),
-                mount_path: CONFIG_DIR.to_owned(),
-                read_only: Some(true),
+            }),
+            ..Default::default()
+        }),
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    }
+}
+
+/// The TLS Secret when TLS is on. Validation guarantees the name is set when it is enabled.
+fn tls_secret(cluster: &ValidatedCluster) -> Option<&str> {
+    let tls = &cluster.spec().tls;
+    tls.secret_name.as_deref().filter(|_| tls.enabled)
+}
+
+/// `REDIS_PASSWORD` from the auth Secret: a reference, never the value.
+pub(super) fn password_env(names: &Names<'_>) -> EnvVar {
+    EnvVar {
+        name: "REDIS_PASSWORD".to_owned(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: names.auth_secret(),
+                key: PASSWORD_KEY.to_owned(),
                 ..Default::default()
-            },
-            VolumeMount {
-                name: "run".to_owned(),
-                mount_path: "/run/redis".to_owned(),
-                ..Default::default()
-            },
-        ]),
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

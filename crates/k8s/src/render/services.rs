@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use redis_stretch_api::ValidatedCluster;
 
 use super::config::{redis_conf, CONFIG_FILE};
+use super::metrics::METRICS_PORT_NAME;
 use crate::names::{Names, BUS_PORT, REDIS_PORT};
 
 fn meta(names: &Names<'_>, name: String, namespace: Option<&str>) -> ObjectMeta {
@@ -47,17 +48,26 @@ pub fn config_map(
 
 /// Stable DNS per pod. Not-ready pods are published: instances must find each other over the
 /// cluster bus, and the engine must reach them, before any of them is ready.
-pub fn headless_service(names: &Names<'_>, namespace: Option<&str>) -> Service {
+///
+/// With metrics on, it also names the exporters' port, for a ServiceMonitor or any scraper
+/// that discovers pods through a Service's endpoints.
+pub fn headless_service(
+    cluster: &ValidatedCluster,
+    names: &Names<'_>,
+    namespace: Option<&str>,
+) -> Service {
+    let mut ports = vec![port("redis", REDIS_PORT), port("cluster-bus", BUS_PORT)];
+    let metrics = &cluster.spec().kubernetes.metrics;
+    if metrics.enabled {
+        ports.push(port(METRICS_PORT_NAME, i32::from(metrics.port)));
+    }
     Service {
         metadata: meta(names, names.headless_service(), namespace),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".to_owned()),
             publish_not_ready_addresses: Some(true),
             selector: Some(names.selector_labels()),
-            ports: Some(vec![
-                port("redis", REDIS_PORT),
-                port("cluster-bus", BUS_PORT),
-            ]),
+            ports: Some(ports),
             ..Default::default()
         }),
         ..Default::default()
