@@ -185,6 +185,12 @@ impl AdminClient {
         self.call(&cluster(&["BUMPEPOCH"])).await
     }
 
+    /// `CLUSTER RESET HARD`: forget every peer, new node id, epochs to 0. Redis refuses it on a
+    /// master that holds keys, so it can only undo a bootstrap that never assigned slots.
+    pub async fn reset_hard(&self) -> Result<(), AdminError> {
+        self.ok(cluster(&["RESET", "HARD"])).await
+    }
+
     pub async fn forget(&self, node_id: &str) -> Result<(), AdminError> {
         self.ok(cluster(&["FORGET", node_id])).await
     }

@@ -85,8 +85,8 @@ enum Command {
     Drill(commands::drill::DrillArgs),
     /// Release the hold set by `evacuate`.
     Resume {
-        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
-        state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        target: commands::breakglass::TargetArgs,
     },
     /// Print the RedisStretchCluster CustomResourceDefinition (committed as deploy/crd.yaml).
     Crd,
@@ -105,6 +105,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         output: Output,
     },
+    /// Run the Kubernetes operator: reconcile RedisStretchClusters and run the engine of each
+    /// on the replica that holds the Lease.
+    Operator(commands::operator::OperatorArgs),
     /// Check a manifest and print it with every default filled in.
     Validate {
         #[arg(short = 'f', long = "file")]
@@ -245,10 +248,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Takeover { zone, target } => commands::breakglass::takeover(&zone, &target).await,
         Command::Failback { target } => commands::breakglass::failback(&target).await,
         Command::Evacuate { zone, target } => commands::breakglass::evacuate(&zone, &target).await,
-        Command::Resume { state_dir } => commands::breakglass::resume(state_dir),
+        Command::Resume { target } => commands::breakglass::resume(&target).await,
         Command::Drill(args) => commands::drill::run(args).await,
         Command::Demo { out } => commands::demo::run(out).await,
         Command::Status(args) => commands::status::run(args).await,
+        Command::Operator(args) => commands::operator::run(args).await,
         Command::Validate { file, output } => commands::validate::run(&file, output),
         Command::Crd => commands::k8s::crd(),
         Command::Render { file } => commands::k8s::render_cmd(&file),

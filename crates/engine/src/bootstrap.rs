@@ -170,11 +170,14 @@ async fn build(
 }
 
 /// Commands to distinct nodes go out together; the first error wins.
-async fn try_all<F, T>(futs: impl IntoIterator<Item = F>) -> Result<Vec<T>, AdminError>
+/// All at once, failing on the first error. Not an `async fn`: the iterator (and the closure
+/// borrowing the members) is consumed here, so it is not held across an await — which keeps
+/// the bootstrap future `Send` for callers that spawn it (the operator's engines).
+fn try_all<F, T>(futs: impl IntoIterator<Item = F>) -> futures_util::future::TryJoinAll<F>
 where
     F: std::future::Future<Output = Result<T, AdminError>>,
 {
-    futures_util::future::try_join_all(futs).await
+    futures_util::future::try_join_all(futs)
 }
 
 /// Every node knows every other, none still in handshake, every link connected.

@@ -189,9 +189,27 @@ fn production_pieces() {
 
     let s = serde_json::to_value(sts(&r, "orders-dc-a")).unwrap();
     let container = &s["spec"]["template"]["spec"]["containers"][0];
+    let env = |name: &str| {
+        container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no env {name}"))
+            .clone()
+    };
     assert_eq!(
-        container["env"][2]["valueFrom"]["secretKeyRef"],
+        env("REDIS_PASSWORD")["valueFrom"]["secretKeyRef"],
         json!({"name": "orders-redis-auth", "key": "password"})
+    );
+    assert_eq!(
+        env("POD_IP")["valueFrom"]["fieldRef"]["fieldPath"],
+        "status.podIP"
+    );
+    let start = container["command"][2].as_str().unwrap();
+    assert!(
+        start.contains("--cluster-announce-ip \"$POD_IP\""),
+        "every pod announces its own IP: {start}"
     );
     assert!(container["readinessProbe"]["exec"].is_object());
     assert!(container["livenessProbe"]["tcpSocket"].is_object());

@@ -33,9 +33,54 @@ pub struct TargetArgs {
     /// With --node: file holding the password (else $REDISCLI_AUTH).
     #[arg(long)]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
     /// Override the safety checks. Loudly.
     #[arg(long)]
     force: bool,
+}
+
+/// A cluster on Kubernetes, found through the API (kubeconfig); Redis is then reached at the
+/// pod IPs, so run where the pod network is routable.
+#[derive(Args, Clone)]
+pub struct KubeArgs {
+    /// The RedisStretchCluster's name (instead of --state-dir or --node).
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// With --cluster: its namespace.
+    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    pub namespace: String,
+    /// With --cluster: the operator's namespace, where its Lease shows whether a leader is live.
+    #[arg(long, default_value = "redis-stretch")]
+    pub operator_namespace: String,
+    #[arg(long, default_value = "redis-stretch-operator")]
+    pub lease_name: String,
+}
+
+impl KubeArgs {
+    pub fn target(&self) -> Option<redis_stretch_operator::outside::Where<'_>> {
+        self.cluster
+            .as_deref()
+            .map(|cluster| redis_stretch_operator::outside::Where {
+                cluster,
+                namespace: &self.namespace,
+                lease_namespace: &self.operator_namespace,
+                lease_name: &self.lease_name,
+            })
+    }
+}
+
+/// Read a cluster through the Kubernetes API; pods not yet usable are listed on stderr.
+pub async fn load_kube(
+    w: &redis_stretch_operator::outside::Where<'_>,
+) -> Result<redis_stretch_operator::outside::KubeTarget, CliError> {
+    let t = redis_stretch_operator::outside::load(w)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    for u in &t.unplaced {
+        eprintln!("note: pod {} is not an instance yet: {}", u.pod, u.why);
+    }
+    Ok(t)
 }
 
 struct Target {
@@ -43,6 +88,8 @@ struct Target {
     password: Option<Secret>,
     dir: Option<StateDir>,
     platform: Box<dyn Platform>,
+    /// Another authority that is live now (a local engine, an operator leader), in words.
+    live: Option<String>,
 }
 
 struct Fixed(Vec<Instance>);
@@ -57,6 +104,19 @@ impl Platform for Fixed {
 }
 
 async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
+    if let Some(w) = args.kube.target() {
+        if args.node.is_some() {
+            return Err(CliError::Usage("give --cluster or --node, not both".into()));
+        }
+        let t = load_kube(&w).await?;
+        return Ok(Target {
+            spec: t.spec,
+            password: t.password,
+            dir: None,
+            platform: Box::new(Fixed(t.instances)),
+            live: t.live_operator.map(|o| format!("the operator leader {o}")),
+        });
+    }
     match &args.node {
         None => {
             let dir = state_dir(args.state_dir.clone());
@@ -65,6 +125,7 @@ async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
                 spec: cluster.spec().clone(),
                 password: dir.password(false)?,
                 platform: Box::new(LocalPlatform { dir: dir.clone() }),
+                live: live_engine(&dir).map(|pid| format!("the engine (pid {pid})")),
                 dir: Some(dir),
             })
         }
@@ -85,6 +146,8 @@ async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
                 password,
                 dir: None,
                 platform: Box::new(Fixed(instances)),
+                // Nothing to ask: with bare addresses the human is the authority.
+                live: None,
             })
         }
     }
@@ -109,6 +172,7 @@ fn spec_from_live(snap: &Snapshot, zones: &[String]) -> RedisStretchClusterSpec 
         failover: Default::default(),
         placement: Default::default(),
         kubernetes: Default::default(),
+        tls: Default::default(),
     }
 }
 
@@ -135,18 +199,18 @@ fn warn_forced(what: &str) {
 
 /// Refuse while a live engine is in charge of this decision.
 fn check_engine(t: &Target, force: bool, automatic: bool, what: &str) -> Result<(), CliError> {
-    let Some(pid) = t.dir.as_ref().and_then(live_engine) else {
+    let Some(live) = &t.live else {
         return Ok(());
     };
     if !automatic {
         return Ok(());
     }
     if force {
-        warn_forced(&format!("acting although the engine (pid {pid}) is live"));
+        warn_forced(&format!("acting although {live} is live"));
         return Ok(());
     }
     Err(CliError::Refused(format!(
-        "a live engine (pid {pid}) is in charge and does {what} itself (policy Automatic); two authorities could act at once. Use --force only if the engine is wedged."
+        "{live} is live and in charge, and does {what} itself (policy Automatic); two authorities could act at once. Use --force only if it is wedged."
     )))
 }
 
@@ -290,14 +354,20 @@ pub async fn evacuate(zone: &str, args: &TargetArgs) -> Result<(), CliError> {
         )));
     }
     // Hold first, so a live engine does not fail masters back while we move them out.
-    match &t.dir {
-        Some(dir) => {
+    match (&t.dir, args.kube.target()) {
+        (Some(dir), _) => {
             let mut state = dir.load()?;
             state.held_zone = Some(zone.to_owned());
             dir.save(&state)?;
             println!("{zone} held: no failback into it until `redis-stretch resume`");
         }
-        None => println!(
+        (None, Some(w)) => {
+            redis_stretch_operator::outside::set_hold(&w, Some(zone))
+                .await
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
+            println!("{zone} held (annotation on the RedisStretchCluster): no failback into it until `redis-stretch resume`");
+        }
+        (None, None) => println!(
             "note: no local state: nothing records the hold; an engine with automatic failback may move masters back"
         ),
     }
@@ -321,8 +391,15 @@ pub async fn evacuate(zone: &str, args: &TargetArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn resume(dir: Option<PathBuf>) -> Result<(), CliError> {
-    let dir = state_dir(dir);
+pub async fn resume(args: &TargetArgs) -> Result<(), CliError> {
+    if let Some(w) = args.kube.target() {
+        redis_stretch_operator::outside::set_hold(&w, None)
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        println!("hold released: the operator may fail masters back again");
+        return Ok(());
+    }
+    let dir = state_dir(args.state_dir.clone());
     let mut state = dir.load()?;
     match state.held_zone.take() {
         Some(z) => {

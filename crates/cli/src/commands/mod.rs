@@ -4,6 +4,7 @@ pub mod drill;
 pub mod engine;
 pub mod k8s;
 pub mod local;
+pub mod operator;
 pub mod status;
 pub mod validate;
 

@@ -31,11 +31,16 @@ pub struct StatusArgs {
     /// With --node: file holding the password (else $REDISCLI_AUTH, else none).
     #[arg(long)]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    kube: super::breakglass::KubeArgs,
     #[arg(long, value_enum, default_value = "table")]
     output: Output,
 }
 
 pub async fn run(args: StatusArgs) -> Result<(), CliError> {
+    if let Some(w) = args.kube.target() {
+        return run_kube(&w, args.output).await;
+    }
     let mut engine_dir = None;
     let (snap, header) = match &args.node {
         None => {
@@ -273,4 +278,78 @@ impl<'a> From<&'a Snapshot> for StatusJson<'a> {
             verdicts,
         }
     }
+}
+
+/// `status --cluster NAME -n NS`: Redis as it answers now, and what the operator reports.
+async fn run_kube(
+    w: &redis_stretch_operator::outside::Where<'_>,
+    output: Output,
+) -> Result<(), CliError> {
+    let t = super::breakglass::load_kube(w).await?;
+    let zones: Vec<String> = t.spec.zones.iter().map(|z| z.name.clone()).collect();
+    let pool = Pool::new(t.password.clone(), OBSERVE_TIMEOUT);
+    let snap = observe(&t.instances, &zones, &pool).await;
+    match output {
+        Output::Json => {
+            let mut doc = serde_json::to_value(StatusJson::from(&snap))
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
+            if let Some(obj) = doc.as_object_mut() {
+                obj.insert(
+                    "operator".into(),
+                    serde_json::json!({
+                        "live": t.live_operator,
+                        "heldZone": t.held_zone,
+                        "status": t.status,
+                    }),
+                );
+            }
+            let text =
+                serde_json::to_string_pretty(&doc).map_err(|e| CliError::Runtime(e.to_string()))?;
+            println!("{text}");
+        }
+        Output::Table => {
+            print_snapshot(
+                &snap,
+                Some(&format!(
+                    "RedisStretchCluster {}/{}",
+                    w.namespace, w.cluster
+                )),
+            );
+            println!();
+            match &t.live_operator {
+                Some(o) => println!("operator: live, leader {o}"),
+                None => println!(
+                    "operator: no live leader (its Lease in `{}` is absent or expired)",
+                    w.lease_namespace
+                ),
+            }
+            if let Some(z) = &t.held_zone {
+                println!(
+                    "  hold: {z} is evacuated; `redis-stretch resume --cluster {}` releases it",
+                    w.cluster
+                );
+            }
+            for c in t.status.iter().flat_map(|s| &s.conditions) {
+                let msg = if c.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.message)
+                };
+                println!("  {:<19} {:<5} {}{msg}", c.type_, c.status, c.reason);
+            }
+            let actions: Vec<_> = t
+                .status
+                .iter()
+                .flat_map(|s| &s.last_actions)
+                .take(8)
+                .collect();
+            if !actions.is_empty() {
+                println!("  last actions:");
+                for a in actions {
+                    println!("    {} {} — {}", a.time, a.action, a.reason);
+                }
+            }
+        }
+    }
+    Ok(())
 }

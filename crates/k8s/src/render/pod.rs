@@ -180,6 +180,7 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
     let mut env = vec![
         field_env("POD_NAME", "metadata.name"),
         field_env("POD_NAMESPACE", "metadata.namespace"),
+        field_env("POD_IP", "status.podIP"),
     ];
     if auth {
         env.push(password_env(names));
@@ -206,9 +207,13 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
             "printf 'requirepass \"%s\"\\nmasterauth \"%s\"\\n' \"$REDIS_PASSWORD\" \"$REDIS_PASSWORD\" > {AUTH_INCLUDE}"
         ));
     }
-    // The stable per-pod DNS name, for CLUSTER SHARDS/NODES and clients that prefer hostnames.
+    // The pod IP, announced: a node learns its own address only when a peer MEETs it, so
+    // without this a node that only sent MEETs (or a pod with several interfaces, e.g. under a
+    // service mesh) can gossip a wrong or empty address; and after a restart on a new IP the
+    // node announces the new one at once. The stable per-pod DNS name too, for CLUSTER
+    // SHARDS/NODES and clients that prefer hostnames.
     start.push(format!(
-        "exec redis-server {CONFIG_DIR}/{CONFIG_FILE} --cluster-announce-hostname \"$POD_NAME.{}.$POD_NAMESPACE.svc\"",
+        "exec redis-server {CONFIG_DIR}/{CONFIG_FILE} --cluster-announce-ip \"$POD_IP\" --cluster-announce-hostname \"$POD_NAME.{}.$POD_NAMESPACE.svc\"",
         names.headless_service()
     ));
     // REDISCLI_AUTH keeps the password off redis-cli's command line.

@@ -1,0 +1,28 @@
+//! What every reconcile shares: the API client, the event recorder, metrics, the caches of
+//! pods and nodes, and the engines.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+use kube::Client;
+
+use crate::engines::Engines;
+use crate::metrics::Metrics;
+
+/// Field manager for server-side apply, and the Events' reporting controller.
+pub const MANAGER: &str = "redis-stretch";
+/// Removed only after the engine of the cluster has stopped (and PVCs are gone, when asked).
+pub const FINALIZER: &str = "redis-stretch.io/cleanup";
+/// Set by `redis-stretch evacuate --cluster`: the zone to keep masters out of until `resume`.
+pub const HOLD_ANNOTATION: &str = "redis-stretch.io/hold-zone";
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub pods: Store<Pod>,
+    pub nodes: Store<Node>,
+    pub engines: Arc<Engines>,
+}

@@ -1,0 +1,64 @@
+//! The controller: watches `RedisStretchCluster`s and what they own, and reconciles each
+//! (`reconcile`) — plus the reconciles the engines ask for when what they see changes.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use redis_stretch_api::RedisStretchCluster;
+use tokio::sync::mpsc;
+
+use crate::context::Context;
+use crate::reconcile::{error_policy, reconcile};
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Run until `stop` resolves (leadership lost, or shutdown).
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    triggers: mpsc::UnboundedReceiver<ObjectRef<RedisStretchCluster>>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let owned = watcher::Config::default().labels(&format!(
+        "{}={}",
+        redis_stretch_k8s::names::LABEL_MANAGED_BY,
+        redis_stretch_k8s::names::APP
+    ));
+    let triggers = futures_util::stream::unfold(triggers, |mut rx| async move {
+        rx.recv().await.map(|r| (r, rx))
+    });
+    Controller::new(
+        api::<RedisStretchCluster>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns(api::<StatefulSet>(&client, namespace), owned.clone())
+    .owns(api::<Service>(&client, namespace), owned.clone())
+    .owns(api::<ConfigMap>(&client, namespace), owned.clone())
+    .owns(api::<PodDisruptionBudget>(&client, namespace), owned)
+    .reconcile_on(triggers)
+    .graceful_shutdown_on(stop)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        match result {
+            Ok((obj, _)) => tracing::debug!(cluster = %obj, "reconciled"),
+            Err(e) => tracing::debug!("reconcile: {e}"),
+        }
+    })
+    .await;
+}

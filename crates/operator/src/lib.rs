@@ -1,0 +1,25 @@
+//! The Kubernetes operator: a kube-rs controller that turns each `RedisStretchCluster` into
+//! manifests (the `redis-stretch-k8s` renderer), applies them, runs the failure engine on the
+//! cluster's pods, and reports status.
+//!
+//! - `operator`: caches, metrics, leader election; the controller and engines run on the leader
+//! - `controller`: what is watched; `reconcile`: the per-cluster pipeline, one module per step
+//! - `engines`: one engine task per cluster; `formation`: bootstrap of a new cluster
+//! - `platform`: pods and nodes as the engine's instances and zones
+//! - `lease`: leader election; `metrics`: Prometheus and health endpoints
+
+pub mod context;
+mod controller;
+pub mod engines;
+pub mod error;
+mod formation;
+pub mod lease;
+pub mod metrics;
+pub mod operator;
+pub mod outside;
+pub mod platform;
+pub mod reconcile;
+
+pub use context::Context;
+pub use error::Error;
+pub use operator::{run, OperatorConfig, OperatorError};

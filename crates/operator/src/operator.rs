@@ -1,0 +1,235 @@
+//! `redis-stretch operator`: caches, metrics, leader election, and — while this replica holds
+//! the Lease — the controller and the engines.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client};
+use tokio::sync::{mpsc, watch};
+
+use crate::context::{Context, MANAGER};
+use crate::engines::{EngineDeps, Engines};
+use crate::lease::{Elector, LeaseConfig};
+use crate::metrics::{self, Metrics};
+use crate::platform::node_zone;
+
+#[derive(Clone, Debug)]
+pub struct OperatorConfig {
+    /// Watch only this namespace; `None` = all.
+    pub namespace: Option<String>,
+    pub lease_name: String,
+    pub lease_namespace: String,
+    pub lease_duration: Duration,
+    pub metrics_addr: SocketAddr,
+    /// Where the leader should run: the zone holding the minority of masters.
+    pub preferred_zone: Option<String>,
+    /// Node label naming a node's zone, to find this replica's own zone.
+    pub zone_label: String,
+    /// This replica (pod name).
+    pub identity: String,
+    /// The node this replica runs on (`NODE_NAME` from the downward API).
+    pub node_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("cannot reach the Kubernetes API (kubeconfig or in-cluster config): {0}")]
+    Client(#[source] kube::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the pod and node caches did not sync within {0:?}: check RBAC (list/watch pods and nodes)"
+    )]
+    CacheSync(Duration),
+}
+
+/// Start a reflector over `api` and return its store.
+fn cache<K>(api: Api<K>, cfg: watcher::Config) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, cfg))
+        .default_backoff()
+        .applied_objects();
+    tokio::spawn(async move {
+        futures_util::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                tracing::warn!("watch: {e}");
+            }
+        }
+    });
+    store
+}
+
+pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
+    let client = Client::try_default().await.map_err(OperatorError::Client)?;
+    let metrics = Arc::new(Metrics::default());
+    let listener = tokio::net::TcpListener::bind(cfg.metrics_addr)
+        .await
+        .map_err(|source| OperatorError::Metrics {
+            addr: cfg.metrics_addr,
+            source,
+        })?;
+    drop(listener);
+    tokio::spawn(metrics::serve(cfg.metrics_addr, Arc::clone(&metrics)));
+
+    let pods_api: Api<Pod> = match &cfg.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let pods = cache(
+        pods_api,
+        watcher::Config::default().labels(&format!(
+            "{}={}",
+            redis_stretch_k8s::names::LABEL_NAME,
+            redis_stretch_k8s::names::APP
+        )),
+    );
+    let nodes = cache(Api::<Node>::all(client.clone()), watcher::Config::default());
+    let sync = Duration::from_secs(120);
+    let synced = async {
+        pods.wait_until_ready().await.ok();
+        nodes.wait_until_ready().await.ok();
+    };
+    tokio::time::timeout(sync, synced)
+        .await
+        .map_err(|_| OperatorError::CacheSync(sync))?;
+    metrics.set_ready();
+
+    let my_zone = cfg
+        .node_name
+        .as_deref()
+        .and_then(|n| nodes.get(&ObjectRef::new(n)))
+        .and_then(|n| node_zone(&n, &cfg.zone_label));
+    let handicap = match (&cfg.preferred_zone, &my_zone) {
+        (Some(p), Some(z)) if p != z => cfg.lease_duration,
+        (Some(_), None) => cfg.lease_duration,
+        _ => Duration::ZERO,
+    };
+    tracing::info!(identity = %cfg.identity, zone = ?my_zone, preferred = ?cfg.preferred_zone, "campaigning for the lease");
+    let elector = Elector::new(
+        client.clone(),
+        LeaseConfig {
+            name: cfg.lease_name.clone(),
+            namespace: cfg.lease_namespace.clone(),
+            identity: cfg.identity.clone(),
+            duration: cfg.lease_duration,
+            handicap,
+        },
+    );
+    let releaser = Elector::new(
+        client.clone(),
+        LeaseConfig {
+            name: cfg.lease_name.clone(),
+            namespace: cfg.lease_namespace.clone(),
+            identity: cfg.identity.clone(),
+            duration: cfg.lease_duration,
+            handicap,
+        },
+    );
+    let (leader_tx, mut leader) = watch::channel(false);
+    tokio::spawn(elector.run(leader_tx));
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: MANAGER.to_owned(),
+            instance: Some(cfg.identity.clone()),
+        },
+    );
+
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        // Wait to lead (or to be told to stop).
+        tokio::select! {
+            _ = &mut shutdown => break,
+            r = leader.wait_for(|l| *l) => if r.is_err() { break },
+        }
+        metrics.leader.set(1);
+        let (trigger, triggers) = mpsc::unbounded_channel();
+        let engines = Arc::new(Engines::new(EngineDeps {
+            pods: pods.clone(),
+            nodes: nodes.clone(),
+            recorder: Some(recorder.clone()),
+            metrics: Arc::clone(&metrics),
+            trigger,
+        }));
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            recorder: recorder.clone(),
+            metrics: Arc::clone(&metrics),
+            pods: pods.clone(),
+            nodes: nodes.clone(),
+            engines: Arc::clone(&engines),
+        });
+        let mut lost = leader.clone();
+        let term_over = async move {
+            let _ = lost.wait_for(|l| !*l).await;
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            tokio::select! {
+                _ = term_over => {}
+                _ = stop_rx => {}
+            }
+        };
+        let controller = crate::controller::run(ctx, cfg.namespace.as_deref(), triggers, stop);
+        tokio::pin!(controller);
+        let mut shutting_down = false;
+        tokio::select! {
+            _ = &mut controller => {}
+            _ = &mut shutdown => {
+                shutting_down = true;
+                let _ = stop_tx.send(());
+                controller.await;
+            }
+        }
+        // Whatever ended the term, no engine of ours may act any more.
+        engines.stop_all();
+        metrics.leader.set(0);
+        if shutting_down {
+            break;
+        }
+    }
+    engines_released(&releaser).await;
+    Ok(())
+}
+
+async fn engines_released(releaser: &Elector) {
+    releaser.release().await;
+    tracing::info!("lease released");
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,176 @@
+//! Break-glass from outside: what `redis-stretch status|takeover|failback|evacuate --cluster NAME
+//! -n NS` needs from the API server — the spec, the password, the pods and their zones, and
+//! whether an operator leader is live — read once, with a kubeconfig. Redis itself is then
+//! reached directly at the pod IPs, so the command works from wherever the pod network is
+//! routable (a debug pod, a node, a VPN).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod, Secret as KubeSecret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::reflector;
+use kube::runtime::watcher::Event;
+use kube::{Api, Client};
+use redis_stretch_admin::Secret;
+use redis_stretch_api::{RedisStretchCluster, RedisStretchClusterSpec, RedisStretchClusterStatus};
+use redis_stretch_engine::Instance;
+use redis_stretch_k8s::names::{LABEL_INSTANCE, LABEL_NAME, PASSWORD_KEY};
+
+use crate::context::HOLD_ANNOTATION;
+use crate::platform::{placement, Unplaced};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutsideError {
+    #[error("cannot reach the Kubernetes API (kubeconfig): {0}")]
+    Client(#[source] kube::Error),
+    #[error("{what}: {source}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("RedisStretchCluster `{name}` not found in namespace `{namespace}`")]
+    NotFound { name: String, namespace: String },
+    #[error("Secret `{0}` has no usable `password` key")]
+    Password(String),
+}
+
+/// Everything a break-glass command needs, as the API server says it now.
+pub struct KubeTarget {
+    pub spec: RedisStretchClusterSpec,
+    pub status: Option<RedisStretchClusterStatus>,
+    pub password: Option<Secret>,
+    pub instances: Vec<Instance>,
+    pub unplaced: Vec<Unplaced>,
+    /// The operator leader, when its Lease is fresh: `holder (renewed N ms ago)`.
+    pub live_operator: Option<String>,
+    pub held_zone: Option<String>,
+}
+
+pub struct Where<'a> {
+    pub cluster: &'a str,
+    pub namespace: &'a str,
+    pub lease_namespace: &'a str,
+    pub lease_name: &'a str,
+}
+
+fn api_err(what: String) -> impl FnOnce(kube::Error) -> OutsideError {
+    move |source| OutsideError::Api { what, source }
+}
+
+pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
+    let client = Client::try_default().await.map_err(OutsideError::Client)?;
+    let crs: Api<RedisStretchCluster> = Api::namespaced(client.clone(), w.namespace);
+    let cr = crs
+        .get_opt(w.cluster)
+        .await
+        .map_err(api_err(format!("get RedisStretchCluster {}", w.cluster)))?
+        .ok_or_else(|| OutsideError::NotFound {
+            name: w.cluster.to_owned(),
+            namespace: w.namespace.to_owned(),
+        })?;
+    let cluster = redis_stretch_k8s::cluster::validated(&cr).ok();
+    let password = match (&cluster, cr.spec.auth.enabled) {
+        (Some(c), true) => {
+            let name = redis_stretch_k8s::names::Names::new(c).auth_secret();
+            let secrets: Api<KubeSecret> = Api::namespaced(client.clone(), w.namespace);
+            let s = secrets
+                .get(&name)
+                .await
+                .map_err(api_err(format!("get Secret {name}")))?;
+            let bytes = s
+                .data
+                .and_then(|d| d.get(PASSWORD_KEY).map(|b| b.0.clone()))
+                .ok_or_else(|| OutsideError::Password(name.clone()))?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| OutsideError::Password(name.clone()))?;
+            Some(Secret::new(text.trim_end_matches('\n')))
+        }
+        _ => None,
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), w.namespace);
+    let selector = format!(
+        "{LABEL_NAME}={},{LABEL_INSTANCE}={}",
+        redis_stretch_k8s::names::APP,
+        w.cluster
+    );
+    let pod_list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(api_err(format!("list pods of {}", w.cluster)))?;
+    // Only the nodes these pods run on: `get nodes`, not a cluster-wide list.
+    let nodes_api: Api<Node> = Api::all(client.clone());
+    let (nodes, mut writer) = reflector::store::<Node>();
+    let mut node_names: Vec<String> = pod_list
+        .items
+        .iter()
+        .filter_map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+        .collect();
+    node_names.sort();
+    node_names.dedup();
+    for n in node_names {
+        if let Some(node) = nodes_api
+            .get_opt(&n)
+            .await
+            .map_err(api_err(format!("get node {n}")))?
+        {
+            writer.apply_watcher_event(&Event::Apply(node));
+        }
+    }
+    let pods: Vec<Arc<Pod>> = pod_list.items.into_iter().map(Arc::new).collect();
+    let placed = placement(&pods, &nodes, &cr.spec.placement.zone_label);
+    Ok(KubeTarget {
+        live_operator: live_lease(&client, w).await,
+        held_zone: cr
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(HOLD_ANNOTATION).cloned()),
+        spec: cr.spec,
+        status: cr.status,
+        password,
+        instances: placed.instances,
+        unplaced: placed.unplaced,
+    })
+}
+
+/// The operator leader, if its Lease was renewed within its duration (by this machine's clock:
+/// good enough to stop a human from acting beside a live engine, not a safety proof).
+async fn live_lease(client: &Client, w: &Where<'_>) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), w.lease_namespace);
+    let lease = leases.get_opt(w.lease_name).await.ok().flatten()?;
+    let spec = lease.spec?;
+    let holder = spec.holder_identity.filter(|h| !h.is_empty())?;
+    let renewed = spec.renew_time?.0;
+    let age_ms = Timestamp::now().as_millisecond() - renewed.as_millisecond();
+    let limit_ms = i64::from(spec.lease_duration_seconds.unwrap_or(15)) * 1000;
+    (age_ms < limit_ms).then(|| format!("{holder} (lease renewed {age_ms} ms ago)"))
+}
+
+/// Set or clear the hold annotation (`evacuate` / `resume`): the operator's engine reads it.
+pub async fn set_hold(w: &Where<'_>, zone: Option<&str>) -> Result<(), OutsideError> {
+    let client = Client::try_default().await.map_err(OutsideError::Client)?;
+    let crs: Api<RedisStretchCluster> = Api::namespaced(client, w.namespace);
+    let patch = serde_json::json!({"metadata": {"annotations": {HOLD_ANNOTATION: zone}}});
+    crs.patch(w.cluster, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_err(format!(
+            "annotate RedisStretchCluster {}",
+            w.cluster
+        )))?;
+    Ok(())
+}
+
+/// Zone names in spec order, and each instance's zone (for `status`).
+pub fn zone_map(t: &KubeTarget) -> (Vec<String>, BTreeMap<String, String>) {
+    (
+        t.spec.zones.iter().map(|z| z.name.clone()).collect(),
+        t.instances
+            .iter()
+            .map(|i| (i.addr.to_string(), i.zone.clone()))
+            .collect(),
+    )
+}

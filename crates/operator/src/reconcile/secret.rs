@@ -1,0 +1,147 @@
+//! Dereference: the password. A Secret the user names must exist; without a name the operator
+//! generates one (`<name>-auth`, owned by the cluster) the first time and never rewrites it.
+//! The password only ever lives in that Secret, the pods' in-memory auth file and this
+//! process's memory: never in a log line, an Event or the status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret as KubeSecret;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Resource};
+use redis_stretch_admin::Secret;
+use redis_stretch_api::{RedisStretchCluster, ValidatedCluster};
+use redis_stretch_k8s::names::{Names, PASSWORD_KEY};
+
+use crate::error::Error;
+
+/// The cluster's password, creating the generated Secret when needed. `None` when auth is off.
+pub async fn password(
+    client: &kube::Client,
+    cr: &RedisStretchCluster,
+    cluster: &ValidatedCluster,
+) -> Result<Option<Secret>, Error> {
+    let spec = cluster.spec();
+    if !spec.auth.enabled {
+        return Ok(None);
+    }
+    let ns = cluster.namespace().unwrap_or("default");
+    let name = Names::new(cluster).auth_secret();
+    let api: Api<KubeSecret> = Api::namespaced(client.clone(), ns);
+    let existing = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::kube("get", "Secret", &name, e))?;
+    let secret = match existing {
+        Some(s) => s,
+        None if spec.auth.secret_name.is_some() => return Err(Error::SecretMissing { name }),
+        None => {
+            let generated = generated(cr, &name)?;
+            match api.create(&PostParams::default(), &generated).await {
+                Ok(s) => s,
+                // Created meanwhile (another reconcile, a human): use theirs, never overwrite.
+                Err(kube::Error::Api(s)) if s.code == 409 => api
+                    .get(&name)
+                    .await
+                    .map_err(|e| Error::kube("get", "Secret", &name, e))?,
+                Err(e) => return Err(Error::kube("create", "Secret", &name, e)),
+            }
+        }
+    };
+    read_password(&secret, &name).map(Some)
+}
+
+fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, Error> {
+    let missing = || Error::SecretKey {
+        name: name.to_owned(),
+        key: PASSWORD_KEY.to_owned(),
+    };
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(PASSWORD_KEY))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(PASSWORD_KEY))
+                .map(|s| s.clone().into_bytes())
+        })
+        .ok_or_else(missing)?;
+    let text = String::from_utf8(bytes).map_err(|_| missing())?;
+    let text = text.trim_end_matches('\n').to_owned();
+    if text.is_empty() {
+        return Err(missing());
+    }
+    Ok(Secret::new(text))
+}
+
+fn generated(cr: &RedisStretchCluster, name: &str) -> Result<KubeSecret, Error> {
+    Ok(KubeSecret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: cr.meta().namespace.clone(),
+            owner_references: cr.controller_owner_ref(&()).map(|r| vec![r]),
+            labels: Some(BTreeMap::from([(
+                redis_stretch_k8s::names::LABEL_MANAGED_BY.to_owned(),
+                redis_stretch_k8s::names::APP.to_owned(),
+            )])),
+            ..Default::default()
+        },
+        type_: Some("Opaque".to_owned()),
+        string_data: Some(BTreeMap::from([(
+            PASSWORD_KEY.to_owned(),
+            random_password()?,
+        )])),
+        ..Default::default()
+    })
+}
+
+/// 32 characters from a 62-symbol alphabet (≈190 bits), safe in redis.conf quotes and shells.
+fn random_password() -> Result<String, Error> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(32);
+    while out.len() < 32 {
+        let mut b = [0u8; 64];
+        getrandom::fill(&mut b).map_err(|e| Error::Random(e.to_string()))?;
+        // Rejection sampling: 248 = 4 × 62, so every symbol is equally likely.
+        out.extend(
+            b.iter()
+                .filter(|x| **x < 248)
+                .map(|x| char::from(ALPHABET[usize::from(*x % 62)])),
+        );
+    }
+    out.truncate(32);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    #[test]
+    fn passwords_are_long_and_plain() {
+        let a = random_password().unwrap();
+        let b = random_password().unwrap();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn a_secret_without_the_key_names_it() {
+        let s = KubeSecret::default();
+        let e = read_password(&s, "x-auth").unwrap_err().to_string();
+        assert!(e.contains("`x-auth` has no key `password`"), "{e}");
+        let s = KubeSecret {
+            data: Some(BTreeMap::from([(
+                "password".to_owned(),
+                ByteString(b"hunter2\n".to_vec()),
+            )])),
+            ..Default::default()
+        };
+        assert_eq!(read_password(&s, "x").unwrap().expose(), "hunter2");
+    }
+}

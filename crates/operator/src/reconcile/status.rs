@@ -1,0 +1,383 @@
+//! Update status: what the cluster looks like now, from the engine's last snapshot and the
+//! pods' placement — topology by zone, the shard table, the verdict per zone, conditions and
+//! the engine's last actions — written by server-side apply of the status subresource.
+//!
+//! Built by a pure function ([`build`]) so every condition is unit-tested without an API.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::Api;
+use redis_stretch_api::{
+    Condition, EngineAction, InstanceStatus, Problems, RedisStretchCluster,
+    RedisStretchClusterStatus, ShardStatus, ValidatedCluster, ZoneStatus, API_VERSION, KIND,
+};
+use redis_stretch_engine::zone::ZoneState;
+use redis_stretch_engine::{NodeState, Snapshot};
+use redis_stretch_topology::{format_ranges, hosts_needed, summary_line, SLOT_COUNT};
+
+use crate::context::MANAGER;
+use crate::engines::EngineReport;
+use crate::error::Error;
+use crate::platform::{NodeHealth, PodPlacement};
+
+/// How many engine actions the status keeps.
+const LAST_ACTIONS: usize = 10;
+
+pub struct Inputs<'a> {
+    pub cluster: &'a ValidatedCluster,
+    pub generation: Option<i64>,
+    pub previous: Option<&'a RedisStretchClusterStatus>,
+    pub report: Option<&'a EngineReport>,
+    pub placement: &'a PodPlacement,
+    pub nodes: &'a BTreeMap<String, NodeHealth>,
+    /// RFC 3339, for condition transitions.
+    pub now: String,
+}
+
+pub fn now() -> String {
+    let t = Timestamp::now();
+    Timestamp::from_second(t.as_second()).map_or_else(|_| t.to_string(), |s| s.to_string())
+}
+
+pub fn build(i: &Inputs<'_>) -> RedisStretchClusterStatus {
+    let spec = i.cluster.spec();
+    let snapshot = i.report.and_then(|r| r.snapshot.as_ref());
+    let zone_states: BTreeMap<&str, ZoneState> = i
+        .report
+        .map(|r| r.zones.iter().map(|(z, s)| (z.as_str(), *s)).collect())
+        .unwrap_or_default();
+    let needed: BTreeMap<String, usize> = hosts_needed(i.cluster).into_iter().collect();
+    let zones: Vec<ZoneStatus> = spec
+        .zones
+        .iter()
+        .map(|z| {
+            let nodes = i.nodes.get(&z.name).cloned().unwrap_or_default();
+            let in_zone = |n: &&NodeState| n.zone == z.name && n.name.is_some();
+            ZoneStatus {
+                name: z.name.clone(),
+                up: !zone_states
+                    .get(z.name.as_str())
+                    .is_some_and(|s| s.is_dark()),
+                nodes_ready: nodes.ready,
+                nodes_total: nodes.total,
+                instances_ready: count(snapshot.map(|s| {
+                    s.nodes
+                        .iter()
+                        .filter(in_zone)
+                        .filter(|n| n.reachable)
+                        .count()
+                })),
+                instances_total: count(needed.get(&z.name).copied()),
+                masters: count(
+                    snapshot.map(|s| s.masters().iter().filter(|m| m.zone == z.name).count()),
+                ),
+                preferred_masters: z.preferred_masters,
+            }
+        })
+        .collect();
+    let shards = snapshot
+        .map(|s| shard_table(s, i.placement))
+        .unwrap_or_default();
+    let ready_shards = shards
+        .iter()
+        .filter(|s| {
+            s.master.as_ref().is_some_and(|m| m.healthy)
+                && s.replicas.iter().filter(|r| r.healthy).count()
+                    >= spec.replicas_per_shard as usize
+        })
+        .count();
+    let conditions = conditions(i, snapshot, &zones, ready_shards);
+    RedisStretchClusterStatus {
+        observed_generation: i.generation,
+        conditions: keep_transition_times(conditions, i.previous),
+        ready: Some(format!("{ready_shards}/{}", spec.shards)),
+        zones_up: Some(format!(
+            "{}/{}",
+            zones.iter().filter(|z| z.up).count(),
+            zones.len()
+        )),
+        verdict: snapshot.map(|s| summary_line(&s.verdicts())),
+        zones,
+        shards,
+        last_actions: last_actions(i.report),
+    }
+}
+
+fn count(n: Option<usize>) -> u32 {
+    u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX)
+}
+
+fn instance(n: &NodeState, placement: &PodPlacement, healthy: bool) -> InstanceStatus {
+    let pod = n
+        .name
+        .clone()
+        .unwrap_or_else(|| n.id.clone().unwrap_or_default());
+    InstanceStatus {
+        node: placement.nodes.get(&pod).cloned().unwrap_or_default(),
+        pod,
+        zone: n.zone.clone(),
+        healthy,
+    }
+}
+
+fn shard_table(s: &Snapshot, placement: &PodPlacement) -> Vec<ShardStatus> {
+    s.masters()
+        .into_iter()
+        .zip(0u32..)
+        .map(|(m, index)| ShardStatus {
+            index,
+            slots: format_ranges(&m.slots),
+            master: Some(instance(m, placement, m.reachable)),
+            replicas: s
+                .replicas_of(m.id.as_deref().unwrap_or_default())
+                .map(|r| instance(r, placement, r.reachable && r.link_up == Some(true)))
+                .collect(),
+        })
+        .collect()
+}
+
+fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    now: &str,
+    generation: Option<i64>,
+) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: if status { "True" } else { "False" }.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        last_transition_time: now.to_owned(),
+        observed_generation: generation,
+    }
+}
+
+fn conditions(
+    i: &Inputs<'_>,
+    snapshot: Option<&Snapshot>,
+    zones: &[ZoneStatus],
+    ready_shards: usize,
+) -> Vec<Condition> {
+    let spec = i.cluster.spec();
+    let c = |t: &str, s: bool, r: &str, m: String| condition(t, s, r, m, &i.now, i.generation);
+    let waiting = i
+        .report
+        .and_then(|r| r.status.as_ref())
+        .and_then(|s| s.waiting_for.clone())
+        .unwrap_or_default();
+    let notes = i
+        .report
+        .and_then(|r| r.status.as_ref())
+        .map(|s| s.notes.join("; "))
+        .unwrap_or_default();
+    let served = snapshot.map_or(0, Snapshot::slots_covered);
+    let dark: Vec<&ZoneStatus> = zones.iter().filter(|z| !z.up).collect();
+    let unreachable: Vec<String> = snapshot
+        .map(|s| {
+            s.nodes
+                .iter()
+                .filter(|n| n.name.is_some() && !n.reachable)
+                .filter_map(|n| n.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let ready = match (i.report, snapshot) {
+        (Some(r), _) if !r.formed => c(
+            "Ready",
+            false,
+            "Forming",
+            r.forming.clone().unwrap_or_else(|| "forming the cluster".to_owned()),
+        ),
+        (_, None) => c("Ready", false, "Forming", "the engine has not observed the cluster yet".to_owned()),
+        (_, Some(_)) if served < SLOT_COUNT as usize => c(
+            "Ready",
+            false,
+            "SlotsUnserved",
+            format!("{served} of {SLOT_COUNT} slots served by a reachable master"),
+        ),
+        (_, Some(_)) if ready_shards < spec.shards as usize => c(
+            "Ready",
+            false,
+            "ReplicasDown",
+            format!("{ready_shards} of {} shards have every replica in sync: a further loss may not be survivable", spec.shards),
+        ),
+        (_, Some(_)) => c(
+            "Ready",
+            true,
+            "FailoverReady",
+            "every slot served and every replica's link up".to_owned(),
+        ),
+    };
+    let degraded = if !i.placement.unplaced.is_empty() {
+        let list: Vec<String> = i
+            .placement
+            .unplaced
+            .iter()
+            .map(|u| format!("{}: {}", u.pod, u.why))
+            .collect();
+        c("Degraded", true, "PodsNotPlaced", list.join("; "))
+    } else if !unreachable.is_empty() {
+        c(
+            "Degraded",
+            true,
+            "InstancesDown",
+            format!("not answering: {}", unreachable.join(", ")),
+        )
+    } else {
+        c("Degraded", false, "AllInstancesUp", String::new())
+    };
+    let zone_lost = match dark.as_slice() {
+        [] => c("ZoneLost", false, "BothZonesUp", String::new()),
+        zs => c(
+            "ZoneLost",
+            true,
+            "ZoneDark",
+            zs.iter()
+                .map(|z| format!("{}: every instance silent", z.name))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
+    let lost_masters = snapshot.is_some_and(|s| s.masters().iter().any(|m| !m.reachable));
+    let takeover = if !dark.is_empty() && (lost_masters || served < SLOT_COUNT as usize) {
+        if spec.failover.policy == redis_stretch_api::FailoverPolicy::Manual {
+            c(
+                "TakeoverInProgress",
+                true,
+                "WaitingForHuman",
+                if notes.is_empty() {
+                    waiting.clone()
+                } else {
+                    notes.clone()
+                },
+            )
+        } else {
+            c("TakeoverInProgress", true, "TakingOver", waiting.clone())
+        }
+    } else {
+        c(
+            "TakeoverInProgress",
+            false,
+            "NoOrphanedShards",
+            String::new(),
+        )
+    };
+    let off_preferred = zones.iter().any(|z| z.masters != z.preferred_masters);
+    let failback = if dark.is_empty() && snapshot.is_some() && off_preferred {
+        let layout: Vec<String> = zones
+            .iter()
+            .map(|z| {
+                format!(
+                    "{} holds {} of {} preferred masters",
+                    z.name, z.masters, z.preferred_masters
+                )
+            })
+            .collect();
+        c(
+            "FailbackPending",
+            true,
+            "MastersNotAsPreferred",
+            format!("{}; {}", layout.join(", "), waiting),
+        )
+    } else {
+        c("FailbackPending", false, "AsPreferred", String::new())
+    };
+    vec![ready, degraded, zone_lost, takeover, failback]
+}
+
+/// A condition's `lastTransitionTime` moves only when its status does.
+fn keep_transition_times(
+    mut new: Vec<Condition>,
+    previous: Option<&RedisStretchClusterStatus>,
+) -> Vec<Condition> {
+    if let Some(prev) = previous {
+        for c in &mut new {
+            if let Some(p) = prev
+                .conditions
+                .iter()
+                .find(|p| p.type_ == c.type_ && p.status == c.status)
+            {
+                c.last_transition_time.clone_from(&p.last_transition_time);
+            }
+        }
+    }
+    new
+}
+
+fn last_actions(report: Option<&EngineReport>) -> Vec<EngineAction> {
+    let Some(status) = report.and_then(|r| r.status.as_ref()) else {
+        return Vec::new();
+    };
+    status
+        .last_actions
+        .iter()
+        .rev()
+        .take(LAST_ACTIONS)
+        .map(|e| EngineAction {
+            time: i64::try_from(e.at_ms)
+                .ok()
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            action: e.kind.to_owned(),
+            reason: if e.ok {
+                format!("{}: {}", e.summary, e.why)
+            } else {
+                format!("{}: {} — failed: {}", e.summary, e.why, e.detail)
+            },
+        })
+        .collect()
+}
+
+/// The status of a cluster whose spec does not validate: the problems in `Ready` and
+/// `Degraded`, everything else as it was (the cluster keeps running on the last good spec).
+pub fn invalid(
+    previous: Option<&RedisStretchClusterStatus>,
+    generation: Option<i64>,
+    problems: &str,
+    now: &str,
+) -> RedisStretchClusterStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    let c =
+        |t: &str, st: bool| condition(t, st, "InvalidSpec", problems.to_owned(), now, generation);
+    let mut conditions: Vec<Condition> = s
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != "Ready" && c.type_ != "Degraded")
+        .cloned()
+        .collect();
+    conditions.insert(0, c("Degraded", true));
+    conditions.insert(0, c("Ready", false));
+    s.conditions = keep_transition_times(conditions, previous);
+    s
+}
+
+pub fn describe(problems: &Problems) -> String {
+    problems.to_string()
+}
+
+/// Write `status` by server-side apply of the status subresource.
+pub async fn patch(
+    api: &Api<RedisStretchCluster>,
+    name: &str,
+    status: &RedisStretchClusterStatus,
+) -> Result<(), Error> {
+    let body = serde_json::json!({
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| Error::kube("patch status of", KIND, name, e))?;
+    Ok(())
+}

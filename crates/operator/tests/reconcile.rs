@@ -1,0 +1,322 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Reconcile against a scripted API server: create, update, status, events, orphans, invalid
+//! specs, deletion. Every request the reconciler makes is listed, in order, so a test fails on
+//! a missing write as well as on an unexpected one.
+
+mod support;
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use kube::runtime::controller::Action;
+use redis_stretch_api::RedisStretchCluster;
+use redis_stretch_operator::reconcile::reconcile;
+use serde_json::{json, Value};
+use support::*;
+
+fn cr(v: Value) -> Arc<RedisStretchCluster> {
+    Arc::new(serde_json::from_value(v).unwrap())
+}
+
+fn apply(path: String) -> Expect {
+    Expect::new(Method::PATCH, &path)
+        .query("fieldManager=redis-stretch")
+        .query("force=true")
+        .check(|b| {
+            let owner = &b["metadata"]["ownerReferences"][0];
+            assert_eq!(owner["kind"], "RedisStretchCluster", "{b}");
+            assert_eq!(owner["controller"], true);
+        })
+}
+
+/// Every object of the seed cluster, in apply order.
+fn applies() -> Vec<Expect> {
+    vec![
+        apply(format!("{CORE}/configmaps/seed-config")),
+        apply(format!("{CORE}/services/seed-headless")),
+        apply(format!("{CORE}/services/seed")),
+        apply(format!("{APPS}/statefulsets/seed-leader")),
+        apply(format!("{APPS}/statefulsets/seed-follower")),
+        apply(format!("{POLICY}/poddisruptionbudgets/seed")),
+    ]
+}
+
+fn orphan_lists() -> Vec<Expect> {
+    vec![
+        Expect::new(Method::GET, &format!("{APPS}/statefulsets"))
+            .query("labelSelector=")
+            .reply(StatusCode::OK, empty_list("StatefulSet")),
+        Expect::new(Method::GET, &format!("{CORE}/services"))
+            .reply(StatusCode::OK, empty_list("Service")),
+        Expect::new(Method::GET, &format!("{CORE}/configmaps"))
+            .reply(StatusCode::OK, empty_list("ConfigMap")),
+        Expect::new(Method::GET, &format!("{POLICY}/poddisruptionbudgets"))
+            .reply(StatusCode::OK, empty_list("PodDisruptionBudget")),
+    ]
+}
+
+fn existing_secret() -> Expect {
+    Expect::new(Method::GET, &format!("{CORE}/secrets/seed-auth")).reply(
+        StatusCode::OK,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "seed-auth", "namespace": NS},
+               "data": {"password": "aHVudGVyMg=="}}),
+    )
+}
+
+fn event(reason: &'static str) -> Expect {
+    Expect::new(Method::POST, EVENTS)
+        .post_or_patch()
+        .check(move |b| {
+            assert_eq!(b["reason"], reason, "{b}");
+            assert_eq!(b["regarding"]["name"], "seed");
+        })
+}
+
+fn status(check: impl Fn(&Value) + Send + 'static) -> Expect {
+    Expect::new(Method::PATCH, &format!("{RSC}/seed/status"))
+        .query("fieldManager=redis-stretch")
+        .check(move |b| check(&b["status"]))
+        .reply(StatusCode::OK, seed_cr())
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
+}
+
+#[tokio::test]
+async fn create_generates_the_password_applies_everything_and_reports_forming() {
+    let h = harness();
+    let mut script = vec![
+        Expect::new(Method::GET, &format!("{CORE}/secrets/seed-auth")).not_found(),
+        Expect::new(Method::POST, &format!("{CORE}/secrets")).check(|b| {
+            let pw = b["stringData"]["password"].as_str().unwrap();
+            assert_eq!(pw.len(), 32);
+            assert_eq!(b["metadata"]["ownerReferences"][0]["name"], "seed");
+        }),
+    ];
+    script.extend(applies());
+    script.extend(orphan_lists());
+    script.push(event("Applied"));
+    script.push(status(|s| {
+        assert_eq!(s["observedGeneration"], 1);
+        assert_eq!(s["ready"], "0/3");
+        let ready = condition(s, "Ready");
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["reason"], "Forming");
+        assert_eq!(s["zones"][0]["name"], "dc-a");
+        assert_eq!(s["zones"][0]["instancesTotal"], 3);
+        assert_eq!(s["zones"][1]["preferredMasters"], 1);
+        // The password is nowhere in status.
+        assert!(!s.to_string().contains("password"));
+    }));
+    let server = h.server.run(script);
+    let action = reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    assert_eq!(action, Action::requeue(std::time::Duration::from_secs(60)));
+    let bodies = server.await.unwrap();
+    // The generated password went to the Secret and nowhere else.
+    let pw = bodies[1]["stringData"]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for b in &bodies[2..] {
+        assert!(!b.to_string().contains(&pw), "password leaked into {b}");
+    }
+    assert!(h.ctx.engines.is_running(NS, "seed"));
+}
+
+/// The engine's first look (no pods yet) asks for a reconcile; the status then says what the
+/// cluster waits for, and a condition's transition time stays put while its status does.
+#[tokio::test]
+async fn status_follows_the_engine() {
+    let mut h = harness();
+    let mut script = vec![existing_secret()];
+    script.extend(applies());
+    script.extend(orphan_lists());
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    script.push(existing_secret());
+    script.extend(applies());
+    script.extend(orphan_lists());
+    script.push(status(|s| {
+        let ready = condition(s, "Ready");
+        assert_eq!(ready["reason"], "Forming");
+        assert!(
+            ready["message"]
+                .as_str()
+                .unwrap()
+                .contains("dc-a has 0 of its 3 pods"),
+            "{ready}"
+        );
+        assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:00:00Z");
+        assert_eq!(condition(s, "ZoneLost")["status"], "False");
+    }));
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    let asked = tokio::time::timeout(std::time::Duration::from_secs(5), h.triggers.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(asked.name, "seed");
+    let mut again = seed_cr();
+    again["status"] = json!({
+        "observedGeneration": 1,
+        "conditions": [{"type": "Ready", "status": "False", "reason": "Forming", "message": "",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    });
+    reconcile(cr(again), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn update_applies_the_new_spec_and_restarts_the_engine_with_it() {
+    let h = harness();
+    let mut first = vec![existing_secret()];
+    first.extend(applies());
+    first.extend(orphan_lists());
+    first.push(event("Applied"));
+    first.push(status(|_| {}));
+    let mut v2 = seed_cr();
+    v2["metadata"]["generation"] = json!(2);
+    v2["spec"]["redis"] = json!({"maxmemory": "512mb"});
+    v2["status"] = json!({"observedGeneration": 1});
+    let mut second = vec![existing_secret()];
+    second.extend(applies());
+    second[1] = apply(format!("{CORE}/configmaps/seed-config")).check(|b| {
+        let conf = b["data"]["redis.conf"].as_str().unwrap();
+        assert!(conf.contains("maxmemory 512mb"), "{conf}");
+    });
+    second.extend(orphan_lists());
+    second.push(event("Applied").check(|b| {
+        assert!(b["note"].as_str().unwrap().contains("generation 2"), "{b}");
+    }));
+    second.push(status(|s| assert_eq!(s["observedGeneration"], 2)));
+    first.extend(second);
+    let server = h.server.run(first);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    reconcile(cr(v2), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+    assert!(h.ctx.engines.is_running(NS, "seed"));
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_a_condition_and_an_event_and_nothing_is_applied() {
+    let h = harness();
+    let mut bad = seed_cr();
+    bad["spec"]["zones"][0]["preferredMasters"] = json!(3);
+    let script = vec![
+        Expect::new(Method::POST, EVENTS).check(|b| {
+            assert_eq!(b["reason"], "InvalidSpec");
+            assert_eq!(b["type"], "Warning");
+            let note = b["note"].as_str().unwrap();
+            assert!(note.contains("spec.zones"), "{note}");
+            assert!(note.contains("fix:"), "{note}");
+        }),
+        status(|s| {
+            let ready = condition(s, "Ready");
+            assert_eq!(ready["status"], "False");
+            assert_eq!(ready["reason"], "InvalidSpec");
+            assert_eq!(condition(s, "Degraded")["status"], "True");
+        }),
+    ];
+    let server = h.server.run(script);
+    let action = reconcile(cr(bad), Arc::clone(&h.ctx)).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    server.await.unwrap();
+    assert!(
+        !h.ctx.engines.is_running(NS, "seed"),
+        "no engine for a spec that never validated"
+    );
+}
+
+#[tokio::test]
+async fn objects_no_longer_rendered_are_deleted() {
+    let h = harness();
+    let uid = seed_cr()["metadata"]["uid"].clone();
+    let mut script = vec![existing_secret()];
+    script.extend(applies());
+    script.push(
+        Expect::new(Method::GET, &format!("{APPS}/statefulsets")).reply(
+            StatusCode::OK,
+            json!({"kind": "StatefulSetList", "apiVersion": "apps/v1", "metadata": {}, "items": [
+                {"metadata": {"name": "seed-leader", "namespace": NS,
+                    "ownerReferences": [{"apiVersion": "redis-stretch.io/v1alpha1", "kind": "RedisStretchCluster", "name": "seed", "uid": uid}]}},
+                {"metadata": {"name": "seed-dc-a", "namespace": NS,
+                    "ownerReferences": [{"apiVersion": "redis-stretch.io/v1alpha1", "kind": "RedisStretchCluster", "name": "seed", "uid": uid}]}},
+                {"metadata": {"name": "someone-elses", "namespace": NS}}
+            ]}),
+        ),
+    );
+    script.push(
+        Expect::new(Method::DELETE, &format!("{APPS}/statefulsets/seed-dc-a")).reply(
+            StatusCode::OK,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ),
+    );
+    script.extend(orphan_lists().into_iter().skip(1));
+    script.push(event("Pruned"));
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_finalizer_is_added_before_anything_else() {
+    let h = harness();
+    let mut fresh = seed_cr();
+    fresh["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("finalizers");
+    let reply = seed_cr();
+    let script = vec![Expect::new(Method::PATCH, &format!("{RSC}/seed"))
+        .check(|b| assert!(b.to_string().contains("redis-stretch.io/cleanup"), "{b}"))
+        .reply(StatusCode::OK, reply)];
+    let server = h.server.run(script);
+    let action = reconcile(cr(fresh), Arc::clone(&h.ctx)).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn deletion_stops_the_engine_then_releases_the_finalizer() {
+    let h = harness();
+    let mut script = vec![existing_secret()];
+    script.extend(applies());
+    script.extend(orphan_lists());
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    script.push(event("Deleted"));
+    script.push(
+        Expect::new(Method::PATCH, &format!("{RSC}/seed"))
+            .check(|b| assert!(b.to_string().contains("/metadata/finalizers/0"), "{b}"))
+            .reply(StatusCode::OK, seed_cr()),
+    );
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    assert!(h.ctx.engines.is_running(NS, "seed"));
+    let mut deleting = seed_cr();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-11-25T00:00:00Z");
+    reconcile(cr(deleting), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+    assert!(!h.ctx.engines.is_running(NS, "seed"));
+}
+
+#[tokio::test]
+async fn a_named_secret_that_does_not_exist_is_for_the_user_to_fix() {
+    let h = harness();
+    let mut named = seed_cr();
+    named["spec"]["auth"] = json!({"secretName": "mine"});
+    let script = vec![Expect::new(Method::GET, &format!("{CORE}/secrets/mine")).not_found()];
+    let server = h.server.run(script);
+    let err = reconcile(cr(named), Arc::clone(&h.ctx)).await.unwrap_err();
+    assert!(err.needs_user());
+    assert!(err.to_string().contains("`mine`"), "{err}");
+    server.await.unwrap();
+}

@@ -1,0 +1,280 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The status builder, case by case: what a human reads in `kubectl get rsc` and
+//! `kubectl describe` for a healthy cluster, a lost zone (Automatic and Manual), and a return
+//! that has not failed back yet.
+
+use std::collections::BTreeMap;
+
+use redis_stretch_admin::NodeAddr;
+use redis_stretch_api::{load_manifest, RedisStretchClusterStatus, ValidatedCluster};
+use redis_stretch_engine::zone::ZoneState;
+use redis_stretch_engine::{EngineStatus, NodeState, Snapshot};
+use redis_stretch_operator::engines::EngineReport;
+use redis_stretch_operator::platform::{NodeHealth, PodPlacement};
+use redis_stretch_operator::reconcile::status::{build, Inputs};
+use redis_stretch_topology::{Role, SlotRange};
+
+fn cluster(policy: &str) -> ValidatedCluster {
+    load_manifest(&format!(
+        "apiVersion: redis-stretch.io/v1alpha1
+kind: RedisStretchCluster
+metadata: {{name: seed, namespace: redis}}
+spec:
+  shards: 3
+  zones: [{{name: dc-a, preferredMasters: 2}}, {{name: dc-b, preferredMasters: 1}}]
+  failover: {{policy: {policy}}}
+"
+    ))
+    .unwrap()
+}
+
+fn node(
+    pod: &str,
+    zone: &str,
+    ip: &str,
+    role: Role,
+    master: Option<&str>,
+    slots: Option<(u16, u16)>,
+) -> NodeState {
+    NodeState {
+        id: Some(format!("id-{pod}")),
+        reachable: true,
+        role: Some(role),
+        master_id: master.map(|m| format!("id-{m}")),
+        slots: slots
+            .map(|(a, b)| vec![SlotRange { start: a, end: b }])
+            .unwrap_or_default(),
+        link_up: (role == Role::Replica).then_some(true),
+        ..NodeState::silent(Some(pod.into()), zone, Some(NodeAddr::new(ip, 6379)))
+    }
+}
+
+/// The seed layout on pods: leaders 0,1 in dc-a and 2 in dc-b; followers replicate across.
+fn seed() -> Snapshot {
+    Snapshot {
+        zones: vec!["dc-a".into(), "dc-b".into()],
+        nodes: vec![
+            node(
+                "seed-leader-0",
+                "dc-a",
+                "10.0.1.1",
+                Role::Master,
+                None,
+                Some((0, 5460)),
+            ),
+            node(
+                "seed-leader-1",
+                "dc-a",
+                "10.0.1.2",
+                Role::Master,
+                None,
+                Some((5461, 10921)),
+            ),
+            node(
+                "seed-follower-2",
+                "dc-a",
+                "10.0.1.3",
+                Role::Replica,
+                Some("seed-leader-2"),
+                None,
+            ),
+            node(
+                "seed-leader-2",
+                "dc-b",
+                "10.0.2.1",
+                Role::Master,
+                None,
+                Some((10922, 16383)),
+            ),
+            node(
+                "seed-follower-0",
+                "dc-b",
+                "10.0.2.2",
+                Role::Replica,
+                Some("seed-leader-0"),
+                None,
+            ),
+            node(
+                "seed-follower-1",
+                "dc-b",
+                "10.0.2.3",
+                Role::Replica,
+                Some("seed-leader-1"),
+                None,
+            ),
+        ],
+    }
+}
+
+fn report(
+    snapshot: Snapshot,
+    zones: [ZoneState; 2],
+    waiting: &str,
+    notes: &[&str],
+) -> EngineReport {
+    EngineReport {
+        formed: true,
+        forming: None,
+        snapshot: Some(snapshot),
+        zones: vec![("dc-a".into(), zones[0]), ("dc-b".into(), zones[1])],
+        status: Some(EngineStatus {
+            pid: 1,
+            heartbeat_ms: 0,
+            zones: vec![],
+            verdicts: vec![],
+            waiting_for: Some(waiting.into()),
+            notes: notes.iter().map(|s| s.to_string()).collect(),
+            last_actions: vec![],
+        }),
+    }
+}
+
+fn status_of(c: &ValidatedCluster, r: &EngineReport) -> RedisStretchClusterStatus {
+    let placement = PodPlacement {
+        nodes: BTreeMap::from([("seed-leader-0".to_owned(), "k8s-node-01".to_owned())]),
+        ..Default::default()
+    };
+    let nodes = BTreeMap::from([
+        ("dc-a".to_owned(), NodeHealth { ready: 3, total: 3 }),
+        ("dc-b".to_owned(), NodeHealth { ready: 3, total: 3 }),
+    ]);
+    build(&Inputs {
+        cluster: c,
+        generation: Some(1),
+        previous: None,
+        report: Some(r),
+        placement: &placement,
+        nodes: &nodes,
+        now: "2026-11-25T00:00:00Z".into(),
+    })
+}
+
+fn cond<'a>(s: &'a RedisStretchClusterStatus, t: &str) -> (&'a str, &'a str, &'a str) {
+    let c = s.conditions.iter().find(|c| c.type_ == t).unwrap();
+    (c.status.as_str(), c.reason.as_str(), c.message.as_str())
+}
+
+const OK: ZoneState = ZoneState::Healthy;
+const DARK: ZoneState = ZoneState::Dark { silent_ms: 900 };
+
+#[test]
+fn healthy_seed_cluster() {
+    let c = cluster("Automatic");
+    let s = status_of(&c, &report(seed(), [OK, OK], "nothing", &[]));
+    assert_eq!(s.ready.as_deref(), Some("3/3"));
+    assert_eq!(s.zones_up.as_deref(), Some("2/2"));
+    assert_eq!(
+        s.verdict.as_deref(),
+        Some("loss of dc-b: automatic; loss of dc-a: needs takeover")
+    );
+    assert_eq!(cond(&s, "Ready").0, "True");
+    assert_eq!(cond(&s, "Degraded").0, "False");
+    assert_eq!(cond(&s, "ZoneLost").0, "False");
+    assert_eq!(cond(&s, "TakeoverInProgress").0, "False");
+    assert_eq!(cond(&s, "FailbackPending").0, "False");
+    assert_eq!(s.zones[0].masters, 2);
+    assert_eq!(s.zones[0].nodes_ready, 3);
+    let shard = &s.shards[0];
+    assert_eq!(shard.slots, "0-5460");
+    let m = shard.master.as_ref().unwrap();
+    assert_eq!(
+        (m.pod.as_str(), m.node.as_str(), m.zone.as_str()),
+        ("seed-leader-0", "k8s-node-01", "dc-a")
+    );
+    assert_eq!(shard.replicas[0].pod, "seed-follower-0");
+    assert_eq!(shard.replicas[0].zone, "dc-b");
+}
+
+fn dc_a_dark(s: &mut Snapshot) {
+    for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-a") {
+        n.reachable = false;
+    }
+    for n in s
+        .nodes
+        .iter_mut()
+        .filter(|n| n.zone == "dc-b" && n.role == Some(Role::Replica))
+    {
+        n.link_up = Some(false);
+    }
+}
+
+#[test]
+fn majority_zone_dark_automatic() {
+    let c = cluster("Automatic");
+    let mut snap = seed();
+    dc_a_dark(&mut snap);
+    let s = status_of(&c, &report(snap, [DARK, OK], "takeover of 2 shards", &[]));
+    assert_eq!(s.zones_up.as_deref(), Some("1/2"));
+    assert_eq!(cond(&s, "ZoneLost").0, "True");
+    assert!(cond(&s, "ZoneLost").2.contains("dc-a"));
+    assert_eq!(cond(&s, "TakeoverInProgress").1, "TakingOver");
+    let (st, reason, msg) = cond(&s, "Ready");
+    assert_eq!((st, reason), ("False", "SlotsUnserved"));
+    assert!(msg.contains("5462 of 16384"), "{msg}");
+    assert_eq!(cond(&s, "Degraded").1, "InstancesDown");
+}
+
+#[test]
+fn majority_zone_dark_manual_says_what_to_run() {
+    let c = cluster("Manual");
+    let mut snap = seed();
+    dc_a_dark(&mut snap);
+    let s = status_of(
+        &c,
+        &report(
+            snap,
+            [DARK, OK],
+            "a human",
+            &["run `redis-stretch takeover --zone dc-b`"],
+        ),
+    );
+    let (st, reason, msg) = cond(&s, "TakeoverInProgress");
+    assert_eq!((st, reason), ("True", "WaitingForHuman"));
+    assert!(msg.contains("redis-stretch takeover --zone dc-b"), "{msg}");
+}
+
+#[test]
+fn returned_zone_waits_for_failback() {
+    let c = cluster("Automatic");
+    let mut snap = seed();
+    // After a takeover: follower-0 and follower-1 (dc-b) are masters, leader-0/1 their replicas.
+    for (r, m, slots) in [
+        ("seed-follower-0", "seed-leader-0", (0, 5460)),
+        ("seed-follower-1", "seed-leader-1", (5461, 10921)),
+    ] {
+        let rn = snap
+            .nodes
+            .iter_mut()
+            .find(|n| n.name.as_deref() == Some(r))
+            .unwrap();
+        rn.role = Some(Role::Master);
+        rn.master_id = None;
+        rn.link_up = None;
+        rn.slots = vec![SlotRange {
+            start: slots.0,
+            end: slots.1,
+        }];
+        let mn = snap
+            .nodes
+            .iter_mut()
+            .find(|n| n.name.as_deref() == Some(m))
+            .unwrap();
+        mn.role = Some(Role::Replica);
+        mn.master_id = Some(format!("id-{r}"));
+        mn.slots.clear();
+        mn.link_up = Some(true);
+    }
+    let s = status_of(
+        &c,
+        &report(snap, [OK, OK], "failback hold-down: 4.0 s left", &[]),
+    );
+    let (st, _, msg) = cond(&s, "FailbackPending");
+    assert_eq!(st, "True");
+    assert!(msg.contains("dc-a holds 0 of 2 preferred masters"), "{msg}");
+    assert!(msg.contains("hold-down"), "{msg}");
+    assert_eq!(cond(&s, "Ready").0, "True");
+    assert_eq!(
+        s.verdict.as_deref(),
+        Some("loss of dc-a: automatic; loss of dc-b: needs takeover")
+    );
+}
