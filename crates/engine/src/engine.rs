@@ -165,6 +165,7 @@ impl Engine {
             now.duration_since(*at) < retry
                 && snapshot.node_by_id(id).is_some_and(|n| !n.is_master())
         });
+        let silent = self.tracker.silent_nodes(now);
         let pending: Vec<PendingFailover> = self
             .failovers
             .iter()
@@ -182,6 +183,7 @@ impl Engine {
             hold_down_left: self.hold_down_left(now),
             bumped: &self.bumped,
             failovers_pending: &pending,
+            silent: &silent,
         });
         let outcomes = act(&decision, &self.pool).await;
         let id_at = |node: &redis_stretch_admin::NodeAddr| {

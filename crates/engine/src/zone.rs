@@ -120,6 +120,19 @@ impl ZoneTracker {
         out
     }
 
+    /// Instances silent for the whole confirmation window (and at least two probes): lost, as
+    /// far as the engine can tell, whatever their zone's state.
+    pub fn silent_nodes(&self, now: Instant) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, t)| {
+                t.failed_probes >= MIN_FAILED_PROBES
+                    && now.saturating_duration_since(t.last_ok) >= self.confirm
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Time since `zone` came back from dark, if it did.
     pub fn since_return(&self, zone: &str, now: Instant) -> Option<Duration> {
         self.returned_at

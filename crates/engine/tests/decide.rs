@@ -190,6 +190,7 @@ fn run(s: &Snapshot, z: &[(String, ZoneState)], p: &Policy, intent: Intent) -> D
         hold_down_left: None,
         bumped: &[],
         failovers_pending: &[],
+        silent: &[],
     })
 }
 
@@ -260,6 +261,81 @@ fn majority_dc_lost_takes_over_every_orphan_then_bumps_the_kept_master() {
     // A master that has not heard the takeovers' epochs yet would collide: not yet.
     get(&mut s, "m3").current_epoch = Some(6);
     assert!(run(&s, &zones(DARK, OK), &p, Intent::Auto).is_empty());
+}
+
+/// Two masters of dc-a die while R3, also in dc-a, lives: the zone is not dark, but the
+/// survivors are below quorum and Redis stays down just the same.
+fn two_masters_dead() -> Snapshot {
+    let mut s = seed();
+    for name in ["m1", "m2"] {
+        let n = get(&mut s, name);
+        n.reachable = false;
+        n.cluster_state = None;
+        n.fence = None;
+    }
+    for name in ["r1", "r2"] {
+        let n = get(&mut s, name);
+        n.link_up = Some(false);
+        n.link_down_s = Some(1);
+    }
+    mesh(&mut s);
+    s
+}
+
+fn run_silent(s: &Snapshot, p: &Policy, silent: &[String]) -> Decision {
+    decide(&Input {
+        snapshot: s,
+        zones: &zones(OK, OK),
+        policy: p,
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down_left: None,
+        bumped: &[],
+        failovers_pending: &[],
+        silent,
+    })
+}
+
+#[test]
+fn majority_of_masters_lost_without_their_zone_is_taken_over() {
+    let s = two_masters_dead();
+    let p = policy(FailoverPolicy::Automatic);
+    // Not yet confirmed silent: nothing but waiting (the usual repair would try to pair).
+    let unconfirmed = run_silent(&s, &p, &[]);
+    assert!(
+        !unconfirmed.actions().any(|a| a.kind() == "takeover"),
+        "{unconfirmed:?}"
+    );
+    let d = run_silent(&s, &p, &["m1".into(), "m2".into()]);
+    assert_eq!(
+        summary(&d),
+        vec![
+            vec!["unfence@7004", "unfence@7005"],
+            vec!["takeover@7004", "takeover@7005"],
+        ],
+        "M3 keeps its fence: its replica R3 is alive across the boundary"
+    );
+    let mut manual = p.clone();
+    manual.failover = FailoverPolicy::Manual;
+    let d = run_silent(&s, &manual, &["m1".into(), "m2".into()]);
+    assert!(!d.actions().any(|a| a.kind() == "takeover"), "{d:?}");
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("redis-stretch takeover --zone dc-b")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn one_master_lost_without_its_zone_is_left_to_redis() {
+    let mut s = seed();
+    get(&mut s, "m1").reachable = false;
+    get(&mut s, "r1").link_up = Some(false);
+    mesh(&mut s);
+    let d = run_silent(&s, &policy(FailoverPolicy::Automatic), &["m1".into()]);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(d.waiting_for.unwrap().contains("Redis elects"));
 }
 
 fn promote(s: &mut Snapshot, r: &str, m: &str, slots: (u16, u16), epoch: u64) {
@@ -452,6 +528,7 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         hold_down_left: None,
         bumped: &ids,
         failovers_pending: &[],
+        silent: &[],
     });
     assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
 }
@@ -528,6 +605,7 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         hold_down_left: Some(Duration::from_secs(3)),
         bumped: &[],
         failovers_pending: &[],
+        silent: &[],
     });
     assert!(held.is_empty());
     assert!(held.waiting_for.unwrap().contains("hold-down"));
@@ -559,6 +637,7 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
         hold_down_left: None,
         bumped: &[],
         failovers_pending: &[],
+        silent: &[],
     });
     assert!(d.is_empty() && d.waiting_for.unwrap().contains("evacuated"));
 }
@@ -629,6 +708,7 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
         hold_down_left: None,
         bumped: &[],
         failovers_pending: &pending,
+        silent: &[],
     };
     let z = zones(OK, OK);
     for intent in [Intent::Auto, Intent::Failback] {

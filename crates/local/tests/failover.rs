@@ -160,6 +160,66 @@ async fn majority_zone_frozen_is_taken_over_then_failed_back() {
     assert!(check.contains("[OK] All nodes agree"), "{check}");
 }
 
+/// Not a zone loss: the two masters of dc-a freeze while dc-a's replica keeps answering. The
+/// survivors are below quorum all the same, so the engine must take over as for a lost zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_masters_frozen_while_their_zone_answers_are_taken_over() {
+    let c = TestCluster::start("partial", SEED_MANIFEST).await.unwrap();
+    let _engine = start_engine(&c, SEED_MANIFEST);
+    wait_until(&c, Duration::from_secs(10), "fenced", |s| {
+        s.nodes.iter().all(|n| n.fence == Some(1))
+    })
+    .await;
+    let s = snapshot(&c).await;
+    let frozen: Vec<String> = s
+        .masters()
+        .iter()
+        .filter(|m| m.zone == "dc-a")
+        .map(|m| m.name.clone().unwrap())
+        .collect();
+    assert_eq!(frozen.len(), 2);
+    let signal = |sig: &str| {
+        for i in c
+            .state
+            .instances
+            .iter()
+            .filter(|i| frozen.contains(&i.name))
+        {
+            let pid = i.pid.unwrap().to_string();
+            assert!(std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success());
+        }
+    };
+    signal("-STOP");
+    let thawed = scopeguard(|| signal("-CONT"));
+    wait_until(&c, Duration::from_secs(15), "served from dc-b", |s| {
+        served_from(s, "dc-b") == 16384 && masters_in(s, "dc-b") == 3
+    })
+    .await;
+    drop(thawed);
+    wait_until(&c, Duration::from_secs(40), "failed back", |s| {
+        masters_in(s, "dc-a") == 2 && masters_in(s, "dc-b") == 1 && links_up(s)
+    })
+    .await;
+}
+
+/// Runs `f` when dropped: frozen processes are thawed even when an assertion fails, so the
+/// cluster guard can stop them.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minority_zone_killed_is_failed_over_and_comes_back_as_replica() {
     let c = TestCluster::start("minority", SEED_MANIFEST).await.unwrap();
@@ -250,6 +310,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         hold_down_left: None,
         bumped: &[],
         failovers_pending: &[],
+        silent: &[],
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the
     // takeover step, after its first action.

@@ -191,6 +191,50 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     d
 }
 
+/// Slot-owning masters silent for the confirmation window while their zone still answers.
+/// Survivors with a majority: Redis elects the replicas itself after node-timeout, and the engine
+/// leaves that to it (a master stalled for a second, by a fork say, must not be failed over
+/// faster than Redis would). Survivors below quorum: Redis never recovers alone, so this is a
+/// zone loss in all but name, handled as one (`zone_lost`) for the zone that lost them.
+pub(crate) fn masters_lost(input: &Input<'_>) -> Option<Decision> {
+    let snap = input.snapshot;
+    let masters = snap.masters();
+    let lost: Vec<&NodeState> = masters
+        .iter()
+        .copied()
+        .filter(|m| !m.reachable)
+        .filter(|m| m.name.as_ref().is_some_and(|n| input.silent.contains(n)))
+        .collect();
+    if lost.is_empty() {
+        return None;
+    }
+    let total = masters.len();
+    let quorum = total / 2 + 1;
+    let kept = masters.iter().filter(|m| m.reachable).count();
+    let names: Vec<String> = lost
+        .iter()
+        .map(|m| m.name.clone().unwrap_or_default())
+        .collect();
+    if kept >= quorum {
+        return Some(Decision::wait(format!(
+            "{} silent; survivors hold {kept} of {total} masters, so Redis elects their replicas itself after node-timeout",
+            names.join(", ")
+        )));
+    }
+    let zone = &lost[0].zone;
+    if lost.iter().any(|m| &m.zone != zone) {
+        let mut d =
+            Decision::wait("masters lost in both zones: no zone can take over for the other");
+        d.notes.push(format!(
+            "{} are silent in both zones and survivors are below quorum {quorum}: run `redis-stretch takeover --zone Z` for the zone that should serve",
+            names.join(", ")
+        ));
+        return Some(d);
+    }
+    let survivor = crate::decide::other_zone(snap, zone)?;
+    Some(zone_lost(input, zone, survivor, false))
+}
+
 pub(crate) fn addr(n: &NodeState) -> redis_stretch_admin::NodeAddr {
     n.addr
         .clone()

@@ -74,6 +74,8 @@ pub struct Input<'a> {
     pub bumped: &'a [String],
     /// Graceful failovers the engine asked for recently (see [`PendingFailover`]).
     pub failovers_pending: &'a [PendingFailover],
+    /// Instances silent for the whole confirmation window, by name, in any zone.
+    pub silent: &'a [String],
 }
 
 /// A graceful failover asked of `candidate` (node id) that Redis may still be working on: no
@@ -149,6 +151,11 @@ pub fn decide(input: &Input<'_>) -> Decision {
         return Decision::wait(format!(
             "every instance of {zone} silent for {silent_ms} ms; confirming before acting"
         ));
+    }
+    // Masters lost without their whole zone (two nodes of a DC, say): when the survivors are
+    // below quorum Redis stays down exactly as after a zone loss.
+    if let Some(d) = lost::masters_lost(input) {
+        return d;
     }
     let repair = healthy::repair(input);
     if !repair.is_empty() {

@@ -244,8 +244,12 @@ fn conditions(
         ),
     };
     let lost_masters = snapshot.is_some_and(|s| s.masters().iter().any(|m| !m.reachable));
-    let takeover = if !dark.is_empty() && (lost_masters || served < SLOT_COUNT as usize) {
-        if spec.failover.policy == redis_stretch_api::FailoverPolicy::Manual {
+    // A master lost with or without its zone (two nodes of a DC die: the zone answers, the
+    // shards do not) leaves shards to take over either way.
+    let takeover = if lost_masters || (!dark.is_empty() && served < SLOT_COUNT as usize) {
+        if spec.failover.policy == redis_stretch_api::FailoverPolicy::Manual
+            && waiting.contains("human")
+        {
             c(
                 "TakeoverInProgress",
                 true,
