@@ -480,6 +480,21 @@ fn claim_retention_follows_persistence() {
     );
 }
 
+/// Persistence off: a master restarted empty must not keep its slots (its `nodes.conf`
+/// survives in the emptyDir); with persistence on its data comes back with it.
+#[test]
+fn empty_restart_rule_only_without_persistence() {
+    let start = |r: &Rendered| {
+        let s = serde_json::to_value(&r.stateful_sets[0]).unwrap();
+        s["spec"]["template"]["spec"]["containers"][0]["command"][2]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(start(&rendered("examples/k8s/seed.yaml")).contains("nodes.conf.empty-restart"));
+    assert!(!start(&rendered("examples/k8s/zone-aware.yaml")).contains("empty-restart"));
+}
+
 #[test]
 fn pre_stop_hands_over_before_sigterm() {
     use redis_stretch_k8s::render::{

@@ -26,6 +26,19 @@ use crate::names::{Names, BUS_PORT, PASSWORD_KEY, REDIS_PORT};
 /// The uid/gid of `redis` in the official image: run as it without the image's root entrypoint.
 const REDIS_UID: i64 = 999;
 
+/// Without persistence a restarted container is empty, but the `emptyDir` keeps its
+/// `nodes.conf`: a master would come back owning its slots and serve an empty shard, and its
+/// replica would resync the empty data set — the only copy gone. So a master that had slots
+/// drops its `nodes.conf` (kept aside for a post-mortem) and rejoins as a new, empty node:
+/// Redis elects its replica, and the engine pairs the new node and forgets the old id.
+/// `nodes.conf` lines: id, address, flags, master, ping, pong, epoch, link, then slots.
+pub(crate) const EMPTY_RESTART: &str = r#"
+if [ -f /data/nodes.conf ] && awk '$3 ~ /myself/ && $3 ~ /master/ && NF > 8 { owns = 1 } END { exit !owns }' /data/nodes.conf; then
+  echo "redis-stretch: persistence is off and this master restarted empty: moving nodes.conf aside so it rejoins as a new node instead of serving empty slots" >&2
+  mv /data/nodes.conf /data/nodes.conf.empty-restart
+fi
+"#;
+
 /// What differs between the StatefulSets of one cluster.
 pub struct PodGroup {
     pub stateful_set: String,
@@ -200,6 +213,9 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
         ..Default::default()
     });
     let mut start = vec!["set -eu".to_owned()];
+    if !spec.redis.persistence.enabled {
+        start.push(EMPTY_RESTART.trim().to_owned());
+    }
     if auth {
         // The password goes to a 0600 file in memory, never to argv or the ConfigMap.
         start.push("umask 077".to_owned());
@@ -335,5 +351,47 @@ pub(super) fn password_env(names: &Names<'_>) -> EnvVar {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::EMPTY_RESTART;
+
+    /// Runs the start-script rule for real (`sh`, `awk`) on a `nodes.conf`; true if it moved it.
+    fn moved(nodes_conf: &str) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nodes.conf");
+        std::fs::write(&path, nodes_conf).unwrap();
+        let script = EMPTY_RESTART.replace("/data", &dir.path().display().to_string());
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        !path.exists() && dir.path().join("nodes.conf.empty-restart").exists()
+    }
+
+    const MASTER: &str = "a1 10.0.1.1:6379@16379,p0 myself,master - 0 0 1 connected 0-5460\n\
+        b2 10.0.2.1:6379@16379,p1 slave a1 0 1700000000000 1 connected\n\
+        vars currentEpoch 6 lastVoteEpoch 0\n";
+
+    #[test]
+    fn a_master_with_slots_drops_its_nodes_conf() {
+        assert!(moved(MASTER));
+    }
+
+    #[test]
+    fn replicas_and_empty_masters_keep_theirs() {
+        let replica = "b2 10.0.2.1:6379@16379 myself,slave a1 0 0 1 connected\n\
+            a1 10.0.1.1:6379@16379 master - 0 1700000000000 1 connected 0-5460\n";
+        assert!(!moved(replica));
+        let empty = "c3 10.0.1.3:6379@16379 myself,master - 0 0 0 connected\n";
+        assert!(!moved(empty));
     }
 }
