@@ -9,6 +9,9 @@ pub enum Error {
     /// Event.
     #[error("{0}")]
     Invalid(Problems),
+    /// Valid, but not something this operator can run yet: nothing is applied.
+    #[error("{field}: {why}")]
+    Unsupported { field: &'static str, why: String },
     /// Rendering failed for a reason validation cannot see (a quantity, a name too long).
     #[error("{0}")]
     Render(#[from] redis_stretch_k8s::Error),
@@ -46,6 +49,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Invalid(_) => "invalid_spec",
+            Error::Unsupported { .. } => "unsupported",
             Error::Render(e) => e.category(),
             Error::Kube { .. } => "kube_api",
             Error::SecretKey { .. } | Error::SecretMissing { .. } => "secret",
@@ -60,6 +64,7 @@ impl Error {
         matches!(
             self,
             Error::Invalid(_)
+                | Error::Unsupported { .. }
                 | Error::Render(_)
                 | Error::SecretKey { .. }
                 | Error::SecretMissing { .. }

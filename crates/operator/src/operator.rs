@@ -125,26 +125,16 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
         _ => Duration::ZERO,
     };
     tracing::info!(identity = %cfg.identity, zone = ?my_zone, preferred = ?cfg.preferred_zone, "campaigning for the lease");
-    let elector = Elector::new(
-        client.clone(),
-        LeaseConfig {
-            name: cfg.lease_name.clone(),
-            namespace: cfg.lease_namespace.clone(),
-            identity: cfg.identity.clone(),
-            duration: cfg.lease_duration,
-            handicap,
-        },
-    );
-    let releaser = Elector::new(
-        client.clone(),
-        LeaseConfig {
-            name: cfg.lease_name.clone(),
-            namespace: cfg.lease_namespace.clone(),
-            identity: cfg.identity.clone(),
-            duration: cfg.lease_duration,
-            handicap,
-        },
-    );
+    let lease = LeaseConfig {
+        name: cfg.lease_name.clone(),
+        namespace: cfg.lease_namespace.clone(),
+        identity: cfg.identity.clone(),
+        duration: cfg.lease_duration,
+        handicap,
+    };
+    let elector = Elector::new(client.clone(), lease.clone());
+    // A second handle on the same Lease, to hand it over at shutdown.
+    let releaser = Elector::new(client.clone(), lease);
     let (leader_tx, mut leader) = watch::channel(false);
     tokio::spawn(elector.run(leader_tx));
     let recorder = Recorder::new(
@@ -209,13 +199,9 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             break;
         }
     }
-    engines_released(&releaser).await;
-    Ok(())
-}
-
-async fn engines_released(releaser: &Elector) {
     releaser.release().await;
     tracing::info!("lease released");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -320,3 +320,24 @@ async fn a_named_secret_that_does_not_exist_is_for_the_user_to_fix() {
     assert!(err.to_string().contains("`mine`"), "{err}");
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn tls_is_refused_until_the_engine_speaks_it() {
+    let h = harness();
+    let mut tls = seed_cr();
+    tls["spec"]["tls"] = json!({"enabled": true, "secretName": "seed-tls"});
+    let script = vec![
+        Expect::new(Method::POST, EVENTS).check(|b| {
+            assert_eq!(b["reason"], "InvalidSpec");
+            assert!(
+                b["note"].as_str().unwrap().contains("spec.tls.enabled"),
+                "{b}"
+            );
+        }),
+        status(|s| assert_eq!(condition(s, "Ready")["reason"], "InvalidSpec")),
+    ];
+    let server = h.server.run(script);
+    let action = reconcile(cr(tls), Arc::clone(&h.ctx)).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    server.await.unwrap();
+}

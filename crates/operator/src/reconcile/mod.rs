@@ -84,8 +84,11 @@ async fn apply_cluster(
     let generation = cr.meta().generation;
     let cluster = match validate::validate(cr) {
         Ok(c) => c,
-        Err(Error::Invalid(problems)) => {
-            let message = status::describe(&problems);
+        Err(e @ (Error::Invalid(_) | Error::Unsupported { .. })) => {
+            let message = match &e {
+                Error::Invalid(problems) => status::describe(problems),
+                other => other.to_string(),
+            };
             publish(ctx, cr, EventType::Warning, "InvalidSpec", &message).await;
             let s = status::invalid(cr.status.as_ref(), generation, &message, &status::now());
             status::patch(api, &name, &s).await?;
