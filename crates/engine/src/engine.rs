@@ -21,6 +21,11 @@ pub trait Platform: Send + Sync {
     fn instances(&self) -> Result<Vec<Instance>, String>;
     /// A zone under `evacuate`: no failback into it until `resume`.
     fn held_zone(&self) -> Option<String>;
+    /// Whether this engine is still the authority, asked right before it acts (on Kubernetes:
+    /// the Lease is still ours). Decisions are still made and reported when it is not.
+    fn may_act(&self) -> bool {
+        true
+    }
 }
 
 /// Where the engine reports (local: files in the state dir; Kubernetes: events and status).
@@ -185,7 +190,11 @@ impl Engine {
             failovers_pending: &pending,
             silent: &silent,
         });
-        let outcomes = act(&decision, &self.pool).await;
+        let outcomes = if platform.may_act() {
+            act(&decision, &self.pool).await
+        } else {
+            Vec::new()
+        };
         let id_at = |node: &redis_stretch_admin::NodeAddr| {
             snapshot
                 .nodes

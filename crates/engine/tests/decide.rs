@@ -272,6 +272,8 @@ fn two_masters_dead() -> Snapshot {
         n.reachable = false;
         n.cluster_state = None;
         n.fence = None;
+        // R3 and M3 no longer hear them either (after node-timeout).
+        n.flagged_pfail_by = 2;
     }
     for name in ["r1", "r2"] {
         let n = get(&mut s, name);
@@ -315,6 +317,13 @@ fn majority_of_masters_lost_without_their_zone_is_taken_over() {
         ],
         "M3 keeps its fence: its replica R3 is alive across the boundary"
     );
+    // Silent to the engine but not flagged by any peer: maybe the engine's own path to them.
+    let mut unflagged = s.clone();
+    get(&mut unflagged, "m2").flagged_pfail_by = 0;
+    let d = run_silent(&unflagged, &p, &["m1".into(), "m2".into()]);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(d.waiting_for.unwrap().contains("confirming"));
+
     let mut manual = p.clone();
     manual.failover = FailoverPolicy::Manual;
     let d = run_silent(&s, &manual, &["m1".into(), "m2".into()]);

@@ -51,8 +51,21 @@ struct Running {
     /// The spec and password the task runs with: a change restarts it.
     fingerprint: String,
     stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
     report: Arc<RwLock<EngineReport>>,
     held_zone: Arc<RwLock<Option<String>>>,
+}
+
+/// How long stopping waits for an engine task to finish its pass: a pass is bounded (probe
+/// timeouts, action waits of 1 s); a stuck one is aborted.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+async fn stop_task(r: Running) {
+    let _ = r.stop.send(true);
+    let mut handle = r.handle;
+    if tokio::time::timeout(STOP_WAIT, &mut handle).await.is_err() {
+        handle.abort();
+    }
 }
 
 /// What every engine task shares.
@@ -64,11 +77,16 @@ pub struct EngineDeps {
     pub metrics: Arc<Metrics>,
     /// Asks the controller to reconcile a cluster (status and labels follow the engine).
     pub trigger: mpsc::UnboundedSender<ObjectRef<RedisStretchCluster>>,
+    /// The Lease: engines act only while it is ours.
+    pub leadership: crate::lease::Leadership,
 }
 
 pub struct Engines {
     deps: EngineDeps,
     running: Mutex<HashMap<Key, Running>>,
+    /// Set when the term ends: a reconcile still under way must not start a new engine.
+    closed: std::sync::atomic::AtomicBool,
+    starts: std::sync::atomic::AtomicU64,
 }
 
 /// How the reconciler asks for an engine.
@@ -85,7 +103,14 @@ impl Engines {
         Self {
             deps,
             running: Mutex::new(HashMap::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            starts: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Engine tasks started so far (restarts included).
+    pub fn starts(&self) -> u64 {
+        self.starts.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Running>> {
@@ -94,9 +119,10 @@ impl Engines {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Start the engine of a cluster, or restart it when its spec or password changed; returns
+    /// Start the engine of a cluster, or restart it when its spec or password changed (the old
+    /// task has finished before the new one starts: never two engines on one cluster); returns
     /// its latest report.
-    pub fn ensure(&self, want: EngineSpec<'_>) -> EngineReport {
+    pub async fn ensure(&self, want: EngineSpec<'_>) -> EngineReport {
         let key: Key = (
             want.cluster.namespace().unwrap_or("default").to_owned(),
             want.cluster.name().to_owned(),
@@ -106,15 +132,23 @@ impl Engines {
             want.cluster.spec(),
             password_digest(want.password.as_ref()),
         );
-        let mut running = self.lock();
-        if let Some(r) = running.get(&key) {
-            *r.held_zone
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = want.held_zone.clone();
-            if r.fingerprint == fingerprint {
-                return read(&r.report);
+        let old = {
+            let mut running = self.lock();
+            if let Some(r) = running.get(&key) {
+                *r.held_zone
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = want.held_zone.clone();
+                if r.fingerprint == fingerprint {
+                    return read(&r.report);
+                }
             }
-            let _ = r.stop.send(true);
+            running.remove(&key)
+        };
+        if let Some(old) = old {
+            stop_task(old).await;
+        }
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return EngineReport::default();
         }
         let report = Arc::new(RwLock::new(EngineReport::default()));
         let held_zone = Arc::new(RwLock::new(want.held_zone));
@@ -126,29 +160,37 @@ impl Engines {
             name: key.1.clone(),
             zone_label: want.zone_label,
             held_zone: Arc::clone(&held_zone),
+            leadership: self.deps.leadership.clone(),
         };
+        let mut reference = want.cr.object_ref(&());
+        // Events about the object, not one version of it: the recorder folds repeats by this.
+        reference.resource_version = None;
         let task = ClusterTask {
             cluster: want.cluster.clone(),
             password: want.password,
             platform,
             object: ObjectRef::from_obj(want.cr),
-            reference: want.cr.object_ref(&()),
+            reference,
             deps: self.deps.clone(),
             report: Arc::clone(&report),
             stop: stop_rx,
         };
-        tokio::spawn(task.run());
+        let handle = tokio::spawn(task.run());
+        self.starts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(namespace = %key.0, cluster = %key.1, "engine started");
-        running.insert(
+        let out = read(&report);
+        self.lock().insert(
             key,
             Running {
                 fingerprint,
                 stop,
-                report: Arc::clone(&report),
+                handle,
+                report,
                 held_zone,
             },
         );
-        read(&report)
+        out
     }
 
     pub fn report(&self, namespace: &str, name: &str) -> Option<EngineReport> {
@@ -157,18 +199,21 @@ impl Engines {
             .map(|r| read(&r.report))
     }
 
-    pub fn stop(&self, namespace: &str, name: &str) {
-        if let Some(r) = self.lock().remove(&(namespace.to_owned(), name.to_owned())) {
-            let _ = r.stop.send(true);
+    /// Stop one cluster's engine and wait for it.
+    pub async fn stop(&self, namespace: &str, name: &str) {
+        let r = self.lock().remove(&(namespace.to_owned(), name.to_owned()));
+        if let Some(r) = r {
+            stop_task(r).await;
             tracing::info!(%namespace, cluster = %name, "engine stopped");
         }
     }
 
-    /// Leadership lost: no engine may act any more.
-    pub fn stop_all(&self) {
-        for (_, r) in self.lock().drain() {
-            let _ = r.stop.send(true);
-        }
+    /// Leadership lost, or shutdown: no engine may act any more, and none may start. Returns
+    /// once every task has finished (or was aborted).
+    pub async fn stop_all(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let all: Vec<Running> = self.lock().drain().map(|(_, r)| r).collect();
+        futures_util::future::join_all(all.into_iter().map(stop_task)).await;
     }
 
     pub fn is_running(&self, namespace: &str, name: &str) -> bool {
@@ -262,7 +307,14 @@ impl ClusterTask {
                 return;
             }
         };
-        let outcome = form(&self.cluster, &instances, pool, self.password.as_ref()).await;
+        let outcome = form(
+            &self.cluster,
+            &instances,
+            pool,
+            self.password.as_ref(),
+            &self.platform,
+        )
+        .await;
         let note = |kind: &'static str, summary: String, ok: bool| Event {
             at_ms: redis_stretch_engine::unix_ms(),
             kind,
@@ -434,7 +486,8 @@ fn reason(kind: &str, ok: bool) -> String {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// At most `max` bytes (Kubernetes limits Event fields in bytes), on a char boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }

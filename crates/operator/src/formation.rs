@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis_stretch_admin::{AdminClient, Secret};
 use redis_stretch_api::ValidatedCluster;
-use redis_stretch_engine::{bootstrap, observe, Instance, Pool};
+use redis_stretch_engine::{bootstrap, observe, Instance, Platform, Pool};
 use redis_stretch_topology::{hosts_needed, plan};
 
 pub enum Formation {
@@ -26,6 +26,7 @@ pub async fn form(
     instances: &[Instance],
     pool: &Pool,
     password: Option<&Secret>,
+    platform: &dyn Platform,
 ) -> Formation {
     let zones: Vec<String> = cluster.zone_names().iter().map(|z| z.to_string()).collect();
     let snap = observe(instances, &zones, pool).await;
@@ -53,6 +54,9 @@ pub async fn form(
             n.name.as_deref().unwrap_or_default(),
             n.error.as_deref().unwrap_or("no reply")
         ));
+    }
+    if !platform.may_act() {
+        return Formation::Waiting("not the leader: another replica forms the cluster".to_owned());
     }
     // No slots anywhere, so no data anywhere: a bootstrap interrupted after its MEETs can be
     // undone safely (Redis refuses `CLUSTER RESET` on a master that holds keys anyway).

@@ -1,17 +1,24 @@
 //! Leader election with a short `coordination.k8s.io/v1` Lease: only the holder runs the
 //! controller and the engines, so exactly one authority may ever send `TAKEOVER`.
 //!
-//! Timing (client-go's scheme): the holder renews every `duration / 4` and stops acting once it
-//! has not renewed for `duration * 3 / 4`; another candidate takes the lease only after it has
-//! seen the record unchanged for a whole `duration` on its own clock (no clock-skew
-//! assumptions). So the old leader has stopped before a new one can start.
+//! Timing (client-go's scheme, with its margins made explicit):
+//! - the holder renews every `duration / 4`; each Lease call is bounded by a timeout, since a
+//!   silent API server must not stall the decision;
+//! - the holder may act until `renew_deadline` (`duration / 2`) after the *start* of its last
+//!   successful renewal ([`Leadership::may_act`], checked by every engine right before it acts,
+//!   and by a timer here) — not until the next call happens to return;
+//! - another candidate takes the Lease only after seeing its record unchanged for a whole
+//!   `duration` on its own clock (no clock-skew assumption). The record it saw was written after
+//!   the holder's renewal started, so the holder stopped acting at least `duration / 2` earlier:
+//!   room for one engine action already under way.
 //!
 //! Where the leader runs matters (design note, point 5): when the zone holding the majority of
-//! masters is lost, the engine must act in the *other* zone. With `preferred_zone` set, a
-//! candidate elsewhere waits one more `duration` before taking a free lease, so the preferred
-//! zone's candidate wins whenever it is alive.
+//! masters is lost, the engine must act in the *other* zone. With a `handicap`, a candidate
+//! outside the preferred zone waits that much longer before taking a free lease, so the
+//! preferred zone's candidate wins whenever it is alive.
 
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -19,6 +26,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, PostParams};
 use kube::Api;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 #[derive(Clone, Debug)]
 pub struct LeaseConfig {
@@ -36,10 +44,44 @@ impl LeaseConfig {
         self.duration / 4
     }
     pub fn renew_deadline(&self) -> Duration {
-        self.duration * 3 / 4
+        self.duration / 2
     }
     fn duration_secs(&self) -> i32 {
         i32::try_from(self.duration.as_millis().div_ceil(1000)).unwrap_or(i32::MAX)
+    }
+}
+
+/// Until when this replica may act as the leader, shared with every engine.
+#[derive(Clone, Debug, Default)]
+pub struct Leadership(Arc<Mutex<Option<Instant>>>);
+
+impl Leadership {
+    /// True while the last successful renewal is recent enough: engines check it right before
+    /// every action, so a leader that lost the Lease stops at once, not when its loop notices.
+    pub fn may_act(&self) -> bool {
+        self.valid_until().is_some_and(|v| Instant::now() < v)
+    }
+    pub fn valid_until(&self) -> Option<Instant> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    /// Stop acting now (shutdown, tests).
+    pub fn revoke(&self) {
+        self.set(None);
+    }
+    fn set(&self, until: Option<Instant>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = until;
+    }
+    /// Always true: for local mode and tests, where nothing else competes.
+    pub fn always() -> Self {
+        Self(Arc::new(Mutex::new(Some(
+            Instant::now() + Duration::from_secs(100 * 365 * 86_400),
+        ))))
     }
 }
 
@@ -54,60 +96,95 @@ pub struct Elector {
     api: Api<Lease>,
     cfg: LeaseConfig,
     observed: Option<Observed>,
-    last_renew: Option<Instant>,
+    leadership: Leadership,
 }
 
 impl Elector {
-    pub fn new(client: kube::Client, cfg: LeaseConfig) -> Self {
+    pub fn new(client: kube::Client, cfg: LeaseConfig, leadership: Leadership) -> Self {
         Self {
             api: Api::namespaced(client, &cfg.namespace),
             cfg,
             observed: None,
-            last_renew: None,
+            leadership,
         }
     }
 
-    /// Campaign forever, publishing leadership on `leader`.
+    /// Campaign until dropped, publishing leadership changes on `leader` (for the controller;
+    /// engines read [`Leadership`] directly).
     pub async fn run(mut self, leader: watch::Sender<bool>) {
         loop {
-            let now = Instant::now();
-            match self.try_acquire_or_renew(now).await {
-                Ok(true) => self.last_renew = Some(now),
-                Ok(false) => self.last_renew = None,
-                Err(e) => tracing::warn!(lease = %self.cfg.name, "lease: {e}"),
+            let started = Instant::now();
+            let valid = self.leadership.valid_until();
+            // A call may take at most until the next renewal is due, and never past the end of
+            // the current validity: leadership must lapse on time even if the API hangs.
+            let mut bound = self.cfg.renew_every();
+            if let Some(v) = valid.filter(|v| *v > started) {
+                bound = bound.min(v - started);
             }
-            let holding = self
-                .last_renew
-                .is_some_and(|t| now.duration_since(t) < self.cfg.renew_deadline());
-            if holding != *leader.borrow() {
-                if holding {
-                    tracing::info!(identity = %self.cfg.identity, "became leader");
-                } else {
-                    tracing::warn!(identity = %self.cfg.identity, "not the leader any more: engines stop");
+            let attempt = tokio::time::timeout(bound, self.try_acquire_or_renew()).await;
+            match attempt {
+                Ok(Ok(true)) => self
+                    .leadership
+                    .set(Some(started + self.cfg.renew_deadline())),
+                Ok(Ok(false)) => self.leadership.set(None),
+                Ok(Err(e)) => tracing::warn!(lease = %self.cfg.name, "lease: {e}"),
+                Err(_) => {
+                    tracing::warn!(lease = %self.cfg.name, "lease: no answer within {bound:?}")
                 }
-                let _ = leader.send(holding);
             }
-            tokio::time::sleep(self.cfg.renew_every()).await;
+            self.publish(&leader);
+            // Wake for the next renewal, or when the validity ends (to publish the loss on time).
+            let next = started + self.cfg.renew_every();
+            let wake = match self.leadership.valid_until() {
+                Some(v) if v > Instant::now() => next.min(v),
+                _ => next,
+            };
+            tokio::time::sleep_until(wake.max(Instant::now() + Duration::from_millis(10))).await;
+            self.publish(&leader);
+        }
+    }
+
+    fn publish(&self, leader: &watch::Sender<bool>) {
+        let holding = self.leadership.may_act();
+        if holding != *leader.borrow() {
+            if holding {
+                tracing::info!(identity = %self.cfg.identity, "became leader");
+            } else {
+                tracing::warn!(identity = %self.cfg.identity, "not the leader any more: engines stop");
+            }
+            let _ = leader.send(holding);
         }
     }
 
     /// Hand the lease over at shutdown, so the other replica need not wait for it to expire.
+    /// Call only after the campaign has stopped and every engine has stopped.
     pub async fn release(&self) {
-        if let Ok(Some(mut lease)) = self.api.get_opt(&self.cfg.name).await {
-            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-            if spec.holder_identity.as_deref() == Some(self.cfg.identity.as_str()) {
-                spec.holder_identity = None;
-                let _ = self
-                    .api
-                    .replace(&self.cfg.name, &PostParams::default(), &lease)
-                    .await;
-            }
+        self.leadership.set(None);
+        let Ok(Ok(Some(mut lease))) =
+            tokio::time::timeout(self.cfg.renew_every(), self.api.get_opt(&self.cfg.name)).await
+        else {
+            return;
+        };
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if spec.holder_identity.as_deref() == Some(self.cfg.identity.as_str()) {
+            spec.holder_identity = None;
+            let _ = tokio::time::timeout(
+                self.cfg.renew_every(),
+                self.api
+                    .replace(&self.cfg.name, &PostParams::default(), &lease),
+            )
+            .await;
         }
     }
 
-    async fn try_acquire_or_renew(&mut self, now: Instant) -> Result<bool, kube::Error> {
+    /// One round: `Ok(true)` when this candidate holds the lease after it.
+    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
         let stamp = MicroTime(Timestamp::now());
-        let Some(mut lease) = self.api.get_opt(&self.cfg.name).await? else {
+        let found = self.api.get_opt(&self.cfg.name).await?;
+        // When this candidate saw the record: after the read returned, never before (an early
+        // time would shorten the wait for someone else's lease to expire).
+        let now = Instant::now();
+        let Some(mut lease) = found else {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.cfg.name.clone()),

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::context::{Context, MANAGER};
 use crate::engines::{EngineDeps, Engines};
-use crate::lease::{Elector, LeaseConfig};
+use crate::lease::{Elector, Leadership, LeaseConfig};
 use crate::metrics::{self, Metrics};
 use crate::platform::node_zone;
 
@@ -98,9 +98,10 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
     let pods = cache(
         pods_api,
         watcher::Config::default().labels(&format!(
-            "{}={}",
+            "{}={},{}=redis",
             redis_stretch_k8s::names::LABEL_NAME,
-            redis_stretch_k8s::names::APP
+            redis_stretch_k8s::names::APP,
+            redis_stretch_k8s::names::LABEL_COMPONENT,
         )),
     );
     let nodes = cache(Api::<Node>::all(client.clone()), watcher::Config::default());
@@ -132,11 +133,12 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
         duration: cfg.lease_duration,
         handicap,
     };
-    let elector = Elector::new(client.clone(), lease.clone());
+    let leadership = Leadership::default();
+    let elector = Elector::new(client.clone(), lease.clone(), leadership.clone());
     // A second handle on the same Lease, to hand it over at shutdown.
-    let releaser = Elector::new(client.clone(), lease);
+    let releaser = Elector::new(client.clone(), lease, leadership.clone());
     let (leader_tx, mut leader) = watch::channel(false);
-    tokio::spawn(elector.run(leader_tx));
+    let campaign = tokio::spawn(elector.run(leader_tx));
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -161,6 +163,7 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             recorder: Some(recorder.clone()),
             metrics: Arc::clone(&metrics),
             trigger,
+            leadership: leadership.clone(),
         }));
         let ctx = Arc::new(Context {
             client: client.clone(),
@@ -170,35 +173,36 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             nodes: nodes.clone(),
             engines: Arc::clone(&engines),
         });
-        let mut lost = leader.clone();
-        let term_over = async move {
-            let _ = lost.wait_for(|l| !*l).await;
-        };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let stop = async move {
-            tokio::select! {
-                _ = term_over => {}
-                _ = stop_rx => {}
-            }
-        };
-        let controller = crate::controller::run(ctx, cfg.namespace.as_deref(), triggers, stop);
+        let controller = crate::controller::run(ctx, cfg.namespace.as_deref(), triggers, async {
+            let _ = stop_rx.await;
+        });
         tokio::pin!(controller);
+        let mut lost = leader.clone();
         let mut shutting_down = false;
         tokio::select! {
             _ = &mut controller => {}
-            _ = &mut shutdown => {
-                shutting_down = true;
-                let _ = stop_tx.send(());
-                controller.await;
-            }
+            _ = lost.wait_for(|l| !*l) => {}
+            _ = &mut shutdown => shutting_down = true,
         }
-        // Whatever ended the term, no engine of ours may act any more.
-        engines.stop_all();
+        // Whatever ended the term, the engines stop first — they are what acts on Redis, and
+        // each also checks the Lease before every action — then the controller winds down its
+        // reconciles (bounded: they talk to an API server that may be unreachable).
+        engines.stop_all().await;
+        let _ = stop_tx.send(());
+        if tokio::time::timeout(Duration::from_secs(10), &mut controller)
+            .await
+            .is_err()
+        {
+            tracing::warn!("controller did not stop within 10 s; dropping it");
+        }
         metrics.leader.set(0);
         if shutting_down {
             break;
         }
     }
+    // No more campaigning (it would take back the Lease it hands over), then hand it over.
+    campaign.abort();
     releaser.release().await;
     tracing::info!("lease released");
     Ok(())

@@ -17,7 +17,7 @@ use kube::{Api, Client};
 use redis_stretch_admin::Secret;
 use redis_stretch_api::{RedisStretchCluster, RedisStretchClusterSpec, RedisStretchClusterStatus};
 use redis_stretch_engine::Instance;
-use redis_stretch_k8s::names::{LABEL_INSTANCE, LABEL_NAME, PASSWORD_KEY};
+use redis_stretch_k8s::names::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, PASSWORD_KEY};
 
 use crate::context::HOLD_ANNOTATION;
 use crate::platform::{placement, Unplaced};
@@ -45,8 +45,6 @@ pub struct KubeTarget {
     pub password: Option<Secret>,
     pub instances: Vec<Instance>,
     pub unplaced: Vec<Unplaced>,
-    /// The operator leader, when its Lease is fresh: `holder (renewed N ms ago)`.
-    pub live_operator: Option<String>,
     pub held_zone: Option<String>,
 }
 
@@ -93,7 +91,7 @@ pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), w.namespace);
     let selector = format!(
-        "{LABEL_NAME}={},{LABEL_INSTANCE}={}",
+        "{LABEL_NAME}={},{LABEL_COMPONENT}=redis,{LABEL_INSTANCE}={}",
         redis_stretch_k8s::names::APP,
         w.cluster
     );
@@ -123,7 +121,6 @@ pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
     let pods: Vec<Arc<Pod>> = pod_list.items.into_iter().map(Arc::new).collect();
     let placed = placement(&pods, &nodes, &cr.spec.placement.zone_label);
     Ok(KubeTarget {
-        live_operator: live_lease(&client, w).await,
         held_zone: cr
             .metadata
             .annotations
@@ -137,17 +134,74 @@ pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
     })
 }
 
-/// The operator leader, if its Lease was renewed within its duration (by this machine's clock:
-/// good enough to stop a human from acting beside a live engine, not a safety proof).
-async fn live_lease(client: &Client, w: &Where<'_>) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(client.clone(), w.lease_namespace);
-    let lease = leases.get_opt(w.lease_name).await.ok().flatten()?;
-    let spec = lease.spec?;
-    let holder = spec.holder_identity.filter(|h| !h.is_empty())?;
-    let renewed = spec.renew_time?.0;
-    let age_ms = Timestamp::now().as_millisecond() - renewed.as_millisecond();
-    let limit_ms = i64::from(spec.lease_duration_seconds.unwrap_or(15)) * 1000;
-    (age_ms < limit_ms).then(|| format!("{holder} (lease renewed {age_ms} ms ago)"))
+/// What the operator's Lease says about a live leader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// A holder that renewed while we watched (or, for `status`, recently by this machine's clock).
+    Live(String),
+    /// No holder, or a holder that did not renew for a whole lease duration.
+    Gone(String),
+    /// The Lease could not be read: nothing can be concluded.
+    Unknown(String),
+}
+
+/// Is an operator leader live? With `watch`, read the Lease until it changes or a whole
+/// duration passes: a renewal seen happening needs no clock agreement between this machine and
+/// the leader (a 4 s Lease judged by a skewed laptop clock would be worthless). Without,
+/// one read judged by this machine's clock: fine for `status`, not for a safety check.
+pub async fn liveness(w: &Where<'_>, watch: bool) -> Liveness {
+    let client = match Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => return Liveness::Unknown(format!("no Kubernetes API: {e}")),
+    };
+    let leases: Api<Lease> = Api::namespaced(client, w.lease_namespace);
+    let what = format!("Lease {}/{}", w.lease_namespace, w.lease_name);
+    let read = || async {
+        match leases.get_opt(w.lease_name).await {
+            Ok(Some(l)) => Ok(l),
+            Ok(None) => Err(format!(
+                "{what} not found: is the operator in another namespace (--operator-namespace)?"
+            )),
+            Err(e) => Err(format!("cannot read {what}: {e}")),
+        }
+    };
+    let first = match read().await {
+        Ok(l) => l,
+        Err(why) => return Liveness::Unknown(why),
+    };
+    let spec = first.spec.clone().unwrap_or_default();
+    let Some(holder) = spec.holder_identity.filter(|h| !h.is_empty()) else {
+        return Liveness::Gone(format!("{what} has no holder"));
+    };
+    let duration_ms = i64::from(spec.lease_duration_seconds.unwrap_or(15)) * 1000;
+    if !watch {
+        let age_ms = spec.renew_time.map_or(i64::MAX, |t| {
+            Timestamp::now().as_millisecond() - t.0.as_millisecond()
+        });
+        return if age_ms < duration_ms {
+            Liveness::Live(format!(
+                "{holder} (renewed {age_ms} ms ago by this machine's clock)"
+            ))
+        } else {
+            Liveness::Gone(format!("{holder} has not renewed {what} for {age_ms} ms"))
+        };
+    }
+    let version = first.metadata.resource_version.clone();
+    let until = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(u64::try_from(duration_ms).unwrap_or(15_000) + 500);
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        match read().await {
+            Ok(l) if l.metadata.resource_version != version => {
+                return Liveness::Live(format!("{holder} (renewed {what} while we watched)"));
+            }
+            Ok(_) => {}
+            Err(why) => return Liveness::Unknown(why),
+        }
+    }
+    Liveness::Gone(format!(
+        "{holder} did not renew {what} for a whole lease duration"
+    ))
 }
 
 /// Set or clear the hold annotation (`evacuate` / `resume`): the operator's engine reads it.

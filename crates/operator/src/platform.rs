@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use redis_stretch_admin::NodeAddr;
 use redis_stretch_engine::{Instance, Platform};
 use redis_stretch_k8s::names::{
-    LABEL_INSTANCE, LABEL_NAME, LABEL_SEED_APP, LABEL_ZONE, REDIS_PORT,
+    LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, LABEL_SEED_APP, LABEL_ZONE, REDIS_PORT,
 };
 
 /// One zone's nodes, as the status reports them.
@@ -47,8 +47,11 @@ pub fn cluster_pods(pods: &Store<Pod>, namespace: &str, name: &str) -> Vec<Arc<P
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(namespace))
         .filter(|p| {
+            // `component=redis` too: the operator's own pods carry the same name label, and an
+            // instance label equal to the Helm release name.
             let l = p.labels();
             l.get(LABEL_NAME).map(String::as_str) == Some(redis_stretch_k8s::names::APP)
+                && l.get(LABEL_COMPONENT).map(String::as_str) == Some("redis")
                 && l.get(LABEL_INSTANCE).map(String::as_str) == Some(name)
         })
         .collect();
@@ -153,6 +156,7 @@ pub struct KubePlatform {
     pub zone_label: String,
     /// A zone under `evacuate` (the CR's hold annotation), kept current by the reconciler.
     pub held_zone: Arc<RwLock<Option<String>>>,
+    pub leadership: crate::lease::Leadership,
 }
 
 impl KubePlatform {
@@ -172,5 +176,9 @@ impl Platform for KubePlatform {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    fn may_act(&self) -> bool {
+        self.leadership.may_act()
     }
 }

@@ -14,6 +14,7 @@ use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
 use redis_stretch_api::{load_manifest, RedisStretchCluster, ValidatedCluster};
 use redis_stretch_operator::engines::{EngineDeps, EngineReport, EngineSpec, Engines};
+use redis_stretch_operator::lease::Leadership;
 use redis_stretch_operator::metrics::Metrics;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -59,11 +60,21 @@ impl Pods {
     }
 }
 
-/// A /16 of loopback of our own: several test runs at once must not share 127.x.y.z:6379.
+/// A /16 of loopback of our own: several test runs at once must not share 127.x.y.z:6379, so
+/// pick one at random whose six addresses are all free.
 fn subnet() -> u8 {
-    let mut b = [0u8; 1];
-    getrandom::fill(&mut b).unwrap();
-    100 + b[0] % 100
+    for _ in 0..50 {
+        let mut b = [0u8; 1];
+        getrandom::fill(&mut b).unwrap();
+        let net = 100 + b[0] % 100;
+        let free = (1..=2).all(|z| {
+            (1..=3).all(|i| std::net::TcpListener::bind(format!("127.{net}.{z}.{i}:6379")).is_ok())
+        });
+        if free {
+            return net;
+        }
+    }
+    panic!("no free loopback /16 for the test pods");
 }
 
 fn start(cluster: &ValidatedCluster, net: u8) -> Pods {
@@ -108,7 +119,7 @@ fn start(cluster: &ValidatedCluster, net: u8) -> Pods {
 fn pod(name: &str, zone: &str, ip: &str, node: &str) -> Pod {
     serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "redis", "labels": {
-            "app.kubernetes.io/name": "redis-stretch", "app.kubernetes.io/instance": "seed",
+            "app.kubernetes.io/name": "redis-stretch", "app.kubernetes.io/instance": "seed", "app.kubernetes.io/component": "redis",
             "redis-stretch.io/zone": zone}},
         "spec": {"containers": [], "nodeName": node},
         "status": {"podIP": ip, "phase": "Running"}
@@ -186,20 +197,24 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
     }
     let metrics = Arc::new(Metrics::default());
     let (trigger, mut triggers) = mpsc::unbounded_channel();
+    let leadership = Leadership::always();
     let engines = Engines::new(EngineDeps {
         pods: pod_store,
         nodes: node_store,
         recorder: None,
         metrics: Arc::clone(&metrics),
         trigger,
+        leadership: leadership.clone(),
     });
-    engines.ensure(EngineSpec {
-        cr: &cr,
-        cluster: &cluster,
-        password: None,
-        zone_label: "topology.kubernetes.io/zone".into(),
-        held_zone: None,
-    });
+    engines
+        .ensure(EngineSpec {
+            cr: &cr,
+            cluster: &cluster,
+            password: None,
+            zone_label: "topology.kubernetes.io/zone".into(),
+            held_zone: None,
+        })
+        .await;
 
     // Formed from empty pods, as preferred, every replica across the zone boundary.
     let r = wait_for(
@@ -245,5 +260,28 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
         masters_in(r, "dc-a") == 2 && masters_in(r, "dc-b") == 1 && served(r) == 16384
     })
     .await;
-    engines.stop_all();
+
+    // The Lease is gone (another replica leads now): this engine still sees dc-a go dark, and
+    // does nothing about it.
+    leadership.revoke();
+    pods.signal("dc-a", "-STOP");
+    let r = wait_for(&engines, "dc-a dark again", Duration::from_secs(10), |r| {
+        r.zones.iter().any(|(z, s)| z == "dc-a" && s.is_dark())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = engines.report("redis", "seed").unwrap();
+    assert_eq!(
+        masters_in(&after, "dc-b"),
+        1,
+        "no takeover without the Lease"
+    );
+    let last = |r: &EngineReport| {
+        r.status
+            .as_ref()
+            .and_then(|s| s.last_actions.last().map(|a| (a.at_ms, a.summary.clone())))
+    };
+    assert_eq!(last(&after), last(&r), "no action at all without the Lease");
+    pods.signal("dc-a", "-CONT");
+    engines.stop_all().await;
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 fn pod(name: &str, app: &str, node: Option<&str>, ip: Option<&str>) -> Pod {
     serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "redis", "labels": {
-            "app.kubernetes.io/name": "redis-stretch", "app.kubernetes.io/instance": "seed", "app": app}},
+            "app.kubernetes.io/name": "redis-stretch", "app.kubernetes.io/instance": "seed", "app.kubernetes.io/component": "redis", "app": app}},
         "spec": {"containers": [], "nodeName": node},
         "status": {"podIP": ip, "phase": "Running"}
     }))

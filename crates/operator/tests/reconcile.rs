@@ -201,6 +201,11 @@ async fn update_applies_the_new_spec_and_restarts_the_engine_with_it() {
     reconcile(cr(v2), Arc::clone(&h.ctx)).await.unwrap();
     server.await.unwrap();
     assert!(h.ctx.engines.is_running(NS, "seed"));
+    assert_eq!(
+        h.ctx.engines.starts(),
+        2,
+        "the new spec runs in a new engine"
+    );
 }
 
 #[tokio::test]

@@ -109,12 +109,19 @@ async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
             return Err(CliError::Usage("give --cluster or --node, not both".into()));
         }
         let t = load_kube(&w).await?;
+        use redis_stretch_operator::outside::{liveness, Liveness};
+        let live = match liveness(&w, true).await {
+            Liveness::Live(who) => Some(format!("the operator leader {who}")),
+            Liveness::Gone(_) => None,
+            // Not knowing is not the same as knowing there is none.
+            Liveness::Unknown(why) => Some(format!("possibly an operator leader ({why})")),
+        };
         return Ok(Target {
             spec: t.spec,
             password: t.password,
             dir: None,
             platform: Box::new(Fixed(t.instances)),
-            live: t.live_operator.map(|o| format!("the operator leader {o}")),
+            live,
         });
     }
     match &args.node {

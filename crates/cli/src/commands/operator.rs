@@ -17,7 +17,7 @@ pub struct OperatorArgs {
     /// The Lease that elects the one replica allowed to act.
     #[arg(long, default_value = "redis-stretch-operator")]
     lease_name: String,
-    /// Namespace of the Lease (default: $POD_NAMESPACE, else `default`).
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else `redis-stretch`).
     #[arg(long, env = "POD_NAMESPACE")]
     lease_namespace: Option<String>,
     /// Lease duration: a new leader waits this long after the old one stops renewing.
@@ -33,7 +33,7 @@ pub struct OperatorArgs {
     /// Node label naming a node's zone (to find this replica's own zone).
     #[arg(long, default_value = redis_stretch_api::DEFAULT_ZONE_LABEL)]
     zone_label: String,
-    /// This replica's identity in the Lease (default: $POD_NAME, else the host name).
+    /// This replica's identity in the Lease (default: $POD_NAME, else host name and pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
     /// The node this replica runs on (from the downward API).
@@ -48,14 +48,19 @@ pub async fn run(args: OperatorArgs) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let identity = args
-        .identity
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| format!("redis-stretch-{}", std::process::id()));
+    // Outside a pod two operators on one host must not share an identity: both would think
+    // they hold the Lease.
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "redis-stretch".to_owned());
+        format!("{host}-{}", std::process::id())
+    });
     run_operator(OperatorConfig {
         namespace: args.namespace,
         lease_name: args.lease_name,
-        lease_namespace: args.lease_namespace.unwrap_or_else(|| "default".to_owned()),
+        // The same default as the break-glass commands' --operator-namespace.
+        lease_namespace: args
+            .lease_namespace
+            .unwrap_or_else(|| "redis-stretch".to_owned()),
         lease_duration: Duration::from_millis(args.lease_duration_ms),
         metrics_addr: args.metrics_addr,
         preferred_zone: args.preferred_zone,

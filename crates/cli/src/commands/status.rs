@@ -286,6 +286,7 @@ async fn run_kube(
     output: Output,
 ) -> Result<(), CliError> {
     let t = super::breakglass::load_kube(w).await?;
+    let operator = redis_stretch_operator::outside::liveness(w, false).await;
     let zones: Vec<String> = t.spec.zones.iter().map(|z| z.name.clone()).collect();
     let pool = Pool::new(t.password.clone(), OBSERVE_TIMEOUT);
     let snap = observe(&t.instances, &zones, &pool).await;
@@ -297,7 +298,8 @@ async fn run_kube(
                 obj.insert(
                     "operator".into(),
                     serde_json::json!({
-                        "live": t.live_operator,
+                        "live": matches!(operator, redis_stretch_operator::outside::Liveness::Live(_)),
+                        "lease": format!("{operator:?}"),
                         "heldZone": t.held_zone,
                         "status": t.status,
                     }),
@@ -316,12 +318,16 @@ async fn run_kube(
                 )),
             );
             println!();
-            match &t.live_operator {
-                Some(o) => println!("operator: live, leader {o}"),
-                None => println!(
-                    "operator: no live leader (its Lease in `{}` is absent or expired)",
-                    w.lease_namespace
-                ),
+            match &operator {
+                redis_stretch_operator::outside::Liveness::Live(who) => {
+                    println!("operator: live, leader {who}")
+                }
+                redis_stretch_operator::outside::Liveness::Gone(why) => {
+                    println!("operator: no live leader ({why})")
+                }
+                redis_stretch_operator::outside::Liveness::Unknown(why) => {
+                    println!("operator: unknown ({why})")
+                }
             }
             if let Some(z) = &t.held_zone {
                 println!(

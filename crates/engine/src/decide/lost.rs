@@ -191,48 +191,87 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     d
 }
 
-/// Slot-owning masters silent for the confirmation window while their zone still answers.
-/// Survivors with a majority: Redis elects the replicas itself after node-timeout, and the engine
-/// leaves that to it (a master stalled for a second, by a fork say, must not be failed over
-/// faster than Redis would). Survivors below quorum: Redis never recovers alone, so this is a
-/// zone loss in all but name, handled as one (`zone_lost`) for the zone that lost them.
+/// Slot-owning masters lost while their zone still answers (two nodes of a DC die).
+///
+/// Survivors with a majority: Redis elects the replicas itself after node-timeout, and the
+/// engine leaves that to it (a master stalled for a second, by a fork say, must not be failed
+/// over faster than Redis would). Survivors below quorum: Redis never recovers alone, so it is
+/// a zone loss in all but name, handled as one (`zone_lost`) for the zone that lost them — but
+/// only once *every* unreachable master is confirmed lost: silent to the engine for the whole
+/// confirmation window *and* flagged `fail?`/`fail` by a reachable peer. One instance's silence
+/// is weaker evidence than a whole zone's (it could be the engine's own path to two nodes), so
+/// Redis's own failure detection (node-timeout) must agree before a live master is replaced.
 pub(crate) fn masters_lost(input: &Input<'_>) -> Option<Decision> {
     let snap = input.snapshot;
     let masters = snap.masters();
-    let lost: Vec<&NodeState> = masters
-        .iter()
-        .copied()
-        .filter(|m| !m.reachable)
-        .filter(|m| m.name.as_ref().is_some_and(|n| input.silent.contains(n)))
-        .collect();
-    if lost.is_empty() {
+    let unreachable: Vec<&NodeState> = masters.iter().copied().filter(|m| !m.reachable).collect();
+    if unreachable.is_empty() {
         return None;
     }
     let total = masters.len();
     let quorum = total / 2 + 1;
-    let kept = masters.iter().filter(|m| m.reachable).count();
-    let names: Vec<String> = lost
-        .iter()
-        .map(|m| m.name.clone().unwrap_or_default())
-        .collect();
+    let kept = masters.len() - unreachable.len();
+    let names: Vec<String> = unreachable.iter().map(|m| describe(m)).collect();
     if kept >= quorum {
         return Some(Decision::wait(format!(
-            "{} silent; survivors hold {kept} of {total} masters, so Redis elects their replicas itself after node-timeout",
+            "{} not answering; survivors hold {kept} of {total} masters, so Redis elects their replicas itself after node-timeout",
             names.join(", ")
         )));
     }
-    let zone = &lost[0].zone;
-    if lost.iter().any(|m| &m.zone != zone) {
-        let mut d =
-            Decision::wait("masters lost in both zones: no zone can take over for the other");
-        d.notes.push(format!(
-            "{} are silent in both zones and survivors are below quorum {quorum}: run `redis-stretch takeover --zone Z` for the zone that should serve",
-            names.join(", ")
-        ));
-        return Some(d);
+    let confirmed = |m: &NodeState| match &m.name {
+        Some(n) => input.silent.contains(n) && m.flagged_fail_by + m.flagged_pfail_by > 0,
+        // A slot owner no instance stands behind (its pod gone or not placed yet): Redis's own
+        // `fail` flag is the only evidence there is.
+        None => m.flagged_fail_by > 0,
+    };
+    if let Some(m) = unreachable.iter().find(|m| !confirmed(m)) {
+        return Some(Decision::wait(format!(
+            "{} does not answer and survivors are below quorum {quorum}; confirming it is lost (silent for the confirmation window and flagged by its peers) before any takeover",
+            describe(m)
+        )));
     }
-    let survivor = crate::decide::other_zone(snap, zone)?;
-    Some(zone_lost(input, zone, survivor, false))
+    let zones: std::collections::BTreeSet<&str> = unreachable
+        .iter()
+        .filter_map(|m| zone_of_lost(snap, m))
+        .collect();
+    match zones.into_iter().collect::<Vec<_>>().as_slice() {
+        [zone] => {
+            let survivor = crate::decide::other_zone(snap, zone)?;
+            Some(zone_lost(input, zone, survivor, false))
+        }
+        [] => Some(Decision::wait(format!(
+            "{} lost with no replica in either zone to tell where they lived",
+            names.join(", ")
+        ))),
+        _ => {
+            let mut d =
+                Decision::wait("masters lost in both zones: no zone can take over for the other");
+            d.notes.push(format!(
+                "{} are lost in both zones and survivors are below quorum {quorum}: run `redis-stretch takeover --zone Z` for the zone that should serve",
+                names.join(", ")
+            ));
+            Some(d)
+        }
+    }
+}
+
+/// The zone a lost master lived in: its own, or for a slot owner no instance stands behind,
+/// the zone opposite its reachable replicas (every master's first replica is across).
+fn zone_of_lost<'a>(snap: &'a Snapshot, m: &'a NodeState) -> Option<&'a str> {
+    if m.name.is_some() && snap.zones.contains(&m.zone) {
+        return Some(m.zone.as_str());
+    }
+    let id = m.id.as_deref()?;
+    let replica_zone = snap.replicas_of(id).find(|r| r.reachable)?.zone.as_str();
+    crate::decide::other_zone(snap, replica_zone)
+}
+
+fn describe(m: &NodeState) -> String {
+    match (&m.name, &m.addr) {
+        (Some(n), _) => n.clone(),
+        (None, Some(a)) => a.to_string(),
+        (None, None) => m.id.clone().unwrap_or_default(),
+    }
 }
 
 pub(crate) fn addr(n: &NodeState) -> redis_stretch_admin::NodeAddr {

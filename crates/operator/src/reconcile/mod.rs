@@ -20,7 +20,7 @@ use kube::{Api, Resource, ResourceExt};
 use redis_stretch_api::{ClaimRetention, RedisStretchCluster};
 
 use crate::context::{Context, FINALIZER, HOLD_ANNOTATION};
-use crate::engines::EngineSpec;
+use crate::engines::{truncate, EngineSpec};
 use crate::error::Error;
 use crate::metrics::{ClusterLabels, ErrorLabels};
 use crate::platform::{cluster_pods, node_health, placement};
@@ -99,6 +99,19 @@ async fn apply_cluster(
         Err(e) => return Err(e),
     };
     let password = secret::password(&ctx.client, cr, &cluster).await?;
+    // Converge first: the engine of this cluster runs with this spec and password before
+    // anything is applied, so that an API server refusing writes (a webhook whose pods were in
+    // the lost DC, say) can never keep the engine from protecting a running cluster.
+    let report = ctx
+        .engines
+        .ensure(EngineSpec {
+            cr,
+            cluster: &cluster,
+            password,
+            zone_label: cluster.spec().placement.zone_label.clone(),
+            held_zone: cr.annotations().get(HOLD_ANNOTATION).cloned(),
+        })
+        .await;
     let rendered = redis_stretch_k8s::render::render_validated(cluster.clone())?;
     let owner = cr
         .controller_owner_ref(&())
@@ -130,14 +143,6 @@ async fn apply_cluster(
         .await;
     }
 
-    // Converge: the engine of this cluster runs with this spec and password.
-    let report = ctx.engines.ensure(EngineSpec {
-        cr,
-        cluster: &cluster,
-        password,
-        zone_label: cluster.spec().placement.zone_label.clone(),
-        held_zone: cr.annotations().get(HOLD_ANNOTATION).cloned(),
-    });
     let pods = cluster_pods(&ctx.pods, &ns, &name);
     let zone_label = &cluster.spec().placement.zone_label;
     let where_ = placement(&pods, &ctx.nodes, zone_label);
@@ -164,7 +169,7 @@ async fn apply_cluster(
 async fn cleanup(cr: &RedisStretchCluster, ctx: &Context) -> Result<Action, Error> {
     let name = cr.name_any();
     let ns = cr.namespace().unwrap_or_default();
-    ctx.engines.stop(&ns, &name);
+    ctx.engines.stop(&ns, &name).await;
     let persistence = &cr.spec.redis.persistence;
     if persistence.enabled && persistence.when_deleted == ClaimRetention::Delete {
         let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
@@ -194,7 +199,6 @@ async fn cleanup(cr: &RedisStretchCluster, ctx: &Context) -> Result<Action, Erro
 }
 
 /// Events are best effort: a reconcile never fails because an Event could not be written.
-/// Events with the same reason and note fold into one series.
 async fn publish(
     ctx: &Context,
     cr: &RedisStretchCluster,
@@ -205,13 +209,16 @@ async fn publish(
     let event = Event {
         type_,
         reason: reason.to_owned(),
-        note: Some(note.chars().take(1000).collect()),
+        note: Some(truncate(note, 1000)),
         // The recorder folds events by reason and action, keeping the first note; the note
         // goes into the action too so that a different message is a different event.
-        action: note.chars().take(120).collect(),
+        action: truncate(note, 120),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &cr.object_ref(&())).await {
+    // About the object, not one version of it (the recorder folds repeats by the reference).
+    let mut reference = cr.object_ref(&());
+    reference.resource_version = None;
+    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
         tracing::warn!(cluster = %cr.name_any(), "cannot publish event {reason}: {e}");
     }
 }

@@ -117,6 +117,7 @@ pub fn harness() -> Harness {
         recorder: None,
         metrics: Arc::clone(&metrics),
         trigger,
+        leadership: redis_stretch_operator::lease::Leadership::always(),
     }));
     let ctx = Arc::new(Context {
         client,
@@ -137,7 +138,17 @@ pub fn harness() -> Harness {
 
 impl ApiServer {
     /// Answer `script` in order, then fail if anything else is asked within a short while.
-    pub fn run(mut self, script: Vec<Expect>) -> tokio::task::JoinHandle<Vec<Value>> {
+    pub fn run(self, script: Vec<Expect>) -> tokio::task::JoinHandle<Vec<Value>> {
+        self.serve(script, false)
+    }
+
+    /// Answer `script` in order, then take every further request and never answer it: an API
+    /// server that went silent (a DC loss took its etcd quorum).
+    pub fn run_then_hang(self, script: Vec<Expect>) -> tokio::task::JoinHandle<Vec<Value>> {
+        self.serve(script, true)
+    }
+
+    fn serve(mut self, script: Vec<Expect>, hang: bool) -> tokio::task::JoinHandle<Vec<Value>> {
         tokio::spawn(async move {
             let mut bodies = Vec::new();
             for (i, e) in script.into_iter().enumerate() {
@@ -181,6 +192,13 @@ impl ApiServer {
                         .body(Body::from(serde_json::to_vec(&reply).unwrap()))
                         .unwrap(),
                 );
+            }
+            if hang {
+                let mut held = Vec::new();
+                while let Some(pending) = self.handle.next_request().await {
+                    held.push(pending);
+                }
+                return bodies;
             }
             if let Ok(Some((req, _))) =
                 tokio::time::timeout(Duration::from_millis(300), self.handle.next_request()).await
