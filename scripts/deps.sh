@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what redis-stretch and its tests need and a fresh machine may lack:
-# redis-server and redis-cli (Debian/Ubuntu packages), rustfmt and clippy.
+# redis-server, redis-cli and openssl (Debian/Ubuntu packages), rustfmt and clippy.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+# The TLS tests make their own CA and certificates.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing: ${need_apt[*]}; install Redis 7 (redis-server and redis-cli) with your package manager" >&2

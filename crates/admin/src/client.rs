@@ -7,7 +7,7 @@ use redis::{AsyncConnectionConfig, Client, ConnectionAddr, FromRedisValue, IntoC
 use redis_stretch_topology::SlotRange;
 
 use crate::parse::{ClusterInfo, ClusterNodes, ReplicationInfo};
-use crate::{AdminError, NodeAddr, ParseError, Secret};
+use crate::{AdminError, Dial, NodeAddr, ParseError, Secret};
 
 /// Every call is bounded: a frozen (SIGSTOPped) or dark node must cost a timeout, never a hang.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -39,8 +39,20 @@ impl std::fmt::Debug for AdminClient {
 }
 
 impl AdminClient {
+    /// Plain TCP to `addr`.
     pub async fn connect(
         addr: &NodeAddr,
+        password: Option<&Secret>,
+        timeout: Duration,
+    ) -> Result<Self, AdminError> {
+        Self::connect_via(addr, Dial::default(), password, timeout).await
+    }
+
+    /// To `addr`, over TLS when `dial` says so (at `dial.server_name` when given). Errors
+    /// name `addr`, the identity the cluster knows the node by.
+    pub async fn connect_via(
+        addr: &NodeAddr,
+        dial: Dial<'_>,
         password: Option<&Secret>,
         timeout: Duration,
     ) -> Result<Self, AdminError> {
@@ -52,11 +64,35 @@ impl AdminClient {
         if let Some(p) = password {
             redis = redis.set_password(p.expose());
         }
-        let info = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
-            .into_connection_info()
-            .map_err(connect_err)?
-            .set_redis_settings(redis);
-        let client = Client::open(info).map_err(connect_err)?;
+        let client = match dial.tls {
+            None => {
+                let info = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
+                    .into_connection_info()
+                    .map_err(connect_err)?
+                    .set_redis_settings(redis);
+                Client::open(info).map_err(connect_err)?
+            }
+            Some(tls) => {
+                let host = dial.server_name.unwrap_or(&addr.host).to_owned();
+                let info = ConnectionAddr::TcpTls {
+                    host,
+                    port: addr.port,
+                    insecure: false,
+                    tls_params: None,
+                }
+                .into_connection_info()
+                .map_err(connect_err)?
+                .set_redis_settings(redis);
+                Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(tls.ca_pem().to_vec()),
+                    },
+                )
+                .map_err(connect_err)?
+            }
+        };
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));

@@ -8,6 +8,7 @@ mod client;
 mod error;
 pub mod parse;
 mod secret;
+mod tls;
 
 pub use addr::NodeAddr;
 pub use client::{AdminClient, FailoverMode, DEFAULT_TIMEOUT};
@@ -16,3 +17,4 @@ pub use parse::{
     ClusterInfo, ClusterNode, ClusterNodes, ClusterState, NodeFlags, ReplicaInfo, ReplicationInfo,
 };
 pub use secret::Secret;
+pub use tls::{Dial, Tls};

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use redis_stretch_admin::{AdminClient, AdminError, ClusterState, ReplicationInfo, Secret};
+use redis_stretch_admin::{
+    AdminClient, AdminError, ClusterState, Dial, ReplicationInfo, Secret, Tls,
+};
 use redis_stretch_topology::{Plan, Role};
 
 use crate::Instance;
@@ -51,6 +53,7 @@ pub async fn bootstrap(
     plan: &Plan,
     instances: &[Instance],
     password: Option<&Secret>,
+    tls: Option<&Tls>,
     timeout: Duration,
 ) -> Result<BootstrapReport, BootstrapError> {
     let start = Instant::now();
@@ -64,9 +67,17 @@ pub async fn bootstrap(
             .ok_or_else(|| BootstrapError::NoInstance {
                 host: p.host.clone(),
             })?;
-        let client =
-            AdminClient::connect(&inst.addr, password, redis_stretch_admin::DEFAULT_TIMEOUT)
-                .await?;
+        let dial = Dial {
+            tls,
+            server_name: inst.server_name.as_deref(),
+        };
+        let client = AdminClient::connect_via(
+            &inst.addr,
+            dial,
+            password,
+            redis_stretch_admin::DEFAULT_TIMEOUT,
+        )
+        .await?;
         let nodes = client.cluster_nodes().await?;
         if nodes.nodes.len() > 1 || nodes.myself().is_some_and(|m| !m.slots.is_empty()) {
             return Err(BootstrapError::NotEmpty {

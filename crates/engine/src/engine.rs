@@ -133,6 +133,12 @@ impl Engine {
         }
     }
 
+    /// Reach the instances over TLS, trusting `tls`'s CA.
+    pub fn with_tls(mut self, tls: Option<redis_stretch_admin::Tls>) -> Self {
+        self.pool = Pool::new(self.pool.password().cloned(), self.pool.timeout()).with_tls(tls);
+        self
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
     }

@@ -9,4 +9,8 @@ pub struct Instance {
     pub name: String,
     pub zone: String,
     pub addr: NodeAddr,
+    /// Over TLS: the name its certificate carries (a pod's DNS name), when the address's host
+    /// is not it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
 }

@@ -51,6 +51,7 @@ fn role_of(n: &ClusterNode) -> Option<Role> {
 /// Observe `instances` (zone names in spec order in `zones`), all at once: a pass costs one
 /// timeout at most, however many nodes are frozen.
 pub async fn observe(instances: &[Instance], zones: &[String], pool: &Pool) -> Snapshot {
+    pool.learn(instances);
     let reports = futures_util::future::join_all(instances.iter().map(|inst| async move {
         let r = report(&inst.addr, pool).await;
         if r.is_err() {
@@ -209,6 +210,7 @@ pub async fn discover(
             name: addr.to_string(),
             zone: zone_of(&addr).unwrap_or_else(|| UNKNOWN_ZONE.to_owned()),
             addr,
+            server_name: None,
         })
         .collect())
 }

@@ -47,6 +47,7 @@ async fn ours(warm: bool) -> Result<Duration, Error> {
         &e.plan,
         &instances(&e),
         e.password.as_ref(),
+        None,
         Duration::from_secs(60),
     )
     .await;

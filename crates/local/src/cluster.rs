@@ -103,6 +103,7 @@ async fn start(cluster: &ValidatedCluster, opts: &UpOptions) -> Result<UpOutcome
         &empty.plan,
         &instances,
         empty.password.as_ref(),
+        None,
         opts.ready_timeout,
     )
     .await?;

@@ -53,6 +53,7 @@ impl LocalInstance {
             name: self.name.clone(),
             zone: self.zone.clone(),
             addr: self.addr(),
+            server_name: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::Resource;
-use redis_stretch_admin::Secret;
+use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_api::{RedisStretchCluster, ValidatedCluster};
 use redis_stretch_engine::decide::Intent;
 use redis_stretch_engine::zone::ZoneState;
@@ -94,6 +94,8 @@ pub struct EngineSpec<'a> {
     pub cr: &'a RedisStretchCluster,
     pub cluster: &'a ValidatedCluster,
     pub password: Option<Secret>,
+    /// The CA to trust when the cluster runs TLS.
+    pub tls: Option<Tls>,
     pub zone_label: String,
     pub held_zone: Option<String>,
 }
@@ -128,9 +130,10 @@ impl Engines {
             want.cluster.name().to_owned(),
         );
         let fingerprint = format!(
-            "{:?}|{}",
+            "{:?}|{}|{}",
             want.cluster.spec(),
             password_digest(want.password.as_ref()),
+            hash_of(want.tls.as_ref().map(Tls::ca_pem)),
         );
         let old = {
             let mut running = self.lock();
@@ -161,6 +164,13 @@ impl Engines {
             zone_label: want.zone_label,
             held_zone: Arc::clone(&held_zone),
             leadership: self.deps.leadership.clone(),
+            tls_domain: want.tls.as_ref().map(|_| {
+                format!(
+                    "{}.{}.svc",
+                    redis_stretch_k8s::names::Names::new(want.cluster).headless_service(),
+                    key.0
+                )
+            }),
         };
         let mut reference = want.cr.object_ref(&());
         // Events about the object, not one version of it: the recorder folds repeats by this.
@@ -168,6 +178,7 @@ impl Engines {
         let task = ClusterTask {
             cluster: want.cluster.clone(),
             password: want.password,
+            tls: want.tls,
             platform,
             object: ObjectRef::from_obj(want.cr),
             reference,
@@ -232,15 +243,20 @@ fn read(report: &RwLock<EngineReport>) -> EngineReport {
 /// A change of password must restart the engine, but the fingerprint must not hold the
 /// password itself: a non-cryptographic digest is enough to tell two passwords apart here.
 fn password_digest(p: Option<&Secret>) -> u64 {
+    hash_of(p.map(Secret::expose))
+}
+
+fn hash_of(v: Option<impl std::hash::Hash>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    p.map(Secret::expose).hash(&mut h);
+    v.hash(&mut h);
     h.finish()
 }
 
 struct ClusterTask {
     cluster: ValidatedCluster,
     password: Option<Secret>,
+    tls: Option<Tls>,
     platform: KubePlatform,
     object: ObjectRef<RedisStretchCluster>,
     reference: k8s_openapi::api::core::v1::ObjectReference,
@@ -254,8 +270,8 @@ impl ClusterTask {
         let spec = self.cluster.spec().clone();
         let cfg = EngineConfig::for_spec(&spec);
         let interval = cfg.interval;
-        let pool = Pool::new(self.password.clone(), cfg.probe_timeout);
-        let mut engine = Engine::new(&spec, self.password.clone(), cfg);
+        let pool = Pool::new(self.password.clone(), cfg.probe_timeout).with_tls(self.tls.clone());
+        let mut engine = Engine::new(&spec, self.password.clone(), cfg).with_tls(self.tls.clone());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let publisher = tokio::spawn(publish(
             self.deps.recorder.clone(),
@@ -312,6 +328,7 @@ impl ClusterTask {
             &instances,
             pool,
             self.password.as_ref(),
+            self.tls.as_ref(),
             &self.platform,
         )
         .await;

@@ -9,9 +9,6 @@ pub enum Error {
     /// Event.
     #[error("{0}")]
     Invalid(Problems),
-    /// Valid, but not something this operator can run yet: nothing is applied.
-    #[error("{field}: {why}")]
-    Unsupported { field: &'static str, why: String },
     /// Rendering failed for a reason validation cannot see (a quantity, a name too long).
     #[error("{0}")]
     Render(#[from] redis_stretch_k8s::Error),
@@ -23,8 +20,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("Secret `{name}` has no key `{key}`: add the password under that key")]
-    SecretKey { name: String, key: String },
+    #[error("Secret `{name}` has no key `{key}`: add the {what} under that key")]
+    SecretKey {
+        name: String,
+        key: String,
+        what: &'static str,
+    },
+    #[error("Secret `{name}` (spec.tls.secretName) does not exist: create it (cert-manager's Certificate does) with `ca.crt`, `tls.crt` and `tls.key`")]
+    TlsSecretMissing { name: String },
     #[error("Secret `{name}` (spec.auth.secretName) does not exist: create it with the password under key `password`, or remove spec.auth.secretName to have one generated")]
     SecretMissing { name: String },
     #[error("cannot generate a password: {0}")]
@@ -49,10 +52,11 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Invalid(_) => "invalid_spec",
-            Error::Unsupported { .. } => "unsupported",
             Error::Render(e) => e.category(),
             Error::Kube { .. } => "kube_api",
-            Error::SecretKey { .. } | Error::SecretMissing { .. } => "secret",
+            Error::SecretKey { .. }
+            | Error::SecretMissing { .. }
+            | Error::TlsSecretMissing { .. } => "secret",
             Error::Random(_) => "random",
             Error::MissingMeta(_) => "invalid_object",
             Error::Finalizer(_) => "finalizer",
@@ -64,10 +68,10 @@ impl Error {
         matches!(
             self,
             Error::Invalid(_)
-                | Error::Unsupported { .. }
                 | Error::Render(_)
                 | Error::SecretKey { .. }
                 | Error::SecretMissing { .. }
+                | Error::TlsSecretMissing { .. }
                 | Error::MissingMeta(_)
         )
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis_stretch_admin::{AdminClient, Secret};
+use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_api::ValidatedCluster;
 use redis_stretch_engine::{bootstrap, observe, Instance, Platform, Pool};
 use redis_stretch_topology::{hosts_needed, plan};
@@ -26,6 +26,7 @@ pub async fn form(
     instances: &[Instance],
     pool: &Pool,
     password: Option<&Secret>,
+    tls: Option<&Tls>,
     platform: &dyn Platform,
 ) -> Formation {
     let zones: Vec<String> = cluster.zone_names().iter().map(|z| z.to_string()).collect();
@@ -62,11 +63,7 @@ pub async fn form(
     // undone safely (Redis refuses `CLUSTER RESET` on a master that holds keys anyway).
     for n in snap.nodes.iter().filter(|n| !n.sees.is_empty()) {
         let Some(addr) = &n.addr else { continue };
-        let reset = async {
-            let c =
-                AdminClient::connect(addr, password, redis_stretch_admin::DEFAULT_TIMEOUT).await?;
-            c.reset_hard().await
-        };
+        let reset = async { pool.get(addr).await?.reset_hard().await };
         if let Err(e) = reset.await {
             return Formation::Failed(format!("resetting a half-formed node: {e}"));
         }
@@ -76,7 +73,7 @@ pub async fn form(
         Err(e) => return Formation::Failed(e.to_string()),
     };
     let planned: Vec<Instance> = instances.to_vec();
-    match bootstrap(&the_plan, &planned, password, BOOTSTRAP_TIMEOUT).await {
+    match bootstrap(&the_plan, &planned, password, tls, BOOTSTRAP_TIMEOUT).await {
         Ok(r) => Formation::Bootstrapped(format!(
             "cluster formed on {} pods: meshed after {:.2} s, failover-ready after {:.2} s",
             the_plan.instances().count(),

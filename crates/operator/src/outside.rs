@@ -14,13 +14,13 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
 use kube::{Api, Client};
-use redis_stretch_admin::Secret;
+use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_api::{RedisStretchCluster, RedisStretchClusterSpec, RedisStretchClusterStatus};
 use redis_stretch_engine::Instance;
 use redis_stretch_k8s::names::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, PASSWORD_KEY};
 
 use crate::context::HOLD_ANNOTATION;
-use crate::platform::{placement, Unplaced};
+use crate::platform::{placement, with_server_names, Unplaced};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutsideError {
@@ -34,7 +34,7 @@ pub enum OutsideError {
     },
     #[error("RedisStretchCluster `{name}` not found in namespace `{namespace}`")]
     NotFound { name: String, namespace: String },
-    #[error("Secret `{0}` has no usable `password` key")]
+    #[error("Secret `{0}` has no usable key")]
     Password(String),
 }
 
@@ -43,6 +43,9 @@ pub struct KubeTarget {
     pub spec: RedisStretchClusterSpec,
     pub status: Option<RedisStretchClusterStatus>,
     pub password: Option<Secret>,
+    /// With TLS on: the CA to trust; instances then carry their pods' DNS names, which must
+    /// resolve where the command runs (inside the cluster network).
+    pub tls: Option<Tls>,
     pub instances: Vec<Instance>,
     pub unplaced: Vec<Unplaced>,
     pub held_zone: Option<String>,
@@ -119,7 +122,28 @@ pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
         }
     }
     let pods: Vec<Arc<Pod>> = pod_list.items.into_iter().map(Arc::new).collect();
-    let placed = placement(&pods, &nodes, &cr.spec.placement.zone_label);
+    let mut placed = placement(&pods, &nodes, &cr.spec.placement.zone_label);
+    let tls = match (&cluster, &cr.spec.tls.secret_name) {
+        (Some(c), Some(name)) if cr.spec.tls.enabled => {
+            let secrets: Api<KubeSecret> = Api::namespaced(client.clone(), w.namespace);
+            let s = secrets
+                .get(name)
+                .await
+                .map_err(api_err(format!("get Secret {name}")))?;
+            let ca = s
+                .data
+                .and_then(|d| d.get("ca.crt").map(|b| b.0.clone()))
+                .ok_or_else(|| OutsideError::Password(format!("{name} (no ca.crt)")))?;
+            let domain = format!(
+                "{}.{}.svc",
+                redis_stretch_k8s::names::Names::new(c).headless_service(),
+                w.namespace
+            );
+            with_server_names(&mut placed.instances, &domain);
+            Some(Tls::new(ca))
+        }
+        _ => None,
+    };
     Ok(KubeTarget {
         held_zone: cr
             .metadata
@@ -129,6 +153,7 @@ pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
         spec: cr.spec,
         status: cr.status,
         password,
+        tls,
         instances: placed.instances,
         unplaced: placed.unplaced,
     })

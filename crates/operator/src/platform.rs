@@ -115,6 +115,7 @@ pub fn placement(pods: &[Arc<Pod>], nodes: &Store<Node>, zone_label: &str) -> Po
                 name,
                 zone,
                 addr: NodeAddr::new(ip, u16::try_from(REDIS_PORT).unwrap_or(6379)),
+                server_name: None,
             }),
             (None, _) => out.unplaced.push(Unplaced {
                 pod: name,
@@ -157,12 +158,26 @@ pub struct KubePlatform {
     /// A zone under `evacuate` (the CR's hold annotation), kept current by the reconciler.
     pub held_zone: Arc<RwLock<Option<String>>>,
     pub leadership: crate::lease::Leadership,
+    /// With TLS: `<headless service>.<namespace>.svc`, so that each instance is reached under
+    /// the DNS name its certificate carries (`<pod>.<that>`).
+    pub tls_domain: Option<String>,
 }
 
 impl KubePlatform {
     pub fn placement(&self) -> PodPlacement {
         let pods = cluster_pods(&self.pods, &self.namespace, &self.name);
-        placement(&pods, &self.nodes, &self.zone_label)
+        let mut p = placement(&pods, &self.nodes, &self.zone_label);
+        if let Some(domain) = &self.tls_domain {
+            with_server_names(&mut p.instances, domain);
+        }
+        p
+    }
+}
+
+/// Name each instance as its certificate does: `<pod>.<domain>`.
+pub fn with_server_names(instances: &mut [Instance], domain: &str) {
+    for i in instances {
+        i.server_name = Some(format!("{}.{domain}", i.name));
     }
 }
 

@@ -211,6 +211,7 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
             cr: &cr,
             cluster: &cluster,
             password: None,
+            tls: None,
             zone_label: "topology.kubernetes.io/zone".into(),
             held_zone: None,
         })

@@ -327,22 +327,38 @@ async fn a_named_secret_that_does_not_exist_is_for_the_user_to_fix() {
 }
 
 #[tokio::test]
-async fn tls_is_refused_until_the_engine_speaks_it() {
+async fn tls_reads_the_ca_from_the_secret_it_names() {
     let h = harness();
     let mut tls = seed_cr();
     tls["spec"]["tls"] = json!({"enabled": true, "secretName": "seed-tls"});
-    let script = vec![
-        Expect::new(Method::POST, EVENTS).check(|b| {
-            assert_eq!(b["reason"], "InvalidSpec");
-            assert!(
-                b["note"].as_str().unwrap().contains("spec.tls.enabled"),
-                "{b}"
-            );
-        }),
-        status(|s| assert_eq!(condition(s, "Ready")["reason"], "InvalidSpec")),
+    let missing = vec![
+        existing_secret(),
+        Expect::new(Method::GET, &format!("{CORE}/secrets/seed-tls")).not_found(),
     ];
-    let server = h.server.run(script);
-    let action = reconcile(cr(tls), Arc::clone(&h.ctx)).await.unwrap();
-    assert_eq!(action, Action::await_change());
+    let server = h.server.run(missing);
+    let err = reconcile(cr(tls.clone()), Arc::clone(&h.ctx))
+        .await
+        .unwrap_err();
+    assert!(err.needs_user());
+    assert!(err.to_string().contains("`seed-tls`"), "{err}");
     server.await.unwrap();
+
+    let h = harness();
+    let mut script = vec![
+        existing_secret(),
+        Expect::new(Method::GET, &format!("{CORE}/secrets/seed-tls")).reply(
+            StatusCode::OK,
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                   "metadata": {"name": "seed-tls", "namespace": NS},
+                   "data": {"ca.crt": "LS0tLS1CRUdJTi0tLS0t", "tls.crt": "", "tls.key": ""}}),
+        ),
+    ];
+    script.extend(applies());
+    script.extend(orphan_lists());
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    let server = h.server.run(script);
+    reconcile(cr(tls), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+    assert!(h.ctx.engines.is_running(NS, "seed"));
 }

@@ -86,6 +86,7 @@ pub async fn load_kube(
 struct Target {
     spec: RedisStretchClusterSpec,
     password: Option<Secret>,
+    tls: Option<redis_stretch_admin::Tls>,
     dir: Option<StateDir>,
     platform: Box<dyn Platform>,
     /// Another authority that is live now (a local engine, an operator leader), in words.
@@ -119,6 +120,7 @@ async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
         return Ok(Target {
             spec: t.spec,
             password: t.password,
+            tls: t.tls,
             dir: None,
             platform: Box::new(Fixed(t.instances)),
             live,
@@ -131,6 +133,7 @@ async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
             Ok(Target {
                 spec: cluster.spec().clone(),
                 password: dir.password(false)?,
+                tls: None,
                 platform: Box::new(LocalPlatform { dir: dir.clone() }),
                 live: live_engine(&dir).map(|pid| format!("the engine (pid {pid})")),
                 dir: Some(dir),
@@ -151,6 +154,7 @@ async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
             Ok(Target {
                 spec: spec_from_live(&snap, &zones),
                 password,
+                tls: None,
                 dir: None,
                 platform: Box::new(Fixed(instances)),
                 // Nothing to ask: with bare addresses the human is the authority.
@@ -185,6 +189,7 @@ fn spec_from_live(snap: &Snapshot, zones: &[String]) -> RedisStretchClusterSpec 
 
 fn engine_for(t: &Target) -> Engine {
     Engine::new(&t.spec, t.password.clone(), EngineConfig::for_spec(&t.spec))
+        .with_tls(t.tls.clone())
 }
 
 fn print_pass(pass: &Pass) -> usize {
@@ -235,7 +240,7 @@ pub async fn takeover(survivor: &str, args: &TargetArgs) -> Result<(), CliError>
         "takeovers",
     )?;
     let mut engine = engine_for(&t);
-    let pool = Pool::new(t.password.clone(), Duration::from_millis(300));
+    let pool = Pool::new(t.password.clone(), Duration::from_millis(300)).with_tls(t.tls.clone());
     let instances = t.platform.instances().map_err(CliError::Runtime)?;
     let zones: Vec<String> = t.spec.zones.iter().map(|z| z.name.clone()).collect();
     let snap = redis_stretch_engine::observe(&instances, &zones, &pool).await;

@@ -288,7 +288,7 @@ async fn run_kube(
     let t = super::breakglass::load_kube(w).await?;
     let operator = redis_stretch_operator::outside::liveness(w, false).await;
     let zones: Vec<String> = t.spec.zones.iter().map(|z| z.name.clone()).collect();
-    let pool = Pool::new(t.password.clone(), OBSERVE_TIMEOUT);
+    let pool = Pool::new(t.password.clone(), OBSERVE_TIMEOUT).with_tls(t.tls.clone());
     let snap = observe(&t.instances, &zones, &pool).await;
     match output {
         Output::Json => {

@@ -84,11 +84,8 @@ async fn apply_cluster(
     let generation = cr.meta().generation;
     let cluster = match validate::validate(cr) {
         Ok(c) => c,
-        Err(e @ (Error::Invalid(_) | Error::Unsupported { .. })) => {
-            let message = match &e {
-                Error::Invalid(problems) => status::describe(problems),
-                other => other.to_string(),
-            };
+        Err(Error::Invalid(problems)) => {
+            let message = status::describe(&problems);
             publish(ctx, cr, EventType::Warning, "InvalidSpec", &message).await;
             let s = status::invalid(cr.status.as_ref(), generation, &message, &status::now());
             status::patch(api, &name, &s).await?;
@@ -99,6 +96,7 @@ async fn apply_cluster(
         Err(e) => return Err(e),
     };
     let password = secret::password(&ctx.client, cr, &cluster).await?;
+    let tls = secret::tls(&ctx.client, &cluster).await?;
     // Converge first: the engine of this cluster runs with this spec and password before
     // anything is applied, so that an API server refusing writes (a webhook whose pods were in
     // the lost DC, say) can never keep the engine from protecting a running cluster.
@@ -108,6 +106,7 @@ async fn apply_cluster(
             cr,
             cluster: &cluster,
             password,
+            tls,
             zone_label: cluster.spec().placement.zone_label.clone(),
             held_zone: cr.annotations().get(HOLD_ANNOTATION).cloned(),
         })

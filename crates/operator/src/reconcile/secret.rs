@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Resource};
-use redis_stretch_admin::Secret;
+use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_api::{RedisStretchCluster, ValidatedCluster};
 use redis_stretch_k8s::names::{Names, PASSWORD_KEY};
 
@@ -54,6 +54,7 @@ fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, Error> {
     let missing = || Error::SecretKey {
         name: name.to_owned(),
         key: PASSWORD_KEY.to_owned(),
+        what: "password",
     };
     let bytes = secret
         .data
@@ -75,6 +76,39 @@ fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, Error> {
     }
     Ok(Secret::new(text))
 }
+
+/// With TLS on: the CA the engine trusts, from the cluster's TLS Secret (`ca.crt`, as
+/// cert-manager writes it). The instances' own certificate and key stay in the pods.
+pub async fn tls(client: &kube::Client, cluster: &ValidatedCluster) -> Result<Option<Tls>, Error> {
+    let spec = &cluster.spec().tls;
+    let (true, Some(name)) = (spec.enabled, spec.secret_name.as_deref()) else {
+        return Ok(None);
+    };
+    let api: Api<KubeSecret> =
+        Api::namespaced(client.clone(), cluster.namespace().unwrap_or("default"));
+    let secret = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::kube("get", "Secret", name, e))?
+        .ok_or_else(|| Error::TlsSecretMissing {
+            name: name.to_owned(),
+        })?;
+    let ca = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(CA_KEY))
+        .map(|b| b.0.clone())
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| Error::SecretKey {
+            name: name.to_owned(),
+            key: CA_KEY.to_owned(),
+            what: "CA certificate (PEM) that signed the instances' certificates",
+        })?;
+    Ok(Some(Tls::new(ca)))
+}
+
+/// Key of the CA certificate in a `kubernetes.io/tls` Secret written by cert-manager.
+const CA_KEY: &str = "ca.crt";
 
 fn generated(cr: &RedisStretchCluster, name: &str) -> Result<KubeSecret, Error> {
     Ok(KubeSecret {

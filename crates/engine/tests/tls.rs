@@ -1,0 +1,186 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! TLS to a real `redis-server` (tls-port only, as the operator renders it), with a CA and a
+//! certificate made by `openssl` for this test: the engine's connections check the chain *and*
+//! the name. The certificate names `localhost` only, as a pod's names its DNS name but not its
+//! IP: reached under that name it is trusted; at its IP, with another CA, or without TLS, not.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use redis_stretch_admin::{NodeAddr, Tls};
+use redis_stretch_engine::{Instance, Pool};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl not found: run scripts/deps.sh");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, and a server certificate for `localhost` signed by it.
+fn certificates(dir: &Path, ca: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={ca}"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.crt"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn ping(pool: &Pool, addr: &NodeAddr) -> Result<(), String> {
+    let c = pool.get(addr).await.map_err(|e| e.to_string())?;
+    c.ping().await.map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn tls_connections_check_the_chain_and_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path(), "ca");
+    let other = tempfile::tempdir().unwrap();
+    certificates(other.path(), "other-ca");
+    let port = free_port();
+    let d = dir.path().display().to_string();
+    let _server = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--tls-cert-file",
+                &format!("{d}/server.crt"),
+                "--tls-key-file",
+                &format!("{d}/server.key"),
+            ])
+            .args([
+                "--tls-ca-cert-file",
+                &format!("{d}/ca.crt"),
+                "--tls-auth-clients",
+                "optional",
+            ])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                &d,
+                "--logfile",
+                &format!("{d}/redis.log"),
+            ])
+            .spawn()
+            .expect("redis-server not found: run scripts/deps.sh"),
+    );
+    let addr = NodeAddr::new("127.0.0.1", port);
+    let ca = Tls::new(std::fs::read(dir.path().join("ca.crt")).unwrap());
+    let as_pod = Instance {
+        name: "seed-dc-a-0".into(),
+        zone: "dc-a".into(),
+        addr: addr.clone(),
+        server_name: Some("localhost".into()),
+    };
+
+    let pool = Pool::new(None, Duration::from_secs(1)).with_tls(Some(ca.clone()));
+    pool.learn(std::slice::from_ref(&as_pod));
+    let start = Instant::now();
+    loop {
+        match ping(&pool, &addr).await {
+            Ok(()) => break,
+            Err(e) if start.elapsed() > Duration::from_secs(10) => panic!("TLS by name: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+
+    let by_ip = Pool::new(None, Duration::from_secs(1)).with_tls(Some(ca));
+    assert!(
+        ping(&by_ip, &addr).await.is_err(),
+        "the certificate does not name 127.0.0.1"
+    );
+
+    let wrong = Tls::new(std::fs::read(other.path().join("other-ca.crt")).unwrap());
+    let untrusted = Pool::new(None, Duration::from_secs(1)).with_tls(Some(wrong));
+    untrusted.learn(std::slice::from_ref(&as_pod));
+    assert!(
+        ping(&untrusted, &addr).await.is_err(),
+        "signed by another CA"
+    );
+
+    let plain = Pool::new(None, Duration::from_secs(1));
+    assert!(ping(&plain, &addr).await.is_err(), "no plain-text port");
+}
