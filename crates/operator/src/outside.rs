@@ -4,7 +4,6 @@
 //! reached directly at the pod IPs, so the command works from wherever the pod network is
 //! routable (a debug pod, a node, a VPN).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -241,15 +240,4 @@ pub async fn set_hold(w: &Where<'_>, zone: Option<&str>) -> Result<(), OutsideEr
             w.cluster
         )))?;
     Ok(())
-}
-
-/// Zone names in spec order, and each instance's zone (for `status`).
-pub fn zone_map(t: &KubeTarget) -> (Vec<String>, BTreeMap<String, String>) {
-    (
-        t.spec.zones.iter().map(|z| z.name.clone()).collect(),
-        t.instances
-            .iter()
-            .map(|i| (i.addr.to_string(), i.zone.clone()))
-            .collect(),
-    )
 }

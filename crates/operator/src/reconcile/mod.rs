@@ -85,7 +85,7 @@ async fn apply_cluster(
     let cluster = match validate::validate(cr) {
         Ok(c) => c,
         Err(Error::Invalid(problems)) => {
-            let message = status::describe(&problems);
+            let message = problems.to_string();
             publish(ctx, cr, EventType::Warning, "InvalidSpec", &message).await;
             let s = status::invalid(cr.status.as_ref(), generation, &message, &status::now());
             status::patch(api, &name, &s).await?;

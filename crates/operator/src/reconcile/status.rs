@@ -10,8 +10,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::Api;
 use redis_stretch_api::{
-    Condition, EngineAction, InstanceStatus, Problems, RedisStretchCluster,
-    RedisStretchClusterStatus, ShardStatus, ValidatedCluster, ZoneStatus, API_VERSION, KIND,
+    Condition, EngineAction, InstanceStatus, RedisStretchCluster, RedisStretchClusterStatus,
+    ShardStatus, ValidatedCluster, ZoneStatus, API_VERSION, KIND,
 };
 use redis_stretch_engine::zone::ZoneState;
 use redis_stretch_engine::{NodeState, Snapshot};
@@ -359,10 +359,6 @@ pub fn invalid(
     conditions.insert(0, c("Ready", false));
     s.conditions = keep_transition_times(conditions, previous);
     s
-}
-
-pub fn describe(problems: &Problems) -> String {
-    problems.to_string()
 }
 
 /// Write `status` by server-side apply of the status subresource.
