@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, FromRedisValue, IntoConnectionInfo};
-use redis_stretch_topology::SlotRange;
+use redis_stretch_model::SlotRange;
 
 use crate::parse::{ClusterInfo, ClusterNodes, ReplicationInfo};
 use crate::{AdminError, Dial, NodeAddr, ParseError, Secret};

@@ -3,18 +3,17 @@
 //! `FAILOVER`, `CONFIG SET`, ...) over redis-rs, each with a timeout and an error that says
 //! which node and which command failed.
 
-mod addr;
 mod client;
 mod error;
 pub mod parse;
 mod secret;
 mod tls;
 
-pub use addr::NodeAddr;
+pub use redis_stretch_model::{ClusterState, NodeAddr};
 pub use client::{AdminClient, FailoverMode, DEFAULT_TIMEOUT};
 pub use error::{AdminError, ParseError};
 pub use parse::{
-    ClusterInfo, ClusterNode, ClusterNodes, ClusterState, NodeFlags, ReplicaInfo, ReplicationInfo,
+    ClusterInfo, ClusterNode, ClusterNodes, NodeFlags, ReplicaInfo, ReplicationInfo,
 };
 pub use secret::Secret;
 pub use tls::{Dial, Tls};

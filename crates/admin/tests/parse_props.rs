@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use redis_stretch_admin::{ClusterInfo, ClusterNodes, ClusterState, ReplicationInfo};
-use redis_stretch_topology::SlotRange;
+use redis_stretch_model::SlotRange;
 
 const NODES: &str = "\
 07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,host4 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 use redis_stretch_admin::{AdminError, FailoverMode, ReplicationInfo};
 use serde::Serialize;
 
-use crate::decide::Decision;
-use crate::{Action, Pool};
+use redis_stretch_decide::{Action, ActionKind, Decision};
 
+use crate::Pool;
+
+/// What became of one action.
 #[derive(Clone, Debug, Serialize)]
-pub struct Outcome {
+pub struct ActionResult {
     pub action: Action,
     pub ok: bool,
     /// What happened: the reply, or the error naming node and command.
@@ -21,7 +23,7 @@ pub struct Outcome {
 
 /// Run every step of `decision`; stops after a step in which anything failed, since later
 /// steps assume earlier ones (unfence before takeover, takeover before bump).
-pub async fn act(decision: &Decision, pool: &Pool) -> Vec<Outcome> {
+pub async fn act(decision: &Decision, pool: &Pool) -> Vec<ActionResult> {
     let mut out = Vec::new();
     for step in &decision.steps {
         let results = futures_util::future::join_all(step.iter().map(|a| run(a, pool))).await;
@@ -34,7 +36,7 @@ pub async fn act(decision: &Decision, pool: &Pool) -> Vec<Outcome> {
     out
 }
 
-async fn run(action: &Action, pool: &Pool) -> Outcome {
+async fn run(action: &Action, pool: &Pool) -> ActionResult {
     let start = Instant::now();
     let result = execute(action, pool).await;
     if let Err(e) = &result {
@@ -42,7 +44,7 @@ async fn run(action: &Action, pool: &Pool) -> Outcome {
             pool.discard(e.node());
         }
     }
-    Outcome {
+    ActionResult {
         action: action.clone(),
         ok: result.is_ok(),
         detail: match result {
@@ -54,12 +56,11 @@ async fn run(action: &Action, pool: &Pool) -> Outcome {
 }
 
 async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
-    let c = pool.get(action.node()).await?;
-    match action {
-        Action::Fence {
+    let c = pool.get(&action.node).await?;
+    match &action.kind {
+        ActionKind::Fence {
             min_replicas,
             max_lag_s,
-            ..
         } => {
             // Lag first: the fence must never be armed with a stale, larger lag.
             c.config_set("min-replicas-max-lag", &max_lag_s.to_string())
@@ -68,31 +69,31 @@ async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
                 .await?;
             Ok("fenced".into())
         }
-        Action::Unfence { .. } => {
+        ActionKind::Unfence => {
             c.config_set("min-replicas-to-write", "0").await?;
             Ok("unfenced".into())
         }
-        Action::Takeover { .. } => {
+        ActionKind::Takeover { .. } => {
             c.failover(FailoverMode::Takeover).await?;
             // TAKEOVER switches roles inside the command; confirm anyway.
             wait_master(&c, Duration::from_secs(1)).await
         }
         // Short waits: a pass must not block observing for long (the zone of the old master
         // may go dark meanwhile); the next pass sees whether the failover completed.
-        Action::ForceFailover { .. } => {
+        ActionKind::ForceFailover { .. } => {
             c.failover(FailoverMode::Force).await?;
             wait_master(&c, Duration::from_secs(1)).await
         }
-        Action::GracefulFailover { .. } => {
+        ActionKind::GracefulFailover { .. } => {
             c.failover(FailoverMode::Graceful).await?;
             wait_master(&c, Duration::from_secs(1)).await
         }
-        Action::BumpEpoch { .. } => c.bump_epoch().await,
-        Action::Meet { peer, .. } => c.meet(peer).await.map(|()| "met".into()),
-        Action::Replicate { master_id, .. } => {
+        ActionKind::BumpEpoch => c.bump_epoch().await,
+        ActionKind::Meet { peer } => c.meet(peer).await.map(|()| "met".into()),
+        ActionKind::Replicate { master_id } => {
             c.replicate(master_id).await.map(|()| "replicating".into())
         }
-        Action::Forget { id, .. } => c.forget(id).await.map(|()| "forgotten".into()),
+        ActionKind::Forget { id } => c.forget(id).await.map(|()| "forgotten".into()),
     }
 }
 

@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use redis_stretch_admin::{
     AdminClient, AdminError, ClusterState, Dial, ReplicationInfo, Secret, Tls,
 };
-use redis_stretch_topology::{Plan, Role};
-
-use crate::Instance;
+use redis_stretch_model::{Instance, Role, SLOT_COUNT};
+use redis_stretch_topology::Plan;
 
 const POLL: Duration = Duration::from_millis(20);
 
@@ -241,7 +240,7 @@ pub async fn not_ready_reason(
         // learnt every shard's slots yet: check the count too.
         if info.state != ClusterState::Ok
             || info.known_nodes as usize != expected
-            || info.slots_assigned != 16384
+            || info.slots_assigned != u32::from(SLOT_COUNT)
         {
             return Ok(Some(format!(
                 "{}: cluster_state {:?}, {} of {expected} nodes known, {} slots assigned",

@@ -1,22 +1,27 @@
-//! The engine: observe a cluster into a typed [`Snapshot`], and the actions that build and
-//! repair it. Platform-neutral: it sees instances (address + zone), never pods or processes.
+//! The engine: observe a cluster into a typed [`Snapshot`], decide (the pure core in
+//! `redis-stretch-decide`), act through the admin layer, and the one loop that runs those
+//! passes for every platform ([`Engine`]: local mode, the operator and the break-glass
+//! commands). Platform-neutral: it sees instances (address + zone), never pods or processes.
 
 mod act;
-mod action;
 mod bootstrap;
-pub mod decide;
-mod engine;
-mod instance;
+pub mod formation;
 mod observe;
 mod pool;
-mod snapshot;
-pub mod zone;
+mod runner;
 
-pub use act::{act, Outcome};
-pub use action::Action;
+pub use act::{act, ActionResult};
 pub use bootstrap::{bootstrap, wait_failover_ready, BootstrapError, BootstrapReport};
-pub use engine::{unix_ms, Engine, EngineConfig, EngineStatus, Event, Pass, Platform, Recorder};
-pub use instance::Instance;
 pub use observe::{discover, observe};
 pub use pool::Pool;
-pub use snapshot::{NodeState, Seen, Snapshot, UNKNOWN_ZONE};
+pub use runner::{
+    unix_ms, Engine, EngineConfig, Pass, Platform, Reporter, RunError,
+};
+
+/// The pure core, re-exported so that platforms need one dependency.
+pub use redis_stretch_decide as decide;
+pub use redis_stretch_decide::{
+    zone, Action, ActionKind, EngineEvent, EngineStatus, Memory, NodeState, Seen, Snapshot,
+    Waiting, ZoneReport, ZoneState, ZoneStates, UNKNOWN_ZONE,
+};
+pub use redis_stretch_model::Instance;

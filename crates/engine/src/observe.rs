@@ -9,11 +9,10 @@ use redis_stretch_admin::{
     Secret,
 };
 
-use crate::pool::Pool;
-use redis_stretch_topology::Role;
+use redis_stretch_decide::{NodeState, Seen, Snapshot};
+use redis_stretch_model::{Instance, Role, UNKNOWN_ZONE};
 
-use crate::snapshot::{NodeState, Seen, Snapshot, UNKNOWN_ZONE};
-use crate::Instance;
+use crate::pool::Pool;
 
 struct Report {
     nodes: ClusterNodes,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis_stretch_admin::{AdminClient, AdminError, Dial, NodeAddr, Secret, Tls};
 
-use crate::Instance;
+use redis_stretch_model::Instance;
 
 pub struct Pool {
     password: Option<Secret>,
@@ -56,6 +56,10 @@ impl Pool {
 
     pub fn password(&self) -> Option<&Secret> {
         self.password.as_ref()
+    }
+
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
     }
 
     pub async fn get(&self, addr: &NodeAddr) -> Result<AdminClient, AdminError> {

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 use redis_stretch_admin::{AdminClient, Secret};
 use redis_stretch_api::redis_config::{cluster_settings, render_conf, Setting};
 use redis_stretch_api::ValidatedCluster;
-use redis_stretch_engine::{bootstrap, BootstrapReport, Instance};
+use redis_stretch_engine::formation::{form_within, Formation};
+use redis_stretch_engine::{BootstrapReport, Instance, Pool};
+
+use crate::LocalPlatform;
 use redis_stretch_topology::{hosts_needed, plan, Plan};
 
 use crate::ports::{free_port_pair, lock_ports, FIRST_PORT};
@@ -99,18 +102,21 @@ async fn start(cluster: &ValidatedCluster, opts: &UpOptions) -> Result<UpOutcome
         .iter()
         .map(LocalInstance::as_instance)
         .collect();
-    let report = bootstrap(
-        &empty.plan,
-        &instances,
-        empty.password.as_ref(),
-        None,
-        opts.ready_timeout,
-    )
-    .await?;
-    Ok(UpOutcome::Started {
-        state: empty.state,
-        report,
-    })
+    // The same formation as the operator's engines: empty instances → the planned cluster.
+    let pool = Pool::new(empty.password.clone(), redis_stretch_admin::DEFAULT_TIMEOUT);
+    let platform = LocalPlatform {
+        dir: opts.state_dir.clone(),
+    };
+    match form_within(cluster, &instances, &pool, &platform, opts.ready_timeout).await {
+        Formation::Bootstrapped { report, .. } => Ok(UpOutcome::Started {
+            state: empty.state,
+            report,
+        }),
+        Formation::Formed => Err(LocalError::Bootstrap(
+            "the new instances already serve slots: not the empty cluster just started".into(),
+        )),
+        Formation::Waiting(why) | Formation::Failed(why) => Err(LocalError::Bootstrap(why)),
+    }
 }
 
 /// Instances started and answering, not yet a cluster.

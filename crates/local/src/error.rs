@@ -39,7 +39,7 @@ pub enum LocalError {
     #[error(transparent)]
     Plan(#[from] redis_stretch_topology::PlanError),
     #[error("bootstrap failed: {0}")]
-    Bootstrap(#[from] redis_stretch_engine::BootstrapError),
+    Bootstrap(String),
     #[error(transparent)]
     Admin(#[from] redis_stretch_admin::AdminError),
 }

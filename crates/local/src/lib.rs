@@ -19,8 +19,8 @@ pub use cluster::{
 pub use error::LocalError;
 pub use faults::{kill_zone, restore_zone, FaultSignal};
 pub use platform::{
-    engine_process_alive, engine_status, live_engine, recent_events, FileRecorder, LocalPlatform,
-    ENGINE_FILE, EVENTS_FILE,
+    engine_process_alive, engine_status, live_engine, recent_events, FileReporter, LocalPlatform,
+    ENGINE_FILE, EVENTS_FILE, MEMORY_FILE,
 };
 pub use process::{is_running, spawn_detached, ProcessStatus};
 pub use state::{default_state_dir, LocalInstance, State, StateDir};

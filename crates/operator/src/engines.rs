@@ -19,14 +19,13 @@ use kube::runtime::reflector::ObjectRef;
 use kube::Resource;
 use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_api::{RedisStretchCluster, ValidatedCluster};
-use redis_stretch_engine::decide::Intent;
-use redis_stretch_engine::zone::ZoneState;
+use redis_stretch_engine::formation::Formation;
 use redis_stretch_engine::{
-    Engine, EngineConfig, EngineStatus, Event, Pass, Platform, Pool, Snapshot,
+    Engine, EngineConfig, EngineEvent, EngineStatus, Memory, Pass, Reporter, Snapshot, Waiting,
+    ZoneStates,
 };
 use tokio::sync::{mpsc, watch};
 
-use crate::formation::{form, Formation};
 use crate::metrics::{ActionLabels, ClusterLabels, Metrics, ZoneLabels};
 use crate::platform::KubePlatform;
 
@@ -40,8 +39,10 @@ pub struct EngineReport {
     /// pods, bootstrapping, a failed bootstrap).
     pub forming: Option<String>,
     pub snapshot: Option<Snapshot>,
-    pub zones: Vec<(String, ZoneState)>,
+    pub zones: ZoneStates,
     pub status: Option<EngineStatus>,
+    /// The engine's memory, for the status (a new leader's engine starts from it).
+    pub memory: Option<Memory>,
 }
 
 /// Identifies a cluster: namespace and name.
@@ -54,6 +55,7 @@ struct Running {
     handle: tokio::task::JoinHandle<()>,
     report: Arc<RwLock<EngineReport>>,
     held_zone: Arc<RwLock<Option<String>>>,
+    memory: Arc<RwLock<Option<Memory>>>,
 }
 
 /// How long stopping waits for an engine task to finish its pass: a pass is bounded (probe
@@ -98,6 +100,8 @@ pub struct EngineSpec<'a> {
     pub tls: Option<Tls>,
     pub zone_label: String,
     pub held_zone: Option<String>,
+    /// The engine memory the custom resource's status holds (a previous leader's).
+    pub memory: Option<Memory>,
 }
 
 impl Engines {
@@ -147,9 +151,18 @@ impl Engines {
             }
             running.remove(&key)
         };
+        // The freshest memory: the engine this one replaces, else the status.
+        let mut memory = want.memory;
         if let Some(old) = old {
+            let m = old
+                .memory
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
             stop_task(old).await;
+            memory = m.or(memory);
         }
+        let memory = Arc::new(RwLock::new(memory));
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return EngineReport::default();
         }
@@ -164,6 +177,7 @@ impl Engines {
             zone_label: want.zone_label,
             held_zone: Arc::clone(&held_zone),
             leadership: self.deps.leadership.clone(),
+            memory: Arc::clone(&memory),
             tls_domain: want.tls.as_ref().map(|_| {
                 format!(
                     "{}.{}.svc",
@@ -199,6 +213,7 @@ impl Engines {
                 handle,
                 report,
                 held_zone,
+                memory,
             },
         );
         out
@@ -266,138 +281,136 @@ struct ClusterTask {
 }
 
 impl ClusterTask {
-    async fn run(mut self) {
+    /// The engine's own loop (forming the cluster first), reporting into `report`, metrics
+    /// and Kubernetes Events.
+    async fn run(self) {
         let spec = self.cluster.spec().clone();
         let cfg = EngineConfig::for_spec(&spec);
-        let interval = cfg.interval;
-        let pool = Pool::new(self.password.clone(), cfg.probe_timeout).with_tls(self.tls.clone());
-        let mut engine = Engine::new(&spec, self.password.clone(), cfg).with_tls(self.tls.clone());
+        let mut engine = Engine::new(&spec, self.password.clone(), cfg)
+            .with_tls(self.tls.clone())
+            .forming(self.cluster.clone());
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let publisher = tokio::spawn(publish(
             self.deps.recorder.clone(),
             self.reference.clone(),
             events_rx,
         ));
-        let mut last_digest = String::new();
-        while !*self.stop.borrow() {
-            let started = Instant::now();
-            let formed = self.read().formed;
-            if formed {
-                match engine.pass(&self.platform, Intent::Auto).await {
-                    Ok(pass) => self.record(&mut engine, &pass, &events_tx),
-                    Err(e) => tracing::warn!(cluster = %self.object, "engine pass skipped: {e}"),
+        let reporter = TaskReporter {
+            namespace: self.cluster.namespace().unwrap_or("default").to_owned(),
+            name: self.cluster.name().to_owned(),
+            object: self.object.clone(),
+            deps: self.deps.clone(),
+            report: Arc::clone(&self.report),
+            memory: Arc::clone(&self.platform.memory),
+            events: events_tx,
+            last_digest: Mutex::new(String::new()),
+        };
+        let mut stop = self.stop.clone();
+        let stopped = async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    return;
                 }
-            } else {
-                self.form(&pool, &events_tx).await;
             }
-            let digest = digest(&self.read());
-            if digest != last_digest {
-                last_digest = digest;
-                let _ = self.deps.trigger.send(self.object.clone());
-            }
-            let rest = interval.saturating_sub(started.elapsed());
-            tokio::select! {
-                _ = self.stop.changed() => {}
-                _ = tokio::time::sleep(rest) => {}
-            }
-        }
+        };
+        engine.run(&self.platform, &reporter, stopped).await;
         publisher.abort();
     }
+}
 
-    fn read(&self) -> EngineReport {
-        read(&self.report)
-    }
+/// The operator's side of the engine's reports: the status the reconciler publishes, metrics,
+/// Events through a channel (never waiting on the API server), and a reconcile when anything
+/// the status shows has changed.
+struct TaskReporter {
+    namespace: String,
+    name: String,
+    object: ObjectRef<RedisStretchCluster>,
+    deps: EngineDeps,
+    report: Arc<RwLock<EngineReport>>,
+    memory: Arc<RwLock<Option<Memory>>>,
+    events: mpsc::UnboundedSender<EngineEvent>,
+    last_digest: Mutex<String>,
+}
 
+impl TaskReporter {
     fn write(&self, f: impl FnOnce(&mut EngineReport)) {
-        f(&mut self
-            .report
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner));
-    }
-
-    async fn form(&self, pool: &Pool, events: &mpsc::UnboundedSender<Event>) {
-        let instances = match self.platform.instances() {
-            Ok(i) => i,
-            Err(e) => {
-                self.write(|r| r.forming = Some(e));
-                return;
-            }
-        };
-        let outcome = form(
-            &self.cluster,
-            &instances,
-            pool,
-            self.password.as_ref(),
-            self.tls.as_ref(),
-            &self.platform,
-        )
-        .await;
-        let note = |kind: &'static str, summary: String, ok: bool| Event {
-            at_ms: redis_stretch_engine::unix_ms(),
-            kind,
-            summary: summary.clone(),
-            why: "a new cluster: every instance answers and none holds data".to_owned(),
-            ok,
-            detail: summary,
-            took_ms: 0,
-        };
-        match outcome {
-            Formation::Formed => self.write(|r| {
-                r.formed = true;
-                r.forming = None;
-            }),
-            Formation::Waiting(why) => self.write(|r| r.forming = Some(why)),
-            Formation::Bootstrapped(summary) => {
-                let _ = events.send(note("bootstrap", summary, true));
-                self.write(|r| {
-                    r.formed = true;
-                    r.forming = None;
-                });
-            }
-            Formation::Failed(why) => {
-                let _ = events.send(note("bootstrap", why.clone(), false));
-                self.write(|r| r.forming = Some(format!("bootstrap failed, retrying: {why}")));
-            }
+        {
+            let mut r = self
+                .report
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut r);
+            r.memory = self
+                .memory
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+        }
+        let digest = digest(&read(&self.report));
+        let mut last = self
+            .last_digest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last != digest {
+            *last = digest;
+            let _ = self.deps.trigger.send(self.object.clone());
         }
     }
+}
 
-    fn record(&self, engine: &mut Engine, pass: &Pass, events: &mpsc::UnboundedSender<Event>) {
-        let (ns, name) = (
-            self.cluster.namespace().unwrap_or("default").to_owned(),
-            self.cluster.name().to_owned(),
-        );
-        let m = &self.deps.metrics;
-        for e in engine.events(&pass.outcomes) {
-            m.engine_actions
+impl Reporter for TaskReporter {
+    fn events(&self, events: &[EngineEvent]) {
+        for e in events {
+            self.deps
+                .metrics
+                .engine_actions
                 .get_or_create(&ActionLabels {
-                    namespace: ns.clone(),
-                    cluster: name.clone(),
-                    action: e.kind.to_owned(),
+                    namespace: self.namespace.clone(),
+                    cluster: self.name.clone(),
+                    action: e.kind.clone(),
                     ok: e.ok.to_string(),
                 })
                 .inc();
-            let _ = events.send(e);
+            let _ = self.events.send(e.clone());
         }
-        for (zone, state) in &pass.zones {
+    }
+
+    fn status(&self, status: &EngineStatus, pass: &Pass) {
+        let m = &self.deps.metrics;
+        for z in pass.zones.iter() {
             m.zone_dark
                 .get_or_create(&ZoneLabels {
-                    namespace: ns.clone(),
-                    cluster: name.clone(),
-                    zone: zone.clone(),
+                    namespace: self.namespace.clone(),
+                    cluster: self.name.clone(),
+                    zone: z.zone.clone(),
                 })
-                .set(i64::from(state.is_dark()));
+                .set(i64::from(z.state.is_dark()));
         }
         m.slots_served
             .get_or_create(&ClusterLabels {
-                namespace: ns,
-                cluster: name,
+                namespace: self.namespace.clone(),
+                cluster: self.name.clone(),
             })
             .set(i64::try_from(pass.snapshot.slots_covered()).unwrap_or(i64::MAX));
-        let status = engine.status(pass);
         self.write(|r| {
+            r.formed = true;
+            r.forming = None;
             r.snapshot = Some(pass.snapshot.clone());
             r.zones = pass.zones.clone();
-            r.status = Some(status);
+            r.status = Some(status.clone());
+        });
+    }
+
+    fn forming(&self, state: &Formation) {
+        self.write(|r| match state {
+            Formation::Formed | Formation::Bootstrapped { .. } => {
+                r.formed = true;
+                r.forming = None;
+            }
+            Formation::Waiting(why) => r.forming = Some(why.clone()),
+            Formation::Failed(why) => {
+                r.forming = Some(format!("bootstrap failed, retrying: {why}"));
+            }
         });
     }
 }
@@ -408,14 +421,7 @@ fn digest(r: &EngineReport) -> String {
     let zones: Vec<String> = r
         .zones
         .iter()
-        .map(|(z, s)| {
-            let kind = match s {
-                ZoneState::Healthy => "healthy",
-                ZoneState::Suspect { .. } => "suspect",
-                ZoneState::Dark { .. } => "dark",
-            };
-            format!("{z}={kind}")
-        })
+        .map(|z| format!("{}={}", z.zone, z.state.name()))
         .collect();
     let nodes: Vec<String> = r
         .snapshot
@@ -432,25 +438,37 @@ fn digest(r: &EngineReport) -> String {
             )
         })
         .collect();
-    let (waiting, actions) = r
-        .status
-        .as_ref()
-        .map_or((None, 0), |s| (s.waiting_for.clone(), s.last_actions.len()));
+    let (waiting, actions) = r.status.as_ref().map_or((None, 0), |s| {
+        (s.waiting_for.as_ref().map(without_countdown), s.last_actions.len())
+    });
+    // The memory changes rarely (a loss, a return, a failover asked): each change is saved.
     format!(
-        "{}|{:?}|{zones:?}|{nodes:?}|{waiting:?}|{actions}",
-        r.formed, r.forming
+        "{}|{:?}|{zones:?}|{nodes:?}|{waiting:?}|{actions}|{:?}",
+        r.formed, r.forming, r.memory
     )
+}
+
+/// A countdown (hold-down left, seconds silent) changes every pass; the status need not.
+fn without_countdown(w: &Waiting) -> Waiting {
+    let mut w = w.clone();
+    match &mut w {
+        Waiting::HoldDown { left_ms, .. } => *left_ms = 0,
+        Waiting::FailoverPending { retry_in_ms, .. } => *retry_in_ms = 0,
+        Waiting::Confirming { silent_ms, .. } => *silent_ms = 0,
+        _ => {}
+    }
+    w
 }
 
 /// Publish engine events as Kubernetes Events on the cluster's object, off the engine's path.
 async fn publish(
     recorder: Option<Recorder>,
     reference: k8s_openapi::api::core::v1::ObjectReference,
-    mut rx: mpsc::UnboundedReceiver<Event>,
+    mut rx: mpsc::UnboundedReceiver<EngineEvent>,
 ) {
     while let Some(e) = rx.recv().await {
         tracing::info!(
-            action = e.kind,
+            action = %e.kind,
             ok = e.ok,
             "{}: {} ({})",
             e.summary,
@@ -464,7 +482,7 @@ async fn publish(
             } else {
                 EventType::Warning
             },
-            reason: reason(e.kind, e.ok),
+            reason: reason(&e.kind, e.ok),
             note: Some(truncate(
                 &format!("{} — {} ({})", e.summary, e.why, e.detail),
                 1000,

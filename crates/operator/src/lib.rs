@@ -4,7 +4,7 @@
 //!
 //! - `operator`: caches, metrics, leader election; the controller and engines run on the leader
 //! - `controller`: what is watched; `reconcile`: the per-cluster pipeline, one module per step
-//! - `engines`: one engine task per cluster; `formation`: bootstrap of a new cluster
+//! - `engines`: one engine task per cluster
 //! - `platform`: pods and nodes as the engine's instances and zones
 //! - `lease`: leader election; `metrics`: Prometheus and health endpoints
 
@@ -12,7 +12,6 @@ pub mod context;
 mod controller;
 pub mod engines;
 pub mod error;
-mod formation;
 pub mod lease;
 pub mod metrics;
 pub mod operator;

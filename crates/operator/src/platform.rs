@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
 use redis_stretch_admin::NodeAddr;
-use redis_stretch_engine::{Instance, Platform};
+use redis_stretch_engine::{Instance, Memory, Platform};
 use redis_stretch_k8s::names::{
     LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, LABEL_SEED_APP, LABEL_ZONE, REDIS_PORT,
 };
@@ -161,6 +161,10 @@ pub struct KubePlatform {
     /// With TLS: `<headless service>.<namespace>.svc`, so that each instance is reached under
     /// the DNS name its certificate carries (`<pod>.<that>`).
     pub tls_domain: Option<String>,
+    /// The engine's memory: what the previous engine of this cluster left (in this process, or
+    /// in the custom resource's status for a new leader), then what this one saves. The
+    /// reconciler writes it into the status, so saving never waits on the API server.
+    pub memory: Arc<RwLock<Option<Memory>>>,
 }
 
 impl KubePlatform {
@@ -195,5 +199,21 @@ impl Platform for KubePlatform {
 
     fn may_act(&self) -> bool {
         self.leadership.may_act()
+    }
+
+    fn load_memory(&self) -> Result<Option<Memory>, String> {
+        Ok(self
+            .memory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone())
+    }
+
+    fn save_memory(&self, memory: &Memory) -> Result<(), String> {
+        *self
+            .memory
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(memory.clone());
+        Ok(())
     }
 }

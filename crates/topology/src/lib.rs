@@ -3,9 +3,8 @@
 //! engine, local mode and the operator all call into this with plain data.
 
 mod placement;
-mod slots;
 mod survivability;
 
-pub use placement::{hosts_needed, plan, Plan, PlanError, PlannedInstance, Role, ShardPlan};
-pub use slots::{format_ranges, split_slots, SlotRange, SLOT_COUNT};
+pub use placement::{hosts_needed, plan, Plan, PlanError, PlannedInstance, ShardPlan};
+pub use redis_stretch_model::{format_ranges, split_slots, Role, SlotRange, SLOT_COUNT};
 pub use survivability::{summary_line, survivability, Copy, ShardLayout, Verdict, ZoneVerdict};

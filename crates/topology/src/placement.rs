@@ -11,26 +11,8 @@ use std::collections::BTreeMap;
 use redis_stretch_api::ValidatedCluster;
 use serde::{Deserialize, Serialize};
 
-use crate::slots::{split_slots, SlotRange};
+use redis_stretch_model::{split_slots, Role, SlotRange};
 use crate::survivability::{Copy, ShardLayout};
-
-/// The role an instance is *planned* to start with. Roles are dynamic afterwards: after a
-/// takeover a planned replica is a master, and nothing may assume otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Master,
-    Replica,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Replica => "replica",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedInstance {

@@ -2,15 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use redis_stretch_model::ClusterState;
+
 use super::key_values;
 use crate::ParseError;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClusterState {
-    Ok,
-    Fail,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterInfo {

@@ -6,7 +6,7 @@
 mod info;
 mod nodes;
 
-pub use info::{ClusterInfo, ClusterState, ReplicaInfo, ReplicationInfo};
+pub use info::{ClusterInfo, ReplicaInfo, ReplicationInfo};
 pub use nodes::{ClusterNode, ClusterNodes, NodeFlags};
 
 /// `key:value` lines of INFO-style replies; `#` sections and blank lines skipped.

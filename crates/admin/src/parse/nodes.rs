@@ -2,7 +2,7 @@
 //! `<id> <ip:port@cport[,hostname]> <flags> <master> <ping-sent> <pong-recv> <config-epoch>
 //! <link-state> <slot> <slot> ...` (https://redis.io/commands/cluster-nodes/).
 
-use redis_stretch_topology::SlotRange;
+use redis_stretch_model::SlotRange;
 use serde::{Deserialize, Serialize};
 
 use crate::{NodeAddr, ParseError};
@@ -157,7 +157,7 @@ fn parse_flags(s: &str) -> Result<NodeFlags, String> {
 fn parse_slots(items: &[&str]) -> Result<(Vec<SlotRange>, Vec<u16>), String> {
     let slot = |s: &str| -> Result<u16, String> {
         match s.parse::<u16>() {
-            Ok(n) if n < redis_stretch_topology::SLOT_COUNT => Ok(n),
+            Ok(n) if n < redis_stretch_model::SLOT_COUNT => Ok(n),
             _ => Err(format!("`{s}` is not a slot number")),
         }
     };

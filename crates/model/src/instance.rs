@@ -1,4 +1,4 @@
-use redis_stretch_admin::NodeAddr;
+use crate::NodeAddr;
 use serde::{Deserialize, Serialize};
 
 /// One redis-server as the platform knows it: a local process or a pod. Its zone is where it

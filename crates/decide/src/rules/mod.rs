@@ -1,5 +1,5 @@
-//! Decide: snapshot + zone health + policy → actions, each with its reason. Pure: no I/O, no
-//! clock (time arrives as data), so every case of `../shared/design/dc-failure.md` is a
+//! Decide: snapshot + zone health + policy + memory → actions, each with its reason. Pure: no
+//! I/O, no clock (time arrives as data), so every failure case of docs/OPERATIONS.md is a
 //! table test (`tests/decide.rs`). Level-triggered: it asks only for what the snapshot still
 //! lacks, so re-running it after a crash, or on its own result, never does harm twice.
 
@@ -12,8 +12,7 @@ use std::time::Duration;
 use redis_stretch_api::{FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec};
 use serde::Serialize;
 
-use crate::zone::ZoneState;
-use crate::{Action, NodeState, Snapshot};
+use crate::{Action, HoldDown, NodeState, Snapshot, Waiting, ZoneState, ZoneStates};
 
 /// The spec's failover settings, as decide needs them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,13 +62,13 @@ pub enum Intent {
 #[derive(Clone, Debug)]
 pub struct Input<'a> {
     pub snapshot: &'a Snapshot,
-    pub zones: &'a [(String, ZoneState)],
+    pub zones: &'a ZoneStates,
     pub policy: &'a Policy,
     pub intent: Intent,
     /// A zone under `evacuate`: no failback into it until `resume`.
     pub held_zone: Option<&'a str>,
-    /// Failback hold-down still running (time left), when a zone came back recently.
-    pub hold_down_left: Option<Duration>,
+    /// Failback hold-down still running, when a zone came back recently.
+    pub hold_down: Option<HoldDown>,
     /// Node ids whose epoch the engine already bumped during the current zone loss.
     pub bumped: &'a [String],
     /// Graceful failovers the engine asked for recently (see [`PendingFailover`]).
@@ -91,17 +90,21 @@ pub struct PendingFailover {
 pub struct Decision {
     pub steps: Vec<Vec<Action>>,
     /// What the engine waits for when it does nothing (status shows it).
-    pub waiting_for: Option<String>,
+    pub waiting_for: Option<Waiting>,
     /// What a human should know or run (policy Manual, data loss).
     pub notes: Vec<String>,
 }
 
 impl Decision {
-    pub fn wait(why: impl Into<String>) -> Self {
+    pub fn wait(why: Waiting) -> Self {
         Self {
-            waiting_for: Some(why.into()),
+            waiting_for: Some(why),
             ..Self::default()
         }
+    }
+    /// The intent has nothing left to do (see [`Waiting::is_settled`]).
+    pub fn is_settled(&self) -> bool {
+        self.is_empty() && self.waiting_for.as_ref().is_some_and(Waiting::is_settled)
     }
     pub fn is_empty(&self) -> bool {
         self.steps.iter().all(Vec::is_empty)
@@ -117,40 +120,36 @@ impl Decision {
 }
 
 pub fn decide(input: &Input<'_>) -> Decision {
-    let dark: Vec<&str> = input
-        .zones
-        .iter()
-        .filter(|(_, s)| s.is_dark())
-        .map(|(z, _)| z.as_str())
-        .collect();
+    let dark = input.zones.dark();
     if let Intent::Takeover { survivor } = &input.intent {
         return match other_zone(input.snapshot, survivor) {
             Some(lost) => lost::zone_lost(input, lost, survivor, true),
-            None => Decision::wait(format!("unknown zone `{survivor}`")),
+            None => Decision::wait(Waiting::UnknownZone {
+                zone: survivor.clone(),
+            }),
         };
     }
     match dark.as_slice() {
         [a, b] => {
-            return Decision::wait(format!(
-                "no instance answers in {a} or {b}: the engine itself may be cut off, so it does nothing"
-            ))
+            return Decision::wait(Waiting::EngineCutOff {
+                zones: vec![(*a).to_owned(), (*b).to_owned()],
+            })
         }
         [lost_zone] => {
             return match other_zone(input.snapshot, lost_zone) {
                 Some(survivor) => lost::zone_lost(input, lost_zone, survivor, false),
-                None => Decision::wait("a zone is dark but the other is unknown"),
+                None => Decision::wait(Waiting::UnknownZone {
+                    zone: (*lost_zone).to_owned(),
+                }),
             };
         }
         _ => {}
     }
-    if let Some((zone, ZoneState::Suspect { silent_ms })) = input
-        .zones
-        .iter()
-        .find(|(_, s)| matches!(s, ZoneState::Suspect { .. }))
-    {
-        return Decision::wait(format!(
-            "every instance of {zone} silent for {silent_ms} ms; confirming before acting"
-        ));
+    if let Some((zone, silent_ms)) = input.zones.iter().find_map(|z| match z.state {
+        ZoneState::Suspect { silent_ms } => Some((z.zone.clone(), silent_ms)),
+        _ => None,
+    }) {
+        return Decision::wait(Waiting::Confirming { zone, silent_ms });
     }
     // Masters lost without their whole zone (two nodes of a DC, say): when the survivors are
     // below quorum Redis stays down exactly as after a zone loss.

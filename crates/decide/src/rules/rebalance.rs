@@ -18,12 +18,10 @@
 //!   ([`Input::failovers_pending`]).
 
 use redis_stretch_api::FailbackPolicy;
-use redis_stretch_topology::Role;
+use redis_stretch_model::Role;
 
-use crate::action::Action;
-use crate::decide::lost::addr;
-use crate::decide::{shard_name, Decision, Input, Intent};
-use crate::NodeState;
+use crate::rules::{shard_name, Decision, Input, Intent};
+use crate::{Action, ActionKind, NodeState, Waiting};
 
 /// A replica of `m` in `zone` that can take over without losing writes: answering, link up.
 fn ready_replica<'a>(input: &Input<'a>, m: &NodeState, zone: &str) -> Option<&'a NodeState> {
@@ -85,7 +83,7 @@ fn election_blocker(input: &Input<'_>, r: &NodeState, m: &NodeState) -> Option<S
 fn display(n: &NodeState) -> String {
     match &n.addr {
         Some(a) => a.to_string(),
-        None => n.id.clone().unwrap_or_default(),
+        None => n.id.clone().unwrap_or_else(|| "a node".to_owned()),
     }
 }
 
@@ -93,20 +91,20 @@ fn display(n: &NodeState) -> String {
 /// with the last request.
 fn graceful(input: &Input<'_>, r: &NodeState, m: &NodeState, why: String) -> Decision {
     let shard = shard_name(m);
-    if let Some(why_not) = election_blocker(input, r, m) {
-        return Decision::wait(format!(
-            "moving {shard} to {} waits for gossip: {why_not}",
-            display(r)
-        ));
-    }
-    Decision {
-        steps: vec![vec![Action::GracefulFailover {
-            node: addr(r),
+    if let Some(reason) = election_blocker(input, r, m) {
+        return Decision::wait(Waiting::Gossip {
             shard,
-            why,
-        }]],
-        ..Decision::default()
+            candidate: display(r),
+            reason,
+        });
     }
+    let mut d = Decision::default();
+    d.push_step(
+        Action::on(r, ActionKind::GracefulFailover { shard }, why)
+            .into_iter()
+            .collect(),
+    );
+    d
 }
 
 pub(crate) fn rebalance(input: &Input<'_>) -> Decision {
@@ -122,16 +120,16 @@ pub(crate) fn rebalance(input: &Input<'_>) -> Decision {
             .snapshot
             .node_by_id(&p.candidate)
             .map_or_else(|| p.candidate.clone(), display);
-        return Decision::wait(format!(
-            "graceful failover to {who} requested; Redis may still be electing it ({:.1} s before asking again)",
-            p.left.as_secs_f64()
-        ));
+        return Decision::wait(Waiting::FailoverPending {
+            candidate: who,
+            retry_in_ms: u64::try_from(p.left.as_millis()).unwrap_or(u64::MAX),
+        });
     }
     match &input.intent {
         Intent::Evacuate { zone } => evacuate(input, zone),
         Intent::Failback => failback(input, true),
         Intent::Auto => failback(input, false),
-        Intent::Takeover { .. } => Decision::wait("nothing to take over"),
+        Intent::Takeover { .. } => Decision::wait(Waiting::NothingToTakeOver),
     }
 }
 
@@ -143,7 +141,9 @@ fn evacuate(input: &Input<'_>, zone: &str) -> Decision {
         .filter(|m| m.zone == zone)
         .collect();
     if masters.is_empty() {
-        return Decision::wait(format!("{zone} holds no masters: evacuated"));
+        return Decision::wait(Waiting::Evacuated {
+            zone: zone.to_owned(),
+        });
     }
     for m in &masters {
         let Some(to) = snap
@@ -157,10 +157,10 @@ fn evacuate(input: &Input<'_>, zone: &str) -> Decision {
         let why = format!("evacuating {zone}: its replica in {} is in sync", to.zone);
         return graceful(input, to, m, why);
     }
-    Decision::wait(format!(
-        "{} master(s) left in {zone}, none with an in-sync replica in the other zone",
-        masters.len()
-    ))
+    Decision::wait(Waiting::NoReplicaInSync {
+        zone: zone.to_owned(),
+        masters: masters.len(),
+    })
 }
 
 fn failback(input: &Input<'_>, asked: bool) -> Decision {
@@ -178,11 +178,7 @@ fn failback(input: &Input<'_>, asked: bool) -> Decision {
         .iter()
         .find(|(_, want, have)| (*have as u64) < u64::from(*want));
     let Some((zone, want, have)) = short else {
-        return Decision::wait(if asked {
-            "masters already as preferred".to_owned()
-        } else {
-            "nothing: every zone answers and masters sit as preferred".to_owned()
-        });
+        return Decision::wait(Waiting::AsPreferred);
     };
     if !asked {
         if input.policy.failback == FailbackPolicy::Manual {
@@ -190,19 +186,21 @@ fn failback(input: &Input<'_>, asked: bool) -> Decision {
                 notes: vec![format!(
                     "{zone} holds {have} of its preferred {want} masters; failback is Manual: run `redis-stretch failback`"
                 )],
-                ..Decision::wait("a human to run `redis-stretch failback` (failback: Manual)")
+                ..Decision::wait(Waiting::Human {
+                    command: "redis-stretch failback".to_owned(),
+                    reason: "failback: Manual".to_owned(),
+                })
             };
         }
         if input.held_zone == Some(zone.as_str()) {
-            return Decision::wait(format!(
-                "{zone} is evacuated: no failback until `redis-stretch resume`"
-            ));
+            return Decision::wait(Waiting::Held { zone: zone.clone() });
         }
-        if let Some(left) = input.hold_down_left {
-            return Decision::wait(format!(
-                "failback hold-down: {:.1} s left before moving masters back to {zone}",
-                left.as_secs_f64()
-            ));
+        if let Some(h) = &input.hold_down {
+            return Decision::wait(Waiting::HoldDown {
+                zone: zone.clone(),
+                until_ms: h.until_ms,
+                left_ms: h.left_ms,
+            });
         }
     }
     for m in snap.masters().into_iter().filter(|m| &m.zone != zone) {
@@ -213,7 +211,5 @@ fn failback(input: &Input<'_>, asked: bool) -> Decision {
             return graceful(input, r, m, why);
         }
     }
-    Decision::wait(format!(
-        "failback to {zone} waits for a replica there with its link up"
-    ))
+    Decision::wait(Waiting::ReplicaLink { zone: zone.clone() })
 }

@@ -16,9 +16,8 @@
 //!   each, epoch +1); the takeovers here already raised the epoch by one per orphaned shard,
 //!   and the bump puts these masters above that too, so what this side served wins the heal.
 
-use crate::action::Action;
-use crate::decide::{shard_name, Decision, Input};
-use crate::{NodeState, Snapshot};
+use crate::rules::{shard_name, Decision, Input};
+use crate::{Action, ActionKind, NodeState, Snapshot, Waiting, ZoneState};
 use redis_stretch_api::FailoverPolicy;
 
 fn fenced(n: &NodeState) -> bool {
@@ -70,25 +69,24 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     // Step 1: unfence survivors that would otherwise fence themselves shut.
     let mut unfence = Vec::new();
     for m in &kept {
-        let id = m.id.as_deref().unwrap_or_default();
         // Only a replica in the other zone satisfies the fence's purpose; with several replicas
         // per shard, one beside the master must not keep the fence (N/2+1) armed and shut.
-        let has_live_replica = snap
-            .replicas_of(id)
-            .any(|r| r.reachable && r.link_up == Some(true) && r.zone != m.zone);
+        let has_live_replica = m.id.as_deref().is_some_and(|id| {
+            snap.replicas_of(id)
+                .any(|r| r.reachable && r.link_up == Some(true) && r.zone != m.zone)
+        });
         if fenced(m) && !has_live_replica {
-            unfence.push(Action::Unfence {
-                node: addr(m),
-                why: format!(
-                    "its replicas are in {lost}, which is lost; fenced, it would refuse writes"
-                ),
-            });
+            unfence.extend(Action::on(
+                m,
+                ActionKind::Unfence,
+                format!("its replicas are in {lost}, which is lost; fenced, it would refuse writes"),
+            ));
         }
     }
     // When did the zone go silent? The engine knows; a human's `takeover` does not, so there
     // the most recent link loss among the candidates stands for the moment of the loss.
-    let max_down_s = match input.zones.iter().find(|(z, _)| z == lost) {
-        Some((_, crate::zone::ZoneState::Dark { silent_ms })) if !forced => {
+    let max_down_s = match input.zones.state(lost) {
+        Some(ZoneState::Dark { silent_ms }) if !forced => {
             silent_ms / 1000 + LINK_SLACK_S
         }
         _ => {
@@ -116,32 +114,31 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
             continue;
         }
         if fenced(best) {
-            unfence.push(Action::Unfence {
-                node: addr(best),
-                why: format!(
-                    "about to be promoted for {shard}; it has no replica to satisfy the fence"
-                ),
-            });
+            unfence.extend(Action::on(
+                best,
+                ActionKind::Unfence,
+                format!("about to be promoted for {shard}; it has no replica to satisfy the fence"),
+            ));
         }
         let offset = best.repl_offset.unwrap_or(0);
-        promote.push(if majority_lost {
-            Action::Takeover {
-                node: addr(best),
-                shard,
-                why: format!(
+        promote.extend(if majority_lost {
+            Action::on(
+                best,
+                ActionKind::Takeover { shard },
+                format!(
                     "{lost} lost with {} of {total} masters: survivors are below quorum {quorum}; best replica by offset ({offset})",
                     orphans.len()
                 ),
-            }
+            )
         } else {
-            Action::ForceFailover {
-                node: addr(best),
-                shard,
-                why: format!(
+            Action::on(
+                best,
+                ActionKind::ForceFailover { shard },
+                format!(
                     "{lost} lost; survivors hold {} of {total} masters, so voters grant a forced failover now instead of after node-timeout",
                     kept.len()
                 ),
-            }
+            )
         });
     }
     d.push_step(unfence);
@@ -151,9 +148,10 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
             "policy Manual: {lost} is lost with {} of {total} masters and Redis will not recover alone; run `redis-stretch takeover --zone {survivor}`",
             orphans.len()
         ));
-        d.waiting_for = Some(format!(
-            "a human to run `redis-stretch takeover --zone {survivor}` (policy Manual)"
-        ));
+        d.waiting_for = Some(Waiting::Human {
+            command: format!("redis-stretch takeover --zone {survivor}"),
+            reason: "policy Manual".to_owned(),
+        });
         return d;
     }
 
@@ -167,26 +165,31 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
         let bumps: Vec<Action> = kept
             .iter()
             .filter(|m| {
-                let id = m.id.as_deref().unwrap_or_default();
-                snap.replicas_of(id).any(|r| r.zone == lost)
-                    && !input.bumped.iter().any(|b| b == id)
-                    && m.config_epoch < top
-                    && m.current_epoch.is_some_and(|c| c >= top)
+                m.id.as_deref().is_some_and(|id| {
+                    snap.replicas_of(id).any(|r| r.zone == lost)
+                        && !input.bumped.iter().any(|b| b == id)
+                })
+                && m.config_epoch < top
+                && m.current_epoch.is_some_and(|c| c >= top)
             })
-            .map(|m| Action::BumpEpoch {
-                node: addr(m),
-                why: format!(
-                    "its replica is in {lost}: if {lost} is alive behind a partition it may elect it; a higher epoch here wins the heal"
-                ),
+            .filter_map(|m| {
+                Action::on(
+                    m,
+                    ActionKind::BumpEpoch,
+                    format!(
+                        "its replica is in {lost}: if {lost} is alive behind a partition it may elect it; a higher epoch here wins the heal"
+                    ),
+                )
             })
             .collect();
         d.push_step(bumps);
     }
     d.push_step(promote);
     if d.is_empty() && d.waiting_for.is_none() {
-        d.waiting_for = Some(format!(
-            "{lost} is lost; survivors in {survivor} serve every slot they can; waiting for {lost} to return"
-        ));
+        d.waiting_for = Some(Waiting::ZoneReturn {
+            lost: lost.to_owned(),
+            survivor: survivor.to_owned(),
+        });
     }
     d
 }
@@ -213,10 +216,11 @@ pub(crate) fn masters_lost(input: &Input<'_>) -> Option<Decision> {
     let kept = masters.len() - unreachable.len();
     let names: Vec<String> = unreachable.iter().map(|m| describe(m)).collect();
     if kept >= quorum {
-        return Some(Decision::wait(format!(
-            "{} not answering; survivors hold {kept} of {total} masters, so Redis elects their replicas itself after node-timeout",
-            names.join(", ")
-        )));
+        return Some(Decision::wait(Waiting::RedisElects {
+            masters: names,
+            kept,
+            total,
+        }));
     }
     let confirmed = |m: &NodeState| match &m.name {
         Some(n) => input.silent.contains(n) && m.flagged_fail_by + m.flagged_pfail_by > 0,
@@ -225,10 +229,10 @@ pub(crate) fn masters_lost(input: &Input<'_>) -> Option<Decision> {
         None => m.flagged_fail_by > 0,
     };
     if let Some(m) = unreachable.iter().find(|m| !confirmed(m)) {
-        return Some(Decision::wait(format!(
-            "{} does not answer and survivors are below quorum {quorum}; confirming it is lost (silent for the confirmation window and flagged by its peers) before any takeover",
-            describe(m)
-        )));
+        return Some(Decision::wait(Waiting::ConfirmingLost {
+            master: describe(m),
+            quorum,
+        }));
     }
     let zones: std::collections::BTreeSet<&str> = unreachable
         .iter()
@@ -236,16 +240,12 @@ pub(crate) fn masters_lost(input: &Input<'_>) -> Option<Decision> {
         .collect();
     match zones.into_iter().collect::<Vec<_>>().as_slice() {
         [zone] => {
-            let survivor = crate::decide::other_zone(snap, zone)?;
+            let survivor = crate::rules::other_zone(snap, zone)?;
             Some(zone_lost(input, zone, survivor, false))
         }
-        [] => Some(Decision::wait(format!(
-            "{} lost with no replica in either zone to tell where they lived",
-            names.join(", ")
-        ))),
+        [] => Some(Decision::wait(Waiting::Unplaced { masters: names })),
         _ => {
-            let mut d =
-                Decision::wait("masters lost in both zones: no zone can take over for the other");
+            let mut d = Decision::wait(Waiting::LostInBothZones);
             d.notes.push(format!(
                 "{} are lost in both zones and survivors are below quorum {quorum}: run `redis-stretch takeover --zone Z` for the zone that should serve",
                 names.join(", ")
@@ -263,19 +263,13 @@ fn zone_of_lost<'a>(snap: &'a Snapshot, m: &'a NodeState) -> Option<&'a str> {
     }
     let id = m.id.as_deref()?;
     let replica_zone = snap.replicas_of(id).find(|r| r.reachable)?.zone.as_str();
-    crate::decide::other_zone(snap, replica_zone)
+    crate::rules::other_zone(snap, replica_zone)
 }
 
 fn describe(m: &NodeState) -> String {
     match (&m.name, &m.addr) {
         (Some(n), _) => n.clone(),
         (None, Some(a)) => a.to_string(),
-        (None, None) => m.id.clone().unwrap_or_default(),
+        (None, None) => m.id.clone().unwrap_or_else(|| "a master".to_owned()),
     }
-}
-
-pub(crate) fn addr(n: &NodeState) -> redis_stretch_admin::NodeAddr {
-    n.addr
-        .clone()
-        .unwrap_or_else(|| redis_stretch_admin::NodeAddr::new("?", 0))
 }

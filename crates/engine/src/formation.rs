@@ -1,33 +1,52 @@
-//! Forming a new cluster on Kubernetes: once every planned pod answers and none holds any
-//! cluster state, bootstrap it (the same bootstrap as local mode). Never on a cluster that
-//! exists: a single node serving slots means the engine, not a bootstrap, is in charge.
+//! Forming a new cluster, on either platform: once every planned instance answers and none
+//! holds any cluster state, bootstrap it. Never on a cluster that exists: a single node serving
+//! slots means the engine, not a bootstrap, is in charge.
+//!
+//! Local mode forms its cluster right after starting the processes (`local up`); the operator's
+//! engines form theirs once every pod of the plan is scheduled and answering.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_api::ValidatedCluster;
-use redis_stretch_engine::{bootstrap, observe, Instance, Platform, Pool};
+use redis_stretch_model::Instance;
 use redis_stretch_topology::{hosts_needed, plan};
 
+use crate::{bootstrap, observe, BootstrapReport, Platform, Pool};
+
+#[derive(Clone, Debug)]
 pub enum Formation {
     /// Some node serves slots: the cluster exists.
     Formed,
     /// Not every planned instance is there and answering yet.
     Waiting(String),
-    Bootstrapped(String),
+    Bootstrapped {
+        summary: String,
+        report: BootstrapReport,
+    },
     Failed(String),
 }
 
-const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Budget for one bootstrap to reach failover-ready.
+pub const BOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Form `cluster` on `instances` if it does not exist yet; the pool's password and TLS are
+/// those of the cluster.
 pub async fn form(
     cluster: &ValidatedCluster,
     instances: &[Instance],
     pool: &Pool,
-    password: Option<&Secret>,
-    tls: Option<&Tls>,
     platform: &dyn Platform,
+) -> Formation {
+    form_within(cluster, instances, pool, platform, BOOTSTRAP_TIMEOUT).await
+}
+
+pub async fn form_within(
+    cluster: &ValidatedCluster,
+    instances: &[Instance],
+    pool: &Pool,
+    platform: &dyn Platform,
+    timeout: Duration,
 ) -> Formation {
     let zones: Vec<String> = cluster.zone_names().iter().map(|z| z.to_string()).collect();
     let snap = observe(instances, &zones, pool).await;
@@ -43,21 +62,23 @@ pub async fn form(
             .collect();
         if have.len() < need {
             return Formation::Waiting(format!(
-                "{zone} has {} of its {need} pods with an address; the cluster is formed once all are up",
+                "{zone} has {} of its {need} instances with an address; the cluster is formed once all are up",
                 have.len()
             ));
         }
         hosts.insert(zone, have);
     }
-    if let Some(n) = snap.nodes.iter().find(|n| n.name.is_some() && !n.reachable) {
+    if let Some(n) = snap.nodes.iter().find(|n| !n.reachable) {
         return Formation::Waiting(format!(
-            "pod {} does not answer yet: {}",
-            n.name.as_deref().unwrap_or_default(),
+            "{} does not answer yet: {}",
+            n.name.as_deref().unwrap_or("an instance"),
             n.error.as_deref().unwrap_or("no reply")
         ));
     }
     if !platform.may_act() {
-        return Formation::Waiting("not the leader: another replica forms the cluster".to_owned());
+        return Formation::Waiting(
+            "not the authority: another engine forms the cluster".to_owned(),
+        );
     }
     // No slots anywhere, so no data anywhere: a bootstrap interrupted after its MEETs can be
     // undone safely (Redis refuses `CLUSTER RESET` on a master that holds keys anyway).
@@ -72,14 +93,16 @@ pub async fn form(
         Ok(p) => p,
         Err(e) => return Formation::Failed(e.to_string()),
     };
-    let planned: Vec<Instance> = instances.to_vec();
-    match bootstrap(&the_plan, &planned, password, tls, BOOTSTRAP_TIMEOUT).await {
-        Ok(r) => Formation::Bootstrapped(format!(
-            "cluster formed on {} pods: meshed after {:.2} s, failover-ready after {:.2} s",
-            the_plan.instances().count(),
-            r.meshed_after.as_secs_f64(),
-            r.ready_after.as_secs_f64()
-        )),
+    match bootstrap(&the_plan, instances, pool.password(), pool.tls(), timeout).await {
+        Ok(report) => Formation::Bootstrapped {
+            summary: format!(
+                "cluster formed on {} instances: meshed after {:.2} s, failover-ready after {:.2} s",
+                the_plan.instances().count(),
+                report.meshed_after.as_secs_f64(),
+                report.ready_after.as_secs_f64()
+            ),
+            report,
+        },
         Err(e) => Formation::Failed(e.to_string()),
     }
 }

@@ -11,11 +11,10 @@
 //!    master whose cross-zone replica is down while both zones are up is unfenced — one dead
 //!    replica must not take its shard's writes with it.
 
-use crate::action::{short, Action};
-use crate::decide::lost::addr;
-use crate::decide::{Decision, Input};
-use crate::{NodeState, Snapshot};
-use redis_stretch_topology::Role;
+use redis_stretch_model::Role;
+
+use crate::rules::{Decision, Input};
+use crate::{short_id, Action, ActionKind, NodeState, Snapshot};
 
 pub(crate) fn repair(input: &Input<'_>) -> Decision {
     let snap = input.snapshot;
@@ -57,15 +56,12 @@ fn meet(snap: &Snapshot) -> Vec<Action> {
                     .any(|s| &s.id == id && s.addr.as_ref() == Some(a))
         });
         if let Some(p) = stale {
-            out.push(Action::Meet {
-                node: addr(p),
-                peer: a.clone(),
-                why: format!(
-                    "{} does not know {} at its current address",
-                    addr(p),
-                    short(id)
-                ),
-            });
+            let who = p.name.as_deref().unwrap_or("a peer");
+            out.extend(Action::on(
+                p,
+                ActionKind::Meet { peer: a.clone() },
+                format!("{who} does not know {} at its current address", short_id(id)),
+            ));
         }
     }
     out
@@ -90,12 +86,11 @@ fn forget(snap: &Snapshot) -> Vec<Action> {
             .filter(|p| p.reachable && p.name.is_some())
         {
             if p.sees.iter().any(|s| &s.id == id) {
-                out.push(Action::Forget {
-                    node: addr(p),
-                    id: id.clone(),
-                    why: "no instance of this cluster has that id any more and it serves no slots"
-                        .to_owned(),
-                });
+                out.extend(Action::on(
+                    p,
+                    ActionKind::Forget { id: id.clone() },
+                    "no instance of this cluster has that id any more and it serves no slots",
+                ));
             }
         }
     }
@@ -107,10 +102,10 @@ fn lacking_cross_replica(snap: &Snapshot) -> Vec<&NodeState> {
     snap.masters()
         .into_iter()
         .filter(|m| {
-            let id = m.id.as_deref().unwrap_or_default();
-            !snap
-                .replicas_of(id)
-                .any(|r| r.zone != m.zone && r.reachable)
+            !m.id.as_deref().is_some_and(|id| {
+                snap.replicas_of(id)
+                    .any(|r| r.zone != m.zone && r.reachable)
+            })
         })
         .collect()
 }
@@ -132,20 +127,21 @@ fn pairing(snap: &Snapshot) -> Vec<Action> {
                 snap.masters()
                     .into_iter()
                     .filter(|m| m.zone != n.zone && m.reachable)
+                    .filter(|m| m.id.is_some())
                     .min_by_key(|m| {
-                        snap.replicas_of(m.id.as_deref().unwrap_or_default())
-                            .count()
+                        m.id.as_deref()
+                            .map_or(0, |id| snap.replicas_of(id).count())
                     })
             });
-        if let Some(m) = target {
-            out.push(Action::Replicate {
-                node: addr(n),
-                master_id: m.id.clone().unwrap_or_default(),
-                why: format!(
+        if let Some((m, master_id)) = target.and_then(|m| Some((m, m.id.clone()?))) {
+            out.extend(Action::on(
+                n,
+                ActionKind::Replicate { master_id },
+                format!(
                     "serves no slots; its zone {} needs a copy of the shard mastered in {}",
                     n.zone, m.zone
                 ),
-            });
+            ));
         }
     }
     if !out.is_empty() {
@@ -168,14 +164,17 @@ fn pairing(snap: &Snapshot) -> Vec<Action> {
             .position(|m| m.zone != r.zone && m.id != master.id)
         {
             let m = wanting.remove(i);
-            out.push(Action::Replicate {
-                node: addr(r),
-                master_id: m.id.clone().unwrap_or_default(),
-                why: format!(
+            let Some(master_id) = m.id.clone() else {
+                continue;
+            };
+            out.extend(Action::on(
+                r,
+                ActionKind::Replicate { master_id },
+                format!(
                     "it replicates a master in its own zone {} while a shard mastered in {} has no replica across",
                     r.zone, m.zone
                 ),
-            });
+            ));
         }
     }
     out
@@ -195,16 +194,15 @@ fn fence(input: &Input<'_>) -> Vec<Action> {
         if want == have {
             continue;
         }
-        out.push(if want == 0 {
-            Action::Unfence { node: addr(n), why }
+        let kind = if want == 0 {
+            ActionKind::Unfence
         } else {
-            Action::Fence {
-                node: addr(n),
+            ActionKind::Fence {
                 min_replicas: want,
                 max_lag_s: p.fence_max_lag_s,
-                why,
             }
-        });
+        };
+        out.extend(Action::on(n, kind, why));
     }
     out
 }
@@ -215,7 +213,9 @@ fn desired_fence(snap: &Snapshot, n: &NodeState, fencing: bool, k: u32) -> (u32,
     }
     match n.role {
         Some(Role::Master) if !n.slots.is_empty() => {
-            let id = n.id.as_deref().unwrap_or_default();
+            let Some(id) = n.id.as_deref() else {
+                return (n.fence.unwrap_or(0), "its node id is unknown".to_owned());
+            };
             let live: Vec<&NodeState> = snap
                 .replicas_of(id)
                 .filter(|r| r.reachable && r.link_up == Some(true))

@@ -1,12 +1,9 @@
 //! A typed picture of the cluster at one moment: what each instance says about itself, and,
 //! for instances that do not answer, what their peers last said about them.
 
-use redis_stretch_admin::{ClusterState, NodeAddr};
-use redis_stretch_topology::{survivability, Copy, Role, ShardLayout, SlotRange, ZoneVerdict};
+use redis_stretch_model::{ClusterState, NodeAddr, Role, SlotRange};
+use redis_stretch_topology::{survivability, Copy, ShardLayout, ZoneVerdict};
 use serde::{Deserialize, Serialize};
-
-/// Zone name used for nodes the platform cannot place.
-pub const UNKNOWN_ZONE: &str = "unknown";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeState {
@@ -139,25 +136,24 @@ impl Snapshot {
     pub fn layout(&self) -> Vec<ShardLayout> {
         self.masters()
             .into_iter()
-            .map(|m| {
-                let id = m.id.as_deref().unwrap_or_default();
-                ShardLayout {
-                    name: match &m.addr {
-                        Some(a) => format!("shard of {a}"),
-                        None => format!("shard of {id}"),
-                    },
-                    master: Some(Copy {
-                        zone: m.zone.clone(),
-                        healthy: m.reachable,
-                    }),
-                    replicas: self
-                        .replicas_of(id)
+            .map(|m| ShardLayout {
+                name: match (&m.addr, &m.id) {
+                    (Some(a), _) => format!("shard of {a}"),
+                    (None, Some(id)) => format!("shard of {id}"),
+                    (None, None) => "shard".to_owned(),
+                },
+                master: Some(Copy {
+                    zone: m.zone.clone(),
+                    healthy: m.reachable,
+                }),
+                replicas: m.id.as_deref().map_or_else(Vec::new, |id| {
+                    self.replicas_of(id)
                         .map(|r| Copy {
                             zone: r.zone.clone(),
                             healthy: r.reachable && r.link_up == Some(true),
                         })
-                        .collect(),
-                }
+                        .collect()
+                }),
             })
             .collect()
     }

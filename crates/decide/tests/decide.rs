@@ -1,16 +1,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Table tests for `decide`, one per case of `../shared/design/dc-failure.md`, plus a model
+//! Table tests for `decide`, one per failure case of docs/OPERATIONS.md, plus a model
 //! check: applying decide's own actions (to a simple model of Redis) converges to a state
 //! where decide asks for nothing.
 
 use std::time::Duration;
 
-use redis_stretch_admin::NodeAddr;
 use redis_stretch_api::{FailbackPolicy, FailoverPolicy};
-use redis_stretch_engine::decide::{decide, Decision, Input, Intent, Policy};
-use redis_stretch_engine::zone::ZoneState;
-use redis_stretch_engine::{Action, NodeState, Seen, Snapshot};
-use redis_stretch_topology::{Role, SlotRange};
+use redis_stretch_decide::{
+    decide, Action, ActionKind, Decision, HoldDown, Input, Intent, NodeState, Policy, Seen,
+    Snapshot, Waiting, ZoneState, ZoneStates,
+};
+use redis_stretch_model::{NodeAddr, Role, SlotRange};
 
 fn id(name: &str) -> String {
     format!(
@@ -51,7 +51,7 @@ fn node(
         link_up: (role == Role::Replica).then_some(true),
         link_down_s: None,
         repl_offset: Some(1000),
-        cluster_state: Some(redis_stretch_admin::ClusterState::Ok),
+        cluster_state: Some(redis_stretch_model::ClusterState::Ok),
         slots_assigned: Some(16384),
         fence: Some(1),
         current_epoch: Some(6),
@@ -173,21 +173,21 @@ fn policy(failover: FailoverPolicy) -> Policy {
     }
 }
 
-fn zones(a: ZoneState, b: ZoneState) -> Vec<(String, ZoneState)> {
-    vec![("dc-a".into(), a), ("dc-b".into(), b)]
+fn zones(a: ZoneState, b: ZoneState) -> ZoneStates {
+    ZoneStates::of([("dc-a".into(), a), ("dc-b".into(), b)])
 }
 
 const OK: ZoneState = ZoneState::Healthy;
 const DARK: ZoneState = ZoneState::Dark { silent_ms: 800 };
 
-fn run(s: &Snapshot, z: &[(String, ZoneState)], p: &Policy, intent: Intent) -> Decision {
+fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
     decide(&Input {
         snapshot: s,
         zones: z,
         policy: p,
         intent,
         held_zone: None,
-        hold_down_left: None,
+        hold_down: None,
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
@@ -200,7 +200,7 @@ fn summary(d: &Decision) -> Vec<Vec<String>> {
         .iter()
         .map(|step| {
             step.iter()
-                .map(|a| format!("{}@{}", a.kind(), a.node().port))
+                .map(|a| format!("{}@{}", a.kind(), a.node.port))
                 .collect()
         })
         .collect()
@@ -215,7 +215,8 @@ fn healthy_seed_cluster_needs_nothing() {
         Intent::Auto,
     );
     assert!(d.is_empty(), "{d:?}");
-    assert!(d.waiting_for.unwrap().contains("as preferred"));
+    assert_eq!(d.waiting_for, Some(Waiting::AsPreferred));
+    assert!(d.is_settled());
 }
 
 #[test]
@@ -291,7 +292,7 @@ fn run_silent(s: &Snapshot, p: &Policy, silent: &[String]) -> Decision {
         policy: p,
         intent: Intent::Auto,
         held_zone: None,
-        hold_down_left: None,
+        hold_down: None,
         bumped: &[],
         failovers_pending: &[],
         silent,
@@ -322,7 +323,10 @@ fn majority_of_masters_lost_without_their_zone_is_taken_over() {
     get(&mut unflagged, "m2").flagged_pfail_by = 0;
     let d = run_silent(&unflagged, &p, &["m1".into(), "m2".into()]);
     assert!(d.is_empty(), "{d:?}");
-    assert!(d.waiting_for.unwrap().contains("confirming"));
+    assert!(matches!(
+        d.waiting_for,
+        Some(Waiting::ConfirmingLost { quorum: 2, .. })
+    ));
 
     let mut manual = p.clone();
     manual.failover = FailoverPolicy::Manual;
@@ -344,7 +348,10 @@ fn one_master_lost_without_its_zone_is_left_to_redis() {
     mesh(&mut s);
     let d = run_silent(&s, &policy(FailoverPolicy::Automatic), &["m1".into()]);
     assert!(d.is_empty(), "{d:?}");
-    assert!(d.waiting_for.unwrap().contains("Redis elects"));
+    assert!(matches!(
+        d.waiting_for,
+        Some(Waiting::RedisElects { kept: 2, total: 3, .. })
+    ));
 }
 
 fn promote(s: &mut Snapshot, r: &str, m: &str, slots: (u16, u16), epoch: u64) {
@@ -415,10 +422,10 @@ fn majority_dc_lost_with_manual_policy_says_what_to_run() {
         Intent::Auto,
     );
     assert_eq!(summary(&d), vec![vec!["unfence@7003"]]);
-    assert!(d
-        .waiting_for
-        .unwrap()
-        .contains("redis-stretch takeover --zone dc-b"));
+    assert!(matches!(
+        d.waiting_for,
+        Some(Waiting::Human { ref command, .. }) if command == "redis-stretch takeover --zone dc-b"
+    ));
     assert!(d.notes.iter().any(|n| n.contains("policy Manual")));
     // The break-glass command then does what Automatic would have done.
     let d = run(
@@ -468,7 +475,7 @@ fn engine_cut_off_from_both_zones_does_nothing() {
         Intent::Auto,
     );
     assert!(d.is_empty());
-    assert!(d.waiting_for.unwrap().contains("cut off"));
+    assert!(matches!(d.waiting_for, Some(Waiting::EngineCutOff { .. })));
 }
 
 #[test]
@@ -482,7 +489,10 @@ fn a_suspect_zone_is_confirmed_before_anything_happens() {
         Intent::Auto,
     );
     assert!(d.is_empty());
-    assert!(d.waiting_for.unwrap().contains("confirming"));
+    assert!(matches!(
+        d.waiting_for,
+        Some(Waiting::Confirming { silent_ms: 300, .. })
+    ));
 }
 
 #[test]
@@ -534,7 +544,7 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         policy: &policy(FailoverPolicy::Automatic),
         intent: Intent::Auto,
         held_zone: None,
-        hold_down_left: None,
+        hold_down: None,
         bumped: &ids,
         failovers_pending: &[],
         silent: &[],
@@ -611,13 +621,20 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         policy: &p,
         intent: Intent::Auto,
         held_zone: None,
-        hold_down_left: Some(Duration::from_secs(3)),
+        hold_down: Some(HoldDown {
+            zone: "dc-a".into(),
+            until_ms: 3_000,
+            left_ms: 3_000,
+        }),
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
     });
     assert!(held.is_empty());
-    assert!(held.waiting_for.unwrap().contains("hold-down"));
+    assert!(matches!(
+        held.waiting_for,
+        Some(Waiting::HoldDown { until_ms: 3_000, .. })
+    ));
 
     let d = run(&fenced, &zones(OK, OK), &p, Intent::Auto);
     assert_eq!(summary(&d), vec![vec!["graceful-failover@7000"]]);
@@ -625,7 +642,11 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
     let mut manual = p.clone();
     manual.failback = FailbackPolicy::Manual;
     let d = run(&fenced, &zones(OK, OK), &manual, Intent::Auto);
-    assert!(d.is_empty() && d.waiting_for.unwrap().contains("redis-stretch failback"));
+    assert!(d.is_empty());
+    assert!(matches!(
+        d.waiting_for,
+        Some(Waiting::Human { ref command, .. }) if command == "redis-stretch failback"
+    ));
     let d = run(&fenced, &zones(OK, OK), &manual, Intent::Failback);
     assert_eq!(summary(&d), vec![vec!["graceful-failover@7000"]]);
 }
@@ -643,12 +664,13 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
         policy: &p,
         intent: Intent::Auto,
         held_zone: Some("dc-a"),
-        hold_down_left: None,
+        hold_down: None,
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
     });
-    assert!(d.is_empty() && d.waiting_for.unwrap().contains("evacuated"));
+    assert!(d.is_empty());
+    assert!(matches!(d.waiting_for, Some(Waiting::Held { ref zone }) if zone == "dc-a"));
 }
 
 #[test]
@@ -681,14 +703,20 @@ fn failback_waits_until_every_voter_knows_the_candidate_is_a_replica() {
     }
     let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
     assert!(d.is_empty(), "{d:?}");
-    let why = d.waiting_for.unwrap();
-    assert!(why.contains("does not yet see 127.0.1.1:7000"), "{why}");
+    match d.waiting_for {
+        Some(Waiting::Gossip { reason, .. }) => {
+            assert!(reason.contains("does not yet see 127.0.1.1:7000"), "{reason}")
+        }
+        other => panic!("expected gossip, got {other:?}"),
+    }
 
     mesh(&mut s);
     get(&mut s, "m1").current_epoch = Some(5);
     let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
     assert!(d.is_empty(), "{d:?}");
-    assert!(d.waiting_for.unwrap().contains("epoch 6"));
+    assert!(
+        matches!(d.waiting_for, Some(Waiting::Gossip { ref reason, .. }) if reason.contains("epoch 6"))
+    );
 
     get(&mut s, "m1").current_epoch = Some(6);
     let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
@@ -704,17 +732,18 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
         n.fence = Some(1);
     }
     let p = policy(FailoverPolicy::Automatic);
-    let pending = [redis_stretch_engine::decide::PendingFailover {
+    let pending = [redis_stretch_decide::PendingFailover {
         candidate: id("m1"),
         left: Duration::from_secs(7),
     }];
+    let none = ZoneStates::default();
     let input = |intent| Input {
         snapshot: &s,
-        zones: &[],
+        zones: &none,
         policy: &p,
         intent,
         held_zone: None,
-        hold_down_left: None,
+        hold_down: None,
         bumped: &[],
         failovers_pending: &pending,
         silent: &[],
@@ -726,7 +755,13 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
             ..input(intent)
         });
         assert!(d.is_empty(), "{d:?}");
-        assert!(d.waiting_for.unwrap().contains("7.0 s before asking again"));
+        assert!(matches!(
+            d.waiting_for,
+            Some(Waiting::FailoverPending {
+                retry_in_ms: 7_000,
+                ..
+            })
+        ));
     }
 }
 
@@ -744,7 +779,7 @@ fn returned_instance_on_a_new_address_is_met_again() {
     );
     let meets: Vec<&Action> = d.actions().filter(|a| a.kind() == "meet").collect();
     assert_eq!(meets.len(), 1, "{d:?}");
-    assert!(matches!(meets[0], Action::Meet { peer, .. } if *peer == new));
+    assert!(matches!(&meets[0].kind, ActionKind::Meet { peer } if *peer == new));
 }
 
 #[test]
@@ -790,8 +825,10 @@ fn instance_restarted_empty_is_paired_and_its_old_id_forgotten() {
     let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
     let first = d.actions().next().cloned();
     match first {
-        Some(Action::Replicate {
-            node, master_id, ..
+        Some(Action {
+            node,
+            kind: ActionKind::Replicate { master_id },
+            ..
         }) => {
             assert_eq!(node.port, 7000);
             assert_eq!(master_id, id("r1"), "R1 in dc-b has no replica across");

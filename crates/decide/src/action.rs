@@ -1,0 +1,121 @@
+//! What the engine can do, each with the node it is sent to and the reason it gives in events
+//! and status.
+
+use std::fmt;
+
+use redis_stretch_model::NodeAddr;
+use serde::{Deserialize, Serialize};
+
+use crate::NodeState;
+
+/// One command for one node. It carries the node's id as well as its address, so that what
+/// the engine remembers of an outcome (an epoch bumped, a failover asked) is keyed by the id
+/// Redis uses, without a reverse lookup from address to id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub node: NodeAddr,
+    pub node_id: String,
+    pub why: String,
+    #[serde(flatten)]
+    pub kind: ActionKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ActionKind {
+    /// `CONFIG SET min-replicas-to-write N` and `min-replicas-max-lag L`: the node, as a master,
+    /// refuses writes unless N replicas acknowledged within L s.
+    Fence { min_replicas: u32, max_lag_s: u32 },
+    /// `CONFIG SET min-replicas-to-write 0`.
+    Unfence,
+    /// `CLUSTER FAILOVER TAKEOVER` on a replica: no vote, bumps the epoch, claims the slots.
+    Takeover { shard: String },
+    /// `CLUSTER FAILOVER FORCE`: no handshake with the (dead) master, majority vote.
+    ForceFailover { shard: String },
+    /// `CLUSTER FAILOVER`: coordinated with the live master, no write lost.
+    GracefulFailover { shard: String },
+    /// `CLUSTER BUMPEPOCH`: so what this side serves wins over anything a cut-off side
+    /// elected, when the partition heals (higher configEpoch wins per slot).
+    BumpEpoch,
+    /// `CLUSTER MEET` sent to the node, about `peer`'s current address.
+    Meet { peer: NodeAddr },
+    /// `CLUSTER REPLICATE master_id` on the node.
+    Replicate { master_id: String },
+    /// `CLUSTER FORGET id` on the node.
+    Forget { id: String },
+}
+
+impl Action {
+    /// `kind` for `target`, or nothing when the node cannot be named (no address or no id
+    /// known): a command is never sent to an address made up for the occasion.
+    pub fn on(target: &NodeState, kind: ActionKind, why: impl Into<String>) -> Option<Self> {
+        Some(Self {
+            node: target.addr.clone()?,
+            node_id: target.id.clone()?,
+            why: why.into(),
+            kind,
+        })
+    }
+
+    /// Short name for events and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// Promotions: a replica becomes master of a shard whose master is lost.
+    pub fn is_promotion(&self) -> bool {
+        matches!(
+            self.kind,
+            ActionKind::Takeover { .. } | ActionKind::ForceFailover { .. }
+        )
+    }
+}
+
+impl ActionKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionKind::Fence { .. } => "fence",
+            ActionKind::Unfence => "unfence",
+            ActionKind::Takeover { .. } => "takeover",
+            ActionKind::ForceFailover { .. } => "force-failover",
+            ActionKind::GracefulFailover { .. } => "graceful-failover",
+            ActionKind::BumpEpoch => "bump-epoch",
+            ActionKind::Meet { .. } => "meet",
+            ActionKind::Replicate { .. } => "replicate",
+            ActionKind::Forget { .. } => "forget",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let node = &self.node;
+        match &self.kind {
+            ActionKind::Fence {
+                min_replicas,
+                max_lag_s,
+            } => write!(
+                f,
+                "fence {node} (min-replicas-to-write {min_replicas}, max-lag {max_lag_s}s)"
+            ),
+            ActionKind::Unfence => write!(f, "unfence {node}"),
+            ActionKind::Takeover { shard } => write!(f, "takeover on {node} ({shard})"),
+            ActionKind::ForceFailover { shard } => write!(f, "failover force on {node} ({shard})"),
+            ActionKind::GracefulFailover { shard } => {
+                write!(f, "graceful failover on {node} ({shard})")
+            }
+            ActionKind::BumpEpoch => write!(f, "bump epoch of {node}"),
+            ActionKind::Meet { peer } => write!(f, "meet {peer} from {node}"),
+            ActionKind::Replicate { master_id } => {
+                write!(f, "make {node} a replica of {}", short_id(master_id))
+            }
+            ActionKind::Forget { id } => write!(f, "forget {} on {node}", short_id(id)),
+        }?;
+        write!(f, ": {}", self.why)
+    }
+}
+
+/// The first 8 characters of a node id, as people quote them.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}

@@ -1,0 +1,25 @@
+//! The engine's pure core. `observe` (in the engine crate) turns Redis's answers into a
+//! [`Snapshot`]; here the [`ZoneTracker`] turns snapshots over time into zone states, and
+//! [`decide`] maps snapshot + zone states + policy + the engine's [`Memory`] to a [`Decision`]:
+//! steps of [`Action`]s, each with its reason, or what the engine waits for ([`Waiting`]).
+//!
+//! No I/O, no clock (time arrives as milliseconds in the input), no Redis client in the
+//! dependency tree: every rule is a table test (`tests/decide.rs`).
+
+mod action;
+mod memory;
+mod rules;
+mod snapshot;
+mod status;
+mod waiting;
+pub mod zone;
+
+pub use action::{short_id, Action, ActionKind};
+pub use memory::{AskedFailover, HoldDown, HoldDownConfig, Memory, ZoneMemory};
+pub use rules::{decide, Decision, Input, Intent, PendingFailover, Policy};
+pub use snapshot::{NodeState, Seen, Snapshot};
+pub use status::{EngineEvent, EngineStatus};
+pub use waiting::Waiting;
+pub use zone::{ZoneReport, ZoneState, ZoneStates, ZoneTracker};
+
+pub use redis_stretch_model::UNKNOWN_ZONE;

@@ -1,0 +1,214 @@
+//! What the engine knows from the past, as data: when each zone was lost and came back (the
+//! failback hold-down and flap protection), whose epoch it bumped during the current loss, and
+//! which graceful failovers Redis may still be working on.
+//!
+//! It is loaded when an engine starts and saved after every pass that changes it (the state
+//! dir in local mode; the custom resource's status on Kubernetes), so that a restarted engine
+//! or a new operator leader carries on with the same hold-downs and flap counts instead of
+//! starting blind. Times are wall-clock Unix milliseconds for that reason.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{PendingFailover, Snapshot, ZoneState, ZoneStates};
+
+/// Losses kept per zone: enough for any flap window the hold-down looks at.
+const MAX_LOSSES: usize = 32;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    #[serde(default)]
+    pub zones: BTreeMap<String, ZoneMemory>,
+    /// Node ids whose epoch the engine bumped during the current zone loss.
+    #[serde(default)]
+    pub bumped: Vec<String>,
+    /// Graceful failovers asked for that Redis may still be electing.
+    #[serde(default)]
+    pub failovers: Vec<AskedFailover>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneMemory {
+    /// Dark when last settled (a suspect zone is neither lost nor back).
+    #[serde(default)]
+    pub dark: bool,
+    /// When the zone went dark, oldest first.
+    #[serde(default)]
+    pub losses_ms: Vec<u64>,
+    /// When it last came back from dark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskedFailover {
+    /// The candidate replica's node id.
+    pub candidate: String,
+    pub at_ms: u64,
+}
+
+/// How long masters stay away from a zone that came back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldDownConfig {
+    /// First hold-down after a return; doubled for every further loss within `flap_window`
+    /// (a flapping zone gets its masters back ever later).
+    pub base: Duration,
+    pub flap_window: Duration,
+    pub max: Duration,
+}
+
+/// A failback hold-down running for `zone`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldDown {
+    pub zone: String,
+    pub until_ms: u64,
+    pub left_ms: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Memory {
+    /// Record `zone`'s state at `now_ms`: a loss when it turns dark, a return when it turns
+    /// healthy again.
+    pub fn observe_zone(&mut self, zone: &str, state: ZoneState, now_ms: u64, _: &HoldDownConfig) {
+        let z = self.zones.entry(zone.to_owned()).or_default();
+        match state {
+            ZoneState::Dark { .. } if !z.dark => {
+                z.dark = true;
+                z.losses_ms.push(now_ms);
+                if z.losses_ms.len() > MAX_LOSSES {
+                    z.losses_ms.remove(0);
+                }
+            }
+            ZoneState::Healthy if z.dark => {
+                z.dark = false;
+                z.returned_ms = Some(now_ms);
+            }
+            _ => {}
+        }
+    }
+
+    /// Losses of `zone` within the flap window before `now_ms`.
+    pub fn flaps(&self, zone: &str, now_ms: u64, cfg: &HoldDownConfig) -> u32 {
+        let window = ms(cfg.flap_window);
+        self.zones.get(zone).map_or(0, |z| {
+            let n = z
+                .losses_ms
+                .iter()
+                .filter(|t| now_ms.saturating_sub(**t) <= window)
+                .count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// The failback hold-down of `zone`, while it runs.
+    pub fn hold_down_of(&self, zone: &str, now_ms: u64, cfg: &HoldDownConfig) -> Option<HoldDown> {
+        let z = self.zones.get(zone)?;
+        if z.dark {
+            return None;
+        }
+        let returned = z.returned_ms?;
+        let losses = self.flaps(zone, returned, cfg).max(1);
+        let factor = 1u32 << (losses - 1).min(6);
+        let hold = (cfg.base * factor).min(cfg.max);
+        let until_ms = returned.saturating_add(ms(hold));
+        (until_ms > now_ms).then(|| HoldDown {
+            zone: zone.to_owned(),
+            until_ms,
+            left_ms: until_ms - now_ms,
+        })
+    }
+
+    /// The longest hold-down running, over every zone.
+    pub fn hold_down(&self, now_ms: u64, cfg: &HoldDownConfig) -> Option<HoldDown> {
+        self.zones
+            .keys()
+            .filter_map(|z| self.hold_down_of(z, now_ms, cfg))
+            .max_by_key(|h| h.until_ms)
+    }
+
+    /// Forget what no longer applies: bumps once every zone is healthy again (the next loss
+    /// starts afresh), and failover requests that are settled — the candidate is master, or
+    /// Redis would have given up after `retry`.
+    pub fn settle(&mut self, snap: &Snapshot, zones: &ZoneStates, now_ms: u64, retry: Duration) {
+        if zones.all_healthy() {
+            self.bumped.clear();
+        }
+        let retry = ms(retry);
+        self.failovers.retain(|f| {
+            now_ms.saturating_sub(f.at_ms) < retry
+                && snap.node_by_id(&f.candidate).is_some_and(|n| !n.is_master())
+        });
+    }
+
+    /// The failover requests decide must not compete with.
+    pub fn pending(&self, now_ms: u64, retry: Duration) -> Vec<PendingFailover> {
+        let retry = ms(retry);
+        self.failovers
+            .iter()
+            .map(|f| PendingFailover {
+                candidate: f.candidate.clone(),
+                left: Duration::from_millis(retry.saturating_sub(now_ms.saturating_sub(f.at_ms))),
+            })
+            .collect()
+    }
+
+    pub fn record_bump(&mut self, node_id: &str) {
+        if !self.bumped.iter().any(|b| b == node_id) {
+            self.bumped.push(node_id.to_owned());
+        }
+    }
+
+    pub fn record_failover(&mut self, candidate: &str, now_ms: u64) {
+        self.failovers.retain(|f| f.candidate != candidate);
+        self.failovers.push(AskedFailover {
+            candidate: candidate.to_owned(),
+            at_ms: now_ms,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cfg() -> HoldDownConfig {
+        HoldDownConfig {
+            base: Duration::from_secs(5),
+            flap_window: Duration::from_secs(600),
+            max: Duration::from_secs(300),
+        }
+    }
+
+    #[test]
+    fn hold_down_doubles_with_every_loss_in_the_window() {
+        let c = cfg();
+        let mut m = Memory::default();
+        let dark = ZoneState::Dark { silent_ms: 1000 };
+        m.observe_zone("dc-a", dark, 1_000, &c);
+        m.observe_zone("dc-a", ZoneState::Healthy, 2_000, &c);
+        assert_eq!(m.hold_down_of("dc-a", 2_000, &c).unwrap().until_ms, 7_000);
+        m.observe_zone("dc-a", dark, 3_000, &c);
+        assert_eq!(m.hold_down_of("dc-a", 3_000, &c), None, "no hold-down while dark");
+        m.observe_zone("dc-a", ZoneState::Healthy, 4_000, &c);
+        assert_eq!(m.hold_down_of("dc-a", 4_000, &c).unwrap().until_ms, 14_000);
+        assert_eq!(m.flaps("dc-a", 4_000, &c), 2);
+        assert_eq!(m.hold_down_of("dc-a", 14_000, &c), None, "over");
+    }
+
+    #[test]
+    fn memory_round_trips_through_json() {
+        let c = cfg();
+        let mut m = Memory::default();
+        m.observe_zone("dc-a", ZoneState::Dark { silent_ms: 1 }, 10, &c);
+        m.record_bump("abc");
+        m.record_failover("def", 20);
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(serde_json::from_str::<Memory>(&text).unwrap(), m);
+    }
+}

@@ -1,0 +1,397 @@
+//! The one engine loop, for every platform: observe → track zones → decide → act → remember →
+//! report, every `interval`, until stopped. Local mode runs it in the foreground or a detached
+//! process, the operator runs it in one task per cluster on the Lease holder, and the
+//! break-glass commands run it with an explicit intent until that intent is settled
+//! ([`Engine::run_until`]). One instance of it is the single authority that may take over; the
+//! platform (local controller, operator leader) makes sure of that through [`Platform::may_act`].
+//!
+//! What the engine knows from the past is a [`Memory`], loaded from the platform when the first
+//! pass starts and saved after every pass that changed it, so a restarted engine or a new leader
+//! carries on where the last one stopped.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis_stretch_admin::{Secret, Tls};
+use redis_stretch_api::{RedisStretchClusterSpec, ValidatedCluster};
+use redis_stretch_decide::zone::confirm_window;
+use redis_stretch_decide::{
+    decide, ActionKind, Decision, EngineEvent, EngineStatus, HoldDownConfig, Input, Intent,
+    Memory, Policy, Snapshot, Waiting, ZoneStates, ZoneTracker,
+};
+use redis_stretch_model::Instance;
+
+use crate::act::{act, ActionResult};
+use crate::formation::{form, Formation};
+use crate::{observe, Pool};
+
+/// What the engine needs from where instances run.
+pub trait Platform: Send + Sync {
+    /// Instances as they are now (addresses may change between passes).
+    fn instances(&self) -> Result<Vec<Instance>, String>;
+    /// A zone under `evacuate`: no failback into it until `resume`.
+    fn held_zone(&self) -> Option<String>;
+    /// Whether this engine is still the authority, asked right before it acts (on Kubernetes:
+    /// the Lease is still ours). Decisions are still made and reported when it is not.
+    fn may_act(&self) -> bool {
+        true
+    }
+    /// The memory the previous engine of this cluster saved, if any.
+    fn load_memory(&self) -> Result<Option<Memory>, String> {
+        Ok(None)
+    }
+    /// Keep `memory` for the next engine. Must not wait on a remote API: a platform whose store
+    /// is remote hands it to a writer of its own.
+    fn save_memory(&self, _memory: &Memory) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Where the engine reports (local: files in the state dir; Kubernetes: events and status).
+pub trait Reporter: Send + Sync {
+    fn events(&self, events: &[EngineEvent]);
+    fn status(&self, status: &EngineStatus, pass: &Pass);
+    /// Before the cluster exists (engines that form it): what formation is doing.
+    fn forming(&self, _state: &Formation) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot list the cluster's instances: {0}")]
+    Instances(String),
+    #[error("not settled after {}s: {}", .after.as_secs(), .waiting.as_ref().map_or_else(|| "actions still under way".to_owned(), ToString::to_string))]
+    NotSettled {
+        after: Duration,
+        waiting: Option<Waiting>,
+        snapshot: Box<Snapshot>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub interval: Duration,
+    /// Per-probe timeout: a frozen node costs this much per pass.
+    pub probe_timeout: Duration,
+    pub confirm: Duration,
+    pub hold: HoldDownConfig,
+    /// How long a graceful failover is left to Redis before it may be asked again: Redis 7
+    /// times a manual failover out after 5 s, and a replica whose election failed starts the
+    /// next one only 2 × max(2 × node-timeout, 2 s) later.
+    pub failover_retry: Duration,
+}
+
+impl EngineConfig {
+    pub fn for_spec(spec: &RedisStretchClusterSpec) -> Self {
+        let node_timeout = Duration::from_millis(spec.redis.cluster_node_timeout_ms);
+        Self {
+            interval: Duration::from_millis(100),
+            probe_timeout: Duration::from_millis(250),
+            confirm: confirm_window(node_timeout),
+            hold: HoldDownConfig {
+                base: (node_timeout * 2).max(Duration::from_secs(5)),
+                flap_window: Duration::from_secs(600),
+                max: Duration::from_secs(300),
+            },
+            failover_retry: (node_timeout.max(Duration::from_secs(1)) * 4)
+                .max(Duration::from_secs(5))
+                + Duration::from_millis(500),
+        }
+    }
+}
+
+/// One pass: what the engine saw, decided and did.
+pub struct Pass {
+    pub at_ms: u64,
+    pub snapshot: Snapshot,
+    pub zones: ZoneStates,
+    pub decision: Decision,
+    pub results: Vec<ActionResult>,
+}
+
+pub struct Engine {
+    zones: Vec<String>,
+    policy: Policy,
+    cfg: EngineConfig,
+    tracker: ZoneTracker,
+    memory: Memory,
+    /// What the platform holds; `None` until loaded.
+    saved: Option<Memory>,
+    pool: Pool,
+    recent: VecDeque<EngineEvent>,
+    /// Engines that form their cluster (the operator's): the cluster to form, until formed.
+    forming: Option<ValidatedCluster>,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Last actions kept for status.
+const RECENT: usize = 20;
+
+impl Engine {
+    pub fn new(
+        spec: &RedisStretchClusterSpec,
+        password: Option<Secret>,
+        cfg: EngineConfig,
+    ) -> Self {
+        Self {
+            zones: spec.zones.iter().map(|z| z.name.clone()).collect(),
+            policy: Policy::from_spec(spec),
+            tracker: ZoneTracker::new(cfg.confirm, cfg.hold, unix_ms()),
+            pool: Pool::new(password, cfg.probe_timeout),
+            cfg,
+            memory: Memory::default(),
+            saved: None,
+            recent: VecDeque::new(),
+            forming: None,
+        }
+    }
+
+    /// Reach the instances over TLS, trusting `tls`'s CA.
+    pub fn with_tls(mut self, tls: Option<Tls>) -> Self {
+        self.pool = Pool::new(self.pool.password().cloned(), self.pool.timeout()).with_tls(tls);
+        self
+    }
+
+    /// Form `cluster` from empty instances before the first pass (see [`crate::formation`]).
+    pub fn forming(mut self, cluster: ValidatedCluster) -> Self {
+        self.forming = Some(cluster);
+        self
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Whether the cluster exists (always, for an engine that does not form one).
+    pub fn formed(&self) -> bool {
+        self.forming.is_none()
+    }
+
+    fn load(&mut self, platform: &dyn Platform) {
+        if self.saved.is_some() {
+            return;
+        }
+        match platform.load_memory() {
+            Ok(m) => {
+                let m = m.unwrap_or_default();
+                self.memory = m.clone();
+                self.saved = Some(m);
+            }
+            // Starting blind is slower, never unsafe; try again next pass.
+            Err(e) => tracing::warn!("cannot load the engine memory: {e}"),
+        }
+    }
+
+    fn persist(&mut self, platform: &dyn Platform) {
+        if self.saved.as_ref() == Some(&self.memory) {
+            return;
+        }
+        match platform.save_memory(&self.memory) {
+            Ok(()) => self.saved = Some(self.memory.clone()),
+            Err(e) => tracing::warn!("cannot save the engine memory: {e}"),
+        }
+    }
+
+    /// One observe → decide → act pass.
+    pub async fn pass(&mut self, platform: &dyn Platform, intent: Intent) -> Result<Pass, RunError> {
+        self.load(platform);
+        let instances = platform.instances().map_err(RunError::Instances)?;
+        let snapshot = observe(&instances, &self.zones, &self.pool).await;
+        let now = unix_ms();
+        let zones = self.tracker.update(&snapshot, now, &mut self.memory);
+        let retry = self.cfg.failover_retry;
+        self.memory.settle(&snapshot, &zones, now, retry);
+        let held = platform.held_zone();
+        let pending = self.memory.pending(now, retry);
+        let silent = self.tracker.silent_nodes(now);
+        let decision = decide(&Input {
+            snapshot: &snapshot,
+            zones: &zones,
+            policy: &self.policy,
+            intent,
+            held_zone: held.as_deref(),
+            hold_down: self.memory.hold_down(now, &self.cfg.hold),
+            bumped: &self.memory.bumped,
+            failovers_pending: &pending,
+            silent: &silent,
+        });
+        let results = if platform.may_act() {
+            act(&decision, &self.pool).await
+        } else {
+            Vec::new()
+        };
+        for r in results.iter().filter(|r| r.ok) {
+            match r.action.kind {
+                ActionKind::BumpEpoch => self.memory.record_bump(&r.action.node_id),
+                ActionKind::GracefulFailover { .. } => {
+                    self.memory.record_failover(&r.action.node_id, now);
+                }
+                _ => {}
+            }
+        }
+        self.persist(platform);
+        Ok(Pass {
+            at_ms: now,
+            snapshot,
+            zones,
+            decision,
+            results,
+        })
+    }
+
+    /// Turn results into events and remember the last few for status.
+    pub fn events(&mut self, results: &[ActionResult]) -> Vec<EngineEvent> {
+        let at_ms = unix_ms();
+        let events: Vec<EngineEvent> = results
+            .iter()
+            .map(|r| EngineEvent {
+                at_ms,
+                kind: r.action.kind().to_owned(),
+                summary: r.action.to_string(),
+                why: r.action.why.clone(),
+                ok: r.ok,
+                detail: r.detail.clone(),
+                took_ms: r.took_ms,
+            })
+            .collect();
+        self.remember(&events);
+        events
+    }
+
+    fn remember(&mut self, events: &[EngineEvent]) {
+        for e in events {
+            self.recent.push_back(e.clone());
+            if self.recent.len() > RECENT {
+                self.recent.pop_front();
+            }
+        }
+    }
+
+    pub fn status(&self, pass: &Pass) -> EngineStatus {
+        EngineStatus {
+            pid: std::process::id(),
+            heartbeat_ms: pass.at_ms,
+            zones: pass.zones.clone(),
+            verdicts: pass.snapshot.verdicts(),
+            waiting_for: pass.decision.waiting_for.clone(),
+            notes: pass.decision.notes.clone(),
+            last_actions: self.recent.iter().cloned().collect(),
+        }
+    }
+
+    /// Form the cluster if this engine forms one and it is not formed yet; `true` once it is.
+    async fn ensure_formed(&mut self, platform: &dyn Platform, reporter: &dyn Reporter) -> bool {
+        let Some(cluster) = &self.forming else {
+            return true;
+        };
+        let instances = match platform.instances() {
+            Ok(i) => i,
+            Err(e) => {
+                reporter.forming(&Formation::Waiting(e));
+                return false;
+            }
+        };
+        let outcome = form(cluster, &instances, &self.pool, platform).await;
+        let event = |summary: String, ok: bool| EngineEvent {
+            at_ms: unix_ms(),
+            kind: "bootstrap".to_owned(),
+            summary: summary.clone(),
+            why: "a new cluster: every instance answers and none holds data".to_owned(),
+            ok,
+            detail: summary,
+            took_ms: 0,
+        };
+        let events = match &outcome {
+            Formation::Bootstrapped { summary, .. } => vec![event(summary.clone(), true)],
+            Formation::Failed(why) => vec![event(why.clone(), false)],
+            Formation::Formed | Formation::Waiting(_) => Vec::new(),
+        };
+        if !events.is_empty() {
+            self.remember(&events);
+            reporter.events(&events);
+        }
+        reporter.forming(&outcome);
+        let formed = matches!(
+            outcome,
+            Formation::Formed | Formation::Bootstrapped { .. }
+        );
+        if formed {
+            self.forming = None;
+        }
+        formed
+    }
+
+    /// Run `Intent::Auto` passes (forming the cluster first when asked to) until `stop`
+    /// resolves.
+    pub async fn run(
+        &mut self,
+        platform: &dyn Platform,
+        reporter: &dyn Reporter,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            let started = Instant::now();
+            if self.ensure_formed(platform, reporter).await {
+                match self.pass(platform, Intent::Auto).await {
+                    Ok(pass) => {
+                        let events = self.events(&pass.results);
+                        if !events.is_empty() {
+                            reporter.events(&events);
+                        }
+                        reporter.status(&self.status(&pass), &pass);
+                    }
+                    Err(e) => tracing::warn!("engine pass skipped: {e}"),
+                }
+            }
+            let rest = self.cfg.interval.saturating_sub(started.elapsed());
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(rest) => {}
+            }
+        }
+    }
+
+    /// Run passes with `intent` until decide says it is settled (see
+    /// [`Decision::is_settled`]), or `limit` passes; `on_pass` sees every pass (the CLI prints
+    /// what was done). Returns the settling pass.
+    pub async fn run_until(
+        &mut self,
+        platform: &dyn Platform,
+        intent: Intent,
+        limit: Duration,
+        mut on_pass: impl FnMut(&Pass),
+    ) -> Result<Pass, RunError> {
+        let start = Instant::now();
+        loop {
+            let pass = self.pass(platform, intent.clone()).await?;
+            self.events(&pass.results);
+            on_pass(&pass);
+            if pass.decision.is_settled() {
+                return Ok(pass);
+            }
+            if start.elapsed() > limit {
+                return Err(RunError::NotSettled {
+                    after: limit,
+                    waiting: pass.decision.waiting_for,
+                    snapshot: Box::new(pass.snapshot),
+                });
+            }
+            if pass.results.is_empty() {
+                tokio::time::sleep(self.cfg.interval).await;
+            }
+        }
+    }
+}
