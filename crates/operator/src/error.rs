@@ -1,83 +1,189 @@
-//! The operator's errors: one enum, each variant with what a human needs to act on it (which
-//! object, which step), and a bounded [`Error::category`] for metric labels.
-
-use redis_stretch_api::Problems;
+//! The operator's errors. [`Error`] has one variant per reconcile step, naming the cluster
+//! (`namespace/name`) and the step, around the cause a human acts on ([`KubeError`],
+//! [`SecretError`], the renderer's); [`Error::category`] is a bounded metric label.
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The spec failed validation: nothing is applied; the problems go to a condition and an
-    /// Event.
-    #[error("{0}")]
-    Invalid(Problems),
-    /// Rendering failed for a reason validation cannot see (a quantity, a name too long).
-    #[error("{0}")]
-    Render(#[from] redis_stretch_k8s::Error),
-    #[error("{verb} {kind} `{name}`: {source}")]
-    Kube {
-        verb: &'static str,
-        kind: &'static str,
-        name: String,
+    #[error("the RedisStretchCluster has no {0}")]
+    MissingMeta(&'static str),
+    /// Validation failed for a reason that is not a problem list (those are a condition and an
+    /// Event, not an error).
+    #[error("validate `{cluster}`: {source}")]
+    Validate {
+        cluster: String,
         #[source]
-        source: kube::Error,
+        source: redis_stretch_k8s::Error,
     },
+    #[error("password of `{cluster}`: {source}")]
+    Password {
+        cluster: String,
+        #[source]
+        source: SecretError,
+    },
+    #[error("TLS CA of `{cluster}`: {source}")]
+    Tls {
+        cluster: String,
+        #[source]
+        source: SecretError,
+    },
+    /// Rendering failed for a reason validation cannot see (a quantity, a name too long).
+    #[error("render `{cluster}`: {source}")]
+    Build {
+        cluster: String,
+        #[source]
+        source: redis_stretch_k8s::Error,
+    },
+    #[error("apply `{cluster}`: {source}")]
+    Apply {
+        cluster: String,
+        #[source]
+        source: KubeError,
+    },
+    #[error("role labels of `{cluster}`: {source}")]
+    Labels {
+        cluster: String,
+        #[source]
+        source: KubeError,
+    },
+    #[error("status of `{cluster}`: {source}")]
+    Status {
+        cluster: String,
+        #[source]
+        source: KubeError,
+    },
+    #[error("cleanup of `{cluster}`: {source}")]
+    Cleanup {
+        cluster: String,
+        #[source]
+        source: KubeError,
+    },
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+/// One API call that failed: what was done to which object.
+#[derive(Debug, thiserror::Error)]
+#[error("{verb} {kind} `{name}`: {source}")]
+pub struct KubeError {
+    pub verb: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+    /// Boxed: unboxed it would make every step's `Result` large (clippy's `result_large_err`).
+    #[source]
+    pub source: Box<kube::Error>,
+}
+
+/// Reading (or generating) a Secret the cluster needs.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error(transparent)]
+    Kube(#[from] KubeError),
     #[error("Secret `{name}` has no key `{key}`: add the {what} under that key")]
-    SecretKey {
+    Key {
         name: String,
         key: String,
         what: &'static str,
     },
     #[error("Secret `{name}` (spec.tls.secretName) does not exist: create it (cert-manager's Certificate does) with `ca.crt`, `tls.crt` and `tls.key`")]
-    TlsSecretMissing { name: String },
+    TlsMissing { name: String },
     #[error("Secret `{name}` (spec.auth.secretName) does not exist: create it with the password under key `password`, or remove spec.auth.secretName to have one generated")]
-    SecretMissing { name: String },
+    Missing { name: String },
     #[error("cannot generate a password: {0}")]
     Random(String),
-    #[error("the RedisStretchCluster has no {0}")]
-    MissingMeta(&'static str),
-    #[error("finalizer: {0}")]
-    Finalizer(String),
 }
 
-impl Error {
-    pub fn kube(verb: &'static str, kind: &'static str, name: &str, source: kube::Error) -> Self {
-        Self::Kube {
+impl KubeError {
+    pub fn new(verb: &'static str, kind: &'static str, name: &str, source: kube::Error) -> Self {
+        Self {
             verb,
             kind,
             name: name.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 
-    /// A bounded label for metrics; never the message itself.
+    /// `404 Not Found` from the API server.
+    pub fn is_not_found(e: &kube::Error) -> bool {
+        matches!(e, kube::Error::Api(s) if s.code == 404)
+    }
+}
+
+impl SecretError {
+    fn category(&self) -> &'static str {
+        match self {
+            SecretError::Kube(_) => "kube_api",
+            SecretError::Random(_) => "random",
+            SecretError::Key { .. }
+            | SecretError::TlsMissing { .. }
+            | SecretError::Missing { .. } => "secret",
+        }
+    }
+
+    fn needs_user(&self) -> bool {
+        !matches!(self, SecretError::Kube(_) | SecretError::Random(_))
+    }
+}
+
+impl Error {
+    /// A bounded label for metrics: the kind of cause, never the message itself.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::Invalid(_) => "invalid_spec",
-            Error::Render(e) => e.category(),
-            Error::Kube { .. } => "kube_api",
-            Error::SecretKey { .. }
-            | Error::SecretMissing { .. }
-            | Error::TlsSecretMissing { .. } => "secret",
-            Error::Random(_) => "random",
             Error::MissingMeta(_) => "invalid_object",
+            Error::Validate { source, .. } | Error::Build { source, .. } => source.category(),
+            Error::Password { source, .. } | Error::Tls { source, .. } => source.category(),
+            Error::Apply { .. }
+            | Error::Labels { .. }
+            | Error::Status { .. }
+            | Error::Cleanup { .. } => "kube_api",
             Error::Finalizer(_) => "finalizer",
         }
     }
 
     /// Errors that retrying will not fix: the user must change something.
     pub fn needs_user(&self) -> bool {
-        matches!(
-            self,
-            Error::Invalid(_)
-                | Error::Render(_)
-                | Error::SecretKey { .. }
-                | Error::SecretMissing { .. }
-                | Error::TlsSecretMissing { .. }
-                | Error::MissingMeta(_)
-        )
+        match self {
+            Error::MissingMeta(_) | Error::Validate { .. } | Error::Build { .. } => true,
+            Error::Password { source, .. } | Error::Tls { source, .. } => source.needs_user(),
+            Error::Apply { .. }
+            | Error::Labels { .. }
+            | Error::Status { .. }
+            | Error::Cleanup { .. }
+            | Error::Finalizer(_) => false,
+        }
     }
+}
 
-    /// `404 Not Found` from the API server.
-    pub fn is_not_found(e: &kube::Error) -> bool {
-        matches!(e, kube::Error::Api(s) if s.code == 404)
+/// How errors name a cluster: `namespace/name`.
+pub fn cluster_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// The metric's label values are the cause's kind, whatever step it failed in.
+    #[test]
+    fn categories_are_the_causes_kind() {
+        let password = |source| Error::Password {
+            cluster: cluster_key("ns", "seed"),
+            source,
+        };
+        let missing = password(SecretError::Missing {
+            name: "mine".into(),
+        });
+        assert_eq!(missing.category(), "secret");
+        assert!(missing.needs_user());
+        assert!(missing
+            .to_string()
+            .starts_with("password of `ns/seed`: Secret `mine`"));
+        let random = password(SecretError::Random("no entropy".into()));
+        assert_eq!(random.category(), "random");
+        assert!(!random.needs_user());
+        assert_eq!(
+            Error::MissingMeta("metadata.uid").category(),
+            "invalid_object"
+        );
     }
 }

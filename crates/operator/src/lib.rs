@@ -3,8 +3,9 @@
 //! cluster's pods, and reports status.
 //!
 //! - `operator`: caches, metrics, leader election; the controller and engines run on the leader
-//! - `controller`: what is watched; `reconcile`: the per-cluster pipeline, one module per step
-//! - `engines`: one engine task per cluster
+//! - `controller`: what is watched; `reconcile`: the per-cluster pipeline, one module per step;
+//!   `reason`: the reasons of the Events it publishes
+//! - `engines`: one engine task per cluster (the engine forms the cluster, then runs)
 //! - `platform`: pods and nodes as the engine's instances and zones
 //! - `lease`: leader election; `metrics`: Prometheus and health endpoints
 
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod operator;
 pub mod outside;
 pub mod platform;
+pub mod reason;
 pub mod reconcile;
 
 pub use context::Context;

@@ -18,10 +18,11 @@ use redis_stretch_k8s::{Object, Rendered};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::validate::Validated;
 use crate::context::MANAGER;
-use crate::error::Error;
+use crate::error::{Error, KubeError};
 
-/// What apply did, for the status step.
+/// What apply did, for the Events that report it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     pub objects: usize,
@@ -31,10 +32,23 @@ pub struct Applied {
 
 pub async fn apply(
     client: &Client,
+    valid: &Validated,
+    rendered: &Rendered,
+) -> Result<Applied, Error> {
+    apply_all(client, &valid.namespace, rendered, &valid.owner)
+        .await
+        .map_err(|source| Error::Apply {
+            cluster: valid.key.clone(),
+            source,
+        })
+}
+
+async fn apply_all(
+    client: &Client,
     namespace: &str,
     rendered: &Rendered,
     owner: &OwnerReference,
-) -> Result<Applied, Error> {
+) -> Result<Applied, KubeError> {
     let objects = rendered.objects();
     for object in &objects {
         match object {
@@ -44,7 +58,7 @@ pub async fn apply(
             Object::PodDisruptionBudget(o) => one(client, namespace, o.clone(), owner).await?,
         }
     }
-    let keep: BTreeSet<(&str, String)> = objects.iter().map(kind_and_name).collect();
+    let keep: BTreeSet<(&str, String)> = objects.iter().filter_map(kind_and_name).collect();
     let cluster = rendered.cluster.name();
     let mut deleted = Vec::new();
     deleted.extend(orphans::<StatefulSet>(client, namespace, cluster, &owner.uid, &keep).await?);
@@ -59,14 +73,15 @@ pub async fn apply(
     })
 }
 
-fn kind_and_name(o: &Object) -> (&'static str, String) {
+/// `None` for an object without a name: it cannot match one on the server.
+fn kind_and_name(o: &Object) -> Option<(&'static str, String)> {
     let (kind, meta) = match o {
         Object::ConfigMap(x) => (kind_of::<ConfigMap>(), &x.metadata),
         Object::Service(x) => (kind_of::<Service>(), &x.metadata),
         Object::StatefulSet(x) => (kind_of::<StatefulSet>(), &x.metadata),
         Object::PodDisruptionBudget(x) => (kind_of::<PodDisruptionBudget>(), &x.metadata),
     };
-    (kind, meta.name.clone().unwrap_or_default())
+    meta.name.clone().map(|name| (kind, name))
 }
 
 fn kind_of<K: k8s_openapi::Resource>() -> &'static str {
@@ -78,7 +93,7 @@ async fn one<K>(
     namespace: &str,
     mut obj: K,
     owner: &OwnerReference,
-) -> Result<(), Error>
+) -> Result<(), KubeError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + k8s_openapi::Resource
@@ -96,7 +111,7 @@ where
         &Patch::Apply(&obj),
     )
     .await
-    .map_err(|e| Error::kube("apply", kind_of::<K>(), &name, e))?;
+    .map_err(|e| KubeError::new("apply", kind_of::<K>(), &name, e))?;
     Ok(())
 }
 
@@ -107,7 +122,7 @@ async fn orphans<K>(
     cluster: &str,
     owner_uid: &str,
     keep: &BTreeSet<(&str, String)>,
-) -> Result<Vec<String>, Error>
+) -> Result<Vec<String>, KubeError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + k8s_openapi::Resource
@@ -125,7 +140,7 @@ where
     let list = api
         .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|e| Error::kube("list", kind, cluster, e))?;
+        .map_err(|e| KubeError::new("list", kind, cluster, e))?;
     let mut deleted = Vec::new();
     for o in list.items {
         let name = o.name_any();
@@ -135,8 +150,8 @@ where
         }
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => deleted.push(format!("{kind}/{name}")),
-            Err(e) if Error::is_not_found(&e) => {}
-            Err(e) => return Err(Error::kube("delete", kind, &name, e)),
+            Err(e) if KubeError::is_not_found(&e) => {}
+            Err(e) => return Err(KubeError::new("delete", kind, &name, e)),
         }
     }
     Ok(deleted)

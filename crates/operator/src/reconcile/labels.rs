@@ -10,10 +10,30 @@ use kube::{Api, Client, ResourceExt};
 use redis_stretch_engine::Snapshot;
 use redis_stretch_k8s::names::LABEL_ROLE;
 
-use crate::error::Error;
+use super::validate::Validated;
+use crate::error::{Error, KubeError};
+
+/// Write the role label of every pod whose label differs from what Redis says now. Nothing to
+/// do before the engine's first snapshot.
+pub async fn update(
+    client: &Client,
+    valid: &Validated,
+    pods: &[Arc<Pod>],
+    snapshot: Option<&Snapshot>,
+) -> Result<(), Error> {
+    let Some(snapshot) = snapshot else {
+        return Ok(());
+    };
+    apply(client, &valid.namespace, &changes(pods, snapshot))
+        .await
+        .map_err(|source| Error::Labels {
+            cluster: valid.key.clone(),
+            source,
+        })
+}
 
 /// Pods whose label differs from their current role, with the role to write.
-pub fn changes(pods: &[Arc<Pod>], snapshot: &Snapshot) -> Vec<(String, &'static str)> {
+fn changes(pods: &[Arc<Pod>], snapshot: &Snapshot) -> Vec<(String, &'static str)> {
     pods.iter()
         .filter_map(|p| {
             let name = p.name_any();
@@ -37,11 +57,11 @@ pub fn changes(pods: &[Arc<Pod>], snapshot: &Snapshot) -> Vec<(String, &'static 
         .collect()
 }
 
-pub async fn apply(
+async fn apply(
     client: &Client,
     namespace: &str,
     changes: &[(String, &'static str)],
-) -> Result<(), Error> {
+) -> Result<(), KubeError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     for (pod, role) in changes {
         let patch = serde_json::json!({"metadata": {"labels": {LABEL_ROLE: role}}});
@@ -51,8 +71,8 @@ pub async fn apply(
         {
             Ok(_) => {}
             // The pod went away meanwhile: its replacement gets labelled on the next pass.
-            Err(e) if Error::is_not_found(&e) => {}
-            Err(e) => return Err(Error::kube("label", "Pod", pod, e)),
+            Err(e) if KubeError::is_not_found(&e) => {}
+            Err(e) => return Err(KubeError::new("label", "Pod", pod, e)),
         }
     }
     Ok(())

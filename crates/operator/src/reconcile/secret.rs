@@ -1,57 +1,65 @@
-//! Dereference: the password. A Secret the user names must exist; without a name the operator
-//! generates one (`<name>-auth`, owned by the cluster) the first time and never rewrites it.
-//! The password only ever lives in that Secret, the pods' in-memory auth file and this
-//! process's memory: never in a log line, an Event or the status.
+//! Dereference: the Secrets the spec names. The password: a Secret the user names must exist;
+//! without a name the operator generates one (`<name>-auth`, owned by the cluster) the first
+//! time and never rewrites it. The password only ever lives in that Secret, the pods'
+//! in-memory auth file and this process's memory: never in a log line, an Event or the
+//! status. With TLS on, the CA the engine trusts.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret as KubeSecret;
 use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Resource};
+use kube::Api;
 use redis_stretch_admin::{Secret, Tls};
-use redis_stretch_api::{RedisStretchCluster, ValidatedCluster};
 use redis_stretch_k8s::names::{Names, PASSWORD_KEY};
 
-use crate::error::Error;
+use super::validate::Validated;
+use crate::error::{Error, KubeError, SecretError};
 
 /// The cluster's password, creating the generated Secret when needed. `None` when auth is off.
-pub async fn password(
+pub async fn password(client: &kube::Client, valid: &Validated) -> Result<Option<Secret>, Error> {
+    password_of(client, valid)
+        .await
+        .map_err(|source| Error::Password {
+            cluster: valid.key.clone(),
+            source,
+        })
+}
+
+async fn password_of(
     client: &kube::Client,
-    cr: &RedisStretchCluster,
-    cluster: &ValidatedCluster,
-) -> Result<Option<Secret>, Error> {
-    let spec = cluster.spec();
+    valid: &Validated,
+) -> Result<Option<Secret>, SecretError> {
+    let spec = valid.cluster.spec();
     if !spec.auth.enabled {
         return Ok(None);
     }
-    let ns = cluster.namespace().unwrap_or("default");
-    let name = Names::new(cluster).auth_secret();
-    let api: Api<KubeSecret> = Api::namespaced(client.clone(), ns);
+    let name = Names::new(&valid.cluster).auth_secret();
+    let api: Api<KubeSecret> = Api::namespaced(client.clone(), &valid.namespace);
     let existing = api
         .get_opt(&name)
         .await
-        .map_err(|e| Error::kube("get", "Secret", &name, e))?;
+        .map_err(|e| KubeError::new("get", "Secret", &name, e))?;
     let secret = match existing {
         Some(s) => s,
-        None if spec.auth.secret_name.is_some() => return Err(Error::SecretMissing { name }),
+        None if spec.auth.secret_name.is_some() => return Err(SecretError::Missing { name }),
         None => {
-            let generated = generated(cr, &name)?;
+            let generated = generated(valid, &name)?;
             match api.create(&PostParams::default(), &generated).await {
                 Ok(s) => s,
                 // Created meanwhile (another reconcile, a human): use theirs, never overwrite.
                 Err(kube::Error::Api(s)) if s.code == 409 => api
                     .get(&name)
                     .await
-                    .map_err(|e| Error::kube("get", "Secret", &name, e))?,
-                Err(e) => return Err(Error::kube("create", "Secret", &name, e)),
+                    .map_err(|e| KubeError::new("get", "Secret", &name, e))?,
+                Err(e) => return Err(KubeError::new("create", "Secret", &name, e).into()),
             }
         }
     };
     read_password(&secret, &name).map(Some)
 }
 
-fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, Error> {
-    let missing = || Error::SecretKey {
+fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, SecretError> {
+    let missing = || SecretError::Key {
         name: name.to_owned(),
         key: PASSWORD_KEY.to_owned(),
         what: "password",
@@ -79,18 +87,24 @@ fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, Error> {
 
 /// With TLS on: the CA the engine trusts, from the cluster's TLS Secret (`ca.crt`, as
 /// cert-manager writes it). The instances' own certificate and key stay in the pods.
-pub async fn tls(client: &kube::Client, cluster: &ValidatedCluster) -> Result<Option<Tls>, Error> {
-    let spec = &cluster.spec().tls;
+pub async fn tls(client: &kube::Client, valid: &Validated) -> Result<Option<Tls>, Error> {
+    tls_of(client, valid).await.map_err(|source| Error::Tls {
+        cluster: valid.key.clone(),
+        source,
+    })
+}
+
+async fn tls_of(client: &kube::Client, valid: &Validated) -> Result<Option<Tls>, SecretError> {
+    let spec = &valid.cluster.spec().tls;
     let (true, Some(name)) = (spec.enabled, spec.secret_name.as_deref()) else {
         return Ok(None);
     };
-    let api: Api<KubeSecret> =
-        Api::namespaced(client.clone(), cluster.namespace().unwrap_or("default"));
+    let api: Api<KubeSecret> = Api::namespaced(client.clone(), &valid.namespace);
     let secret = api
         .get_opt(name)
         .await
-        .map_err(|e| Error::kube("get", "Secret", name, e))?
-        .ok_or_else(|| Error::TlsSecretMissing {
+        .map_err(|e| KubeError::new("get", "Secret", name, e))?
+        .ok_or_else(|| SecretError::TlsMissing {
             name: name.to_owned(),
         })?;
     let ca = secret
@@ -99,7 +113,7 @@ pub async fn tls(client: &kube::Client, cluster: &ValidatedCluster) -> Result<Op
         .and_then(|d| d.get(CA_KEY))
         .map(|b| b.0.clone())
         .filter(|b| !b.is_empty())
-        .ok_or_else(|| Error::SecretKey {
+        .ok_or_else(|| SecretError::Key {
             name: name.to_owned(),
             key: CA_KEY.to_owned(),
             what: "CA certificate (PEM) that signed the instances' certificates",
@@ -110,12 +124,12 @@ pub async fn tls(client: &kube::Client, cluster: &ValidatedCluster) -> Result<Op
 /// Key of the CA certificate in a `kubernetes.io/tls` Secret written by cert-manager.
 const CA_KEY: &str = "ca.crt";
 
-fn generated(cr: &RedisStretchCluster, name: &str) -> Result<KubeSecret, Error> {
+fn generated(valid: &Validated, name: &str) -> Result<KubeSecret, SecretError> {
     Ok(KubeSecret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
-            namespace: cr.meta().namespace.clone(),
-            owner_references: cr.controller_owner_ref(&()).map(|r| vec![r]),
+            namespace: Some(valid.namespace.clone()),
+            owner_references: Some(vec![valid.owner.clone()]),
             labels: Some(BTreeMap::from([(
                 redis_stretch_k8s::names::LABEL_MANAGED_BY.to_owned(),
                 redis_stretch_k8s::names::APP.to_owned(),
@@ -132,12 +146,12 @@ fn generated(cr: &RedisStretchCluster, name: &str) -> Result<KubeSecret, Error> 
 }
 
 /// 32 characters from a 62-symbol alphabet (≈190 bits), safe in redis.conf quotes and shells.
-fn random_password() -> Result<String, Error> {
+fn random_password() -> Result<String, SecretError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(32);
     while out.len() < 32 {
         let mut b = [0u8; 64];
-        getrandom::fill(&mut b).map_err(|e| Error::Random(e.to_string()))?;
+        getrandom::fill(&mut b).map_err(|e| SecretError::Random(e.to_string()))?;
         // Rejection sampling: 248 = 4 × 62, so every symbol is equally likely.
         out.extend(
             b.iter()

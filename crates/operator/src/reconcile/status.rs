@@ -17,13 +17,45 @@ use redis_stretch_engine::zone::ZoneState;
 use redis_stretch_engine::{NodeState, Snapshot};
 use redis_stretch_topology::{format_ranges, hosts_needed, summary_line, SLOT_COUNT};
 
+use super::observe::Observed;
+use super::validate::Validated;
 use crate::context::MANAGER;
 use crate::engines::EngineReport;
-use crate::error::Error;
+use crate::error::{Error, KubeError};
 use crate::platform::{NodeHealth, PodPlacement};
 
 /// How many engine actions the status keeps.
 const LAST_ACTIONS: usize = 10;
+
+/// The step: build the status from the validated spec, what the engine reported and what the
+/// caches show; write it only when it changed (the engine asks for a reconcile on every change
+/// it sees, so an unchanged status must not cost an API call each time).
+pub async fn update(
+    api: &Api<RedisStretchCluster>,
+    valid: &Validated,
+    previous: Option<&RedisStretchClusterStatus>,
+    report: &EngineReport,
+    seen: &Observed,
+) -> Result<(), Error> {
+    let status = build(&Inputs {
+        cluster: &valid.cluster,
+        generation: valid.generation,
+        previous,
+        report: Some(report),
+        placement: &seen.placement,
+        nodes: &seen.nodes,
+        now: now(),
+    });
+    if previous == Some(&status) {
+        return Ok(());
+    }
+    patch(api, valid.cluster.name(), &status)
+        .await
+        .map_err(|source| Error::Status {
+            cluster: valid.key.clone(),
+            source,
+        })
+}
 
 pub struct Inputs<'a> {
     pub cluster: &'a ValidatedCluster,
@@ -109,17 +141,17 @@ fn count(n: Option<usize>) -> u32 {
     u32::try_from(n.unwrap_or(0)).unwrap_or(u32::MAX)
 }
 
-fn instance(n: &NodeState, placement: &PodPlacement, healthy: bool) -> InstanceStatus {
-    let pod = n
-        .name
-        .clone()
-        .unwrap_or_else(|| n.id.clone().unwrap_or_default());
-    InstanceStatus {
+/// The pod's name, or the cluster node id of an instance the platform does not know; `None`
+/// for a node known by neither, which the status cannot name.
+fn instance(n: &NodeState, placement: &PodPlacement, healthy: bool) -> Option<InstanceStatus> {
+    let pod = n.name.clone().or_else(|| n.id.clone())?;
+    Some(InstanceStatus {
+        // Empty while the pod is on no node the cache knows (the field is a plain string).
         node: placement.nodes.get(&pod).cloned().unwrap_or_default(),
         pod,
         zone: n.zone.clone(),
         healthy,
-    }
+    })
 }
 
 fn shard_table(s: &Snapshot, placement: &PodPlacement) -> Vec<ShardStatus> {
@@ -129,11 +161,19 @@ fn shard_table(s: &Snapshot, placement: &PodPlacement) -> Vec<ShardStatus> {
         .map(|(m, index)| ShardStatus {
             index,
             slots: format_ranges(&m.slots),
-            master: Some(instance(m, placement, m.reachable)),
-            replicas: s
-                .replicas_of(m.id.as_deref().unwrap_or_default())
-                .map(|r| instance(r, placement, r.reachable && r.link_up == Some(true)))
-                .collect(),
+            master: instance(m, placement, m.reachable),
+            // Replicas name their master by id: without one, none can be matched to it.
+            replicas: m
+                .id
+                .as_deref()
+                .map(|id| {
+                    s.replicas_of(id)
+                        .filter_map(|r| {
+                            instance(r, placement, r.reachable && r.link_up == Some(true))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -366,7 +406,7 @@ pub async fn patch(
     api: &Api<RedisStretchCluster>,
     name: &str,
     status: &RedisStretchClusterStatus,
-) -> Result<(), Error> {
+) -> Result<(), KubeError> {
     let body = serde_json::json!({
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -378,6 +418,6 @@ pub async fn patch(
         &Patch::Apply(&body),
     )
     .await
-    .map_err(|e| Error::kube("patch status of", KIND, name, e))?;
+    .map_err(|e| KubeError::new("patch status of", KIND, name, e))?;
     Ok(())
 }

@@ -1,0 +1,66 @@
+//! The `reason` of every Kubernetes Event the reconcile publishes, as one type: alerting rules
+//! and `kubectl get events --field-selector reason=…` match on these strings, so they are
+//! defined once and never spelt inline.
+
+use std::fmt;
+
+use kube::runtime::events::EventType;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The spec failed validation: nothing was applied, the engine keeps the last valid spec.
+    InvalidSpec,
+    /// The rendered objects were applied for a new generation of the spec.
+    Applied,
+    /// An object the cluster owned is no longer rendered and was deleted.
+    Pruned,
+    /// The cluster is being deleted: its engine stopped, owned objects go by owner reference.
+    Deleted,
+}
+
+impl Reason {
+    /// The Event's `reason` field: CamelCase, as Kubernetes' own reasons.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::Applied => "Applied",
+            Reason::Pruned => "Pruned",
+            Reason::Deleted => "Deleted",
+        }
+    }
+
+    /// `Warning` for what a human must look at, `Normal` for the rest.
+    pub fn event_type(self) -> EventType {
+        match self {
+            Reason::InvalidSpec => EventType::Warning,
+            Reason::Applied | Reason::Pruned | Reason::Deleted => EventType::Normal,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Alerts and `kubectl get events` filters match these strings: they never change.
+    #[test]
+    fn reasons_are_stable_strings() {
+        let all = [
+            (Reason::InvalidSpec, "InvalidSpec"),
+            (Reason::Applied, "Applied"),
+            (Reason::Pruned, "Pruned"),
+            (Reason::Deleted, "Deleted"),
+        ];
+        for (reason, text) in all {
+            assert_eq!(reason.as_str(), text);
+            assert_eq!(reason.to_string(), text);
+        }
+        assert_eq!(Reason::InvalidSpec.event_type(), EventType::Warning);
+    }
+}
