@@ -9,11 +9,9 @@ pub mod parse;
 mod secret;
 mod tls;
 
-pub use redis_stretch_model::{ClusterState, NodeAddr};
 pub use client::{AdminClient, FailoverMode, DEFAULT_TIMEOUT};
 pub use error::{AdminError, ParseError};
-pub use parse::{
-    ClusterInfo, ClusterNode, ClusterNodes, NodeFlags, ReplicaInfo, ReplicationInfo,
-};
+pub use parse::{ClusterInfo, ClusterNode, ClusterNodes, NodeFlags, ReplicaInfo, ReplicationInfo};
+pub use redis_stretch_model::{ClusterState, NodeAddr};
 pub use secret::Secret;
 pub use tls::{Dial, Tls};

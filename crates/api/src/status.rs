@@ -33,6 +33,11 @@ pub struct RedisStretchClusterStatus {
     /// The engine's most recent actions, newest first (bounded by the operator).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub last_actions: Vec<EngineAction>,
+    /// What the engine remembers across restarts and leader changes (when each zone was lost
+    /// and came back, failback hold-downs, failovers asked for), as JSON: a new leader's engine
+    /// starts from it. Written by the operator only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_memory: Option<String>,
 }
 
 /// The shape of `metav1.Condition`, redeclared so that the schema needs no k8s-openapi schema

@@ -141,7 +141,9 @@ impl Memory {
         let retry = ms(retry);
         self.failovers.retain(|f| {
             now_ms.saturating_sub(f.at_ms) < retry
-                && snap.node_by_id(&f.candidate).is_some_and(|n| !n.is_master())
+                && snap
+                    .node_by_id(&f.candidate)
+                    .is_some_and(|n| !n.is_master())
         });
     }
 
@@ -194,7 +196,11 @@ mod tests {
         m.observe_zone("dc-a", ZoneState::Healthy, 2_000, &c);
         assert_eq!(m.hold_down_of("dc-a", 2_000, &c).unwrap().until_ms, 7_000);
         m.observe_zone("dc-a", dark, 3_000, &c);
-        assert_eq!(m.hold_down_of("dc-a", 3_000, &c), None, "no hold-down while dark");
+        assert_eq!(
+            m.hold_down_of("dc-a", 3_000, &c),
+            None,
+            "no hold-down while dark"
+        );
         m.observe_zone("dc-a", ZoneState::Healthy, 4_000, &c);
         assert_eq!(m.hold_down_of("dc-a", 4_000, &c).unwrap().until_ms, 14_000);
         assert_eq!(m.flaps("dc-a", 4_000, &c), 2);

@@ -350,7 +350,11 @@ fn one_master_lost_without_its_zone_is_left_to_redis() {
     assert!(d.is_empty(), "{d:?}");
     assert!(matches!(
         d.waiting_for,
-        Some(Waiting::RedisElects { kept: 2, total: 3, .. })
+        Some(Waiting::RedisElects {
+            kept: 2,
+            total: 3,
+            ..
+        })
     ));
 }
 
@@ -633,7 +637,10 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
     assert!(held.is_empty());
     assert!(matches!(
         held.waiting_for,
-        Some(Waiting::HoldDown { until_ms: 3_000, .. })
+        Some(Waiting::HoldDown {
+            until_ms: 3_000,
+            ..
+        })
     ));
 
     let d = run(&fenced, &zones(OK, OK), &p, Intent::Auto);
@@ -705,7 +712,10 @@ fn failback_waits_until_every_voter_knows_the_candidate_is_a_replica() {
     assert!(d.is_empty(), "{d:?}");
     match d.waiting_for {
         Some(Waiting::Gossip { reason, .. }) => {
-            assert!(reason.contains("does not yet see 127.0.1.1:7000"), "{reason}")
+            assert!(
+                reason.contains("does not yet see 127.0.1.1:7000"),
+                "{reason}"
+            )
         }
         other => panic!("expected gossip, got {other:?}"),
     }

@@ -16,8 +16,8 @@ use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_api::{RedisStretchClusterSpec, ValidatedCluster};
 use redis_stretch_decide::zone::confirm_window;
 use redis_stretch_decide::{
-    decide, ActionKind, Decision, EngineEvent, EngineStatus, HoldDownConfig, Input, Intent,
-    Memory, Policy, Snapshot, Waiting, ZoneStates, ZoneTracker,
+    decide, ActionKind, Decision, EngineEvent, EngineStatus, HoldDownConfig, Input, Intent, Memory,
+    Policy, Snapshot, Waiting, ZoneStates, ZoneTracker,
 };
 use redis_stretch_model::Instance;
 
@@ -205,7 +205,11 @@ impl Engine {
     }
 
     /// One observe → decide → act pass.
-    pub async fn pass(&mut self, platform: &dyn Platform, intent: Intent) -> Result<Pass, RunError> {
+    pub async fn pass(
+        &mut self,
+        platform: &dyn Platform,
+        intent: Intent,
+    ) -> Result<Pass, RunError> {
         self.load(platform);
         let instances = platform.instances().map_err(RunError::Instances)?;
         let snapshot = observe(&instances, &self.zones, &self.pool).await;
@@ -323,10 +327,7 @@ impl Engine {
             reporter.events(&events);
         }
         reporter.forming(&outcome);
-        let formed = matches!(
-            outcome,
-            Formation::Formed | Formation::Bootstrapped { .. }
-        );
+        let formed = matches!(outcome, Formation::Formed | Formation::Bootstrapped { .. });
         if formed {
             self.forming = None;
         }

@@ -6,18 +6,18 @@
 use std::time::{Duration, Instant};
 
 use redis_stretch_engine::decide::{decide, Decision, Input, Intent, Policy};
-use redis_stretch_engine::zone::ZoneState;
 use redis_stretch_engine::{
-    act, observe, Engine, EngineConfig, EngineStatus, Event, Pool, Recorder, Snapshot,
+    act, observe, Engine, EngineConfig, EngineEvent, EngineStatus, Pass, Pool, Reporter, Snapshot,
 };
+use redis_stretch_engine::{Waiting, ZoneState, ZoneStates};
 use redis_stretch_local::testing::{TestCluster, SEED_MANIFEST};
 use redis_stretch_local::{find_redis_server, kill_zone, restore_zone, FaultSignal, LocalPlatform};
 use tokio::sync::oneshot;
 
 struct Quiet;
-impl Recorder for Quiet {
-    fn events(&self, _: &[Event]) {}
-    fn status(&self, _: &EngineStatus) {}
+impl Reporter for Quiet {
+    fn events(&self, _: &[EngineEvent]) {}
+    fn status(&self, _: &EngineStatus, _: &Pass) {}
 }
 
 async fn snapshot(c: &TestCluster) -> Snapshot {
@@ -266,7 +266,10 @@ async fn manual_policy_takes_over_nothing_until_told() {
         told = pass.decision.waiting_for.clone();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(told.unwrap().contains("redis-stretch takeover --zone dc-b"));
+    assert!(matches!(
+        told,
+        Some(Waiting::Human { ref command, .. }) if command == "redis-stretch takeover --zone dc-b"
+    ));
     assert_eq!(served_from(&snapshot(&c).await, "dc-b"), 5462);
 
     // What `redis-stretch takeover --zone dc-b` runs.
@@ -297,17 +300,17 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
     kill_zone(&c.dir, "dc-a", FaultSignal::Stop).unwrap();
     let pool = Pool::new(c.password.clone(), Duration::from_millis(250));
     let s = observe(&c.instances(), &c.state.zones, &pool).await;
-    let zones = vec![
+    let zones = ZoneStates::of([
         ("dc-a".to_owned(), ZoneState::Dark { silent_ms: 1000 }),
         ("dc-b".to_owned(), ZoneState::Healthy),
-    ];
+    ]);
     let full = decide(&Input {
         snapshot: &s,
         zones: &zones,
         policy: &policy,
         intent: Intent::Auto,
         held_zone: None,
-        hold_down_left: None,
+        hold_down: None,
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
@@ -336,18 +339,15 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         EngineConfig::for_spec(cluster.spec()),
     );
     let platform = LocalPlatform { dir: c.dir.clone() };
-    let promoted_before = full.steps[t][0].node().clone();
+    let promoted_before = full.steps[t][0].node.clone();
     let mut again = 0;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
         let pass = engine.pass(&platform, Intent::Auto).await.unwrap();
         again += pass
-            .outcomes
+            .results
             .iter()
-            .filter(|o| {
-                matches!(o.action.kind(), "takeover" | "force-failover")
-                    && *o.action.node() == promoted_before
-            })
+            .filter(|r| r.action.is_promotion() && r.action.node == promoted_before)
             .count();
         if served_from(&pass.snapshot, "dc-b") == 16384 && pass.decision.is_empty() {
             break;

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
@@ -439,7 +439,10 @@ fn digest(r: &EngineReport) -> String {
         })
         .collect();
     let (waiting, actions) = r.status.as_ref().map_or((None, 0), |s| {
-        (s.waiting_for.as_ref().map(without_countdown), s.last_actions.len())
+        (
+            s.waiting_for.as_ref().map(without_countdown),
+            s.last_actions.len(),
+        )
     });
     // The memory changes rarely (a loss, a return, a failover asked): each change is saved.
     format!(

@@ -214,6 +214,7 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
             tls: None,
             zone_label: "topology.kubernetes.io/zone".into(),
             held_zone: None,
+            memory: None,
         })
         .await;
 
@@ -267,7 +268,9 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
     leadership.revoke();
     pods.signal("dc-a", "-STOP");
     let r = wait_for(&engines, "dc-a dark again", Duration::from_secs(10), |r| {
-        r.zones.iter().any(|(z, s)| z == "dc-a" && s.is_dark())
+        r.zones
+            .iter()
+            .any(|z| z.zone == "dc-a" && z.state.is_dark())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;

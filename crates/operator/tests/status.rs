@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use redis_stretch_admin::NodeAddr;
 use redis_stretch_api::{load_manifest, RedisStretchClusterStatus, ValidatedCluster};
-use redis_stretch_engine::zone::ZoneState;
 use redis_stretch_engine::{EngineStatus, NodeState, Snapshot};
+use redis_stretch_engine::{Waiting, ZoneState, ZoneStates};
 use redis_stretch_operator::engines::EngineReport;
 use redis_stretch_operator::platform::{NodeHealth, PodPlacement};
 use redis_stretch_operator::reconcile::status::{build, Inputs};
@@ -109,20 +109,21 @@ fn seed() -> Snapshot {
 fn report(
     snapshot: Snapshot,
     zones: [ZoneState; 2],
-    waiting: &str,
+    waiting: Waiting,
     notes: &[&str],
 ) -> EngineReport {
     EngineReport {
         formed: true,
         forming: None,
         snapshot: Some(snapshot),
-        zones: vec![("dc-a".into(), zones[0]), ("dc-b".into(), zones[1])],
+        zones: ZoneStates::of([("dc-a".into(), zones[0]), ("dc-b".into(), zones[1])]),
+        memory: None,
         status: Some(EngineStatus {
             pid: 1,
             heartbeat_ms: 0,
-            zones: vec![],
+            zones: ZoneStates::default(),
             verdicts: vec![],
-            waiting_for: Some(waiting.into()),
+            waiting_for: Some(waiting),
             notes: notes.iter().map(|s| s.to_string()).collect(),
             last_actions: vec![],
         }),
@@ -160,7 +161,7 @@ const DARK: ZoneState = ZoneState::Dark { silent_ms: 900 };
 #[test]
 fn healthy_seed_cluster() {
     let c = cluster("Automatic");
-    let s = status_of(&c, &report(seed(), [OK, OK], "nothing", &[]));
+    let s = status_of(&c, &report(seed(), [OK, OK], Waiting::AsPreferred, &[]));
     assert_eq!(s.ready.as_deref(), Some("3/3"));
     assert_eq!(s.zones_up.as_deref(), Some("2/2"));
     assert_eq!(
@@ -203,7 +204,18 @@ fn majority_zone_dark_automatic() {
     let c = cluster("Automatic");
     let mut snap = seed();
     dc_a_dark(&mut snap);
-    let s = status_of(&c, &report(snap, [DARK, OK], "takeover of 2 shards", &[]));
+    let s = status_of(
+        &c,
+        &report(
+            snap,
+            [DARK, OK],
+            Waiting::ZoneReturn {
+                lost: "dc-a".into(),
+                survivor: "dc-b".into(),
+            },
+            &[],
+        ),
+    );
     assert_eq!(s.zones_up.as_deref(), Some("1/2"));
     assert_eq!(cond(&s, "ZoneLost").0, "True");
     assert!(cond(&s, "ZoneLost").2.contains("dc-a"));
@@ -224,7 +236,10 @@ fn majority_zone_dark_manual_says_what_to_run() {
         &report(
             snap,
             [DARK, OK],
-            "a human",
+            Waiting::Human {
+                command: "redis-stretch takeover --zone dc-b".into(),
+                reason: "policy Manual".into(),
+            },
             &["run `redis-stretch takeover --zone dc-b`"],
         ),
     );
@@ -266,7 +281,16 @@ fn returned_zone_waits_for_failback() {
     }
     let s = status_of(
         &c,
-        &report(snap, [OK, OK], "failback hold-down: 4.0 s left", &[]),
+        &report(
+            snap,
+            [OK, OK],
+            Waiting::HoldDown {
+                zone: "dc-a".into(),
+                until_ms: 4_000,
+                left_ms: 4_000,
+            },
+            &[],
+        ),
     );
     let (st, _, msg) = cond(&s, "FailbackPending");
     assert_eq!(st, "True");

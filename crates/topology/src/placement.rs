@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use redis_stretch_api::ValidatedCluster;
 use serde::{Deserialize, Serialize};
 
-use redis_stretch_model::{split_slots, Role, SlotRange};
 use crate::survivability::{Copy, ShardLayout};
+use redis_stretch_model::{split_slots, Role, SlotRange};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedInstance {

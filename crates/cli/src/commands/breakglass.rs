@@ -14,6 +14,7 @@ use redis_stretch_engine::{
     discover, Engine, EngineConfig, Instance, Pass, Platform, Pool, Snapshot,
 };
 use redis_stretch_local::{live_engine, LocalPlatform, StateDir};
+use redis_stretch_topology::SLOT_COUNT;
 
 use super::local::state_dir;
 use super::status::{parse_zone_map, password_from, print_snapshot, OBSERVE_TIMEOUT};
@@ -192,17 +193,14 @@ fn engine_for(t: &Target) -> Engine {
         .with_tls(t.tls.clone())
 }
 
-fn print_pass(pass: &Pass) -> usize {
-    let mut n = 0;
-    for o in &pass.outcomes {
-        n += 1;
-        let mark = if o.ok { "done" } else { "FAILED" };
-        println!("{mark}: {} ({} ms) -> {}", o.action, o.took_ms, o.detail);
+fn print_pass(pass: &Pass) {
+    for r in &pass.results {
+        let mark = if r.ok { "done" } else { "FAILED" };
+        println!("{mark}: {} ({} ms) -> {}", r.action, r.took_ms, r.detail);
     }
     for note in &pass.decision.notes {
         println!("note: {note}");
     }
-    n
 }
 
 fn warn_forced(what: &str) {
@@ -261,37 +259,20 @@ pub async fn takeover(survivor: &str, args: &TargetArgs) -> Result<(), CliError>
     }
     println!("taking over every shard whose master is in {lost}, in {survivor}");
     let start = Instant::now();
-    let mut last = None;
-    for _ in 0..30 {
-        let pass = engine
-            .pass(
-                t.platform.as_ref(),
-                Intent::Takeover {
-                    survivor: survivor.to_owned(),
-                },
-            )
-            .await
-            .map_err(CliError::Runtime)?;
-        let did = print_pass(&pass);
-        let promoting = pass
-            .decision
-            .actions()
-            .any(|a| matches!(a.kind(), "takeover" | "force-failover"));
-        let done = !promoting && pass.snapshot.slots_covered() == 16384;
-        last = Some(pass);
-        if done {
-            break;
-        }
-        if did == 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    let Some(pass) = last else {
-        return Err(CliError::Runtime("no pass ran".into()));
-    };
+    let pass = engine
+        .run_until(
+            t.platform.as_ref(),
+            Intent::Takeover {
+                survivor: survivor.to_owned(),
+            },
+            Duration::from_secs(30),
+            print_pass,
+        )
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
     println!();
     print_snapshot(&pass.snapshot, Some("after takeover"));
-    if pass.snapshot.slots_covered() == 16384 {
+    if pass.snapshot.slots_covered() == usize::from(SLOT_COUNT) {
         println!(
             "\nevery slot has a master in {survivor} after {:.2}s",
             start.elapsed().as_secs_f64()
@@ -299,42 +280,19 @@ pub async fn takeover(survivor: &str, args: &TargetArgs) -> Result<(), CliError>
         Ok(())
     } else {
         Err(CliError::Runtime(format!(
-            "{} of 16384 slots served after {:.1}s; see the notes above",
+            "{} of {SLOT_COUNT} slots served after {:.1}s; see the notes above",
             pass.snapshot.slots_covered(),
             start.elapsed().as_secs_f64()
         )))
     }
 }
 
-/// Run `intent` pass after pass until it waits for nothing more (`done` says when).
-async fn converge(
-    t: &Target,
-    intent: Intent,
-    limit: Duration,
-    done: impl Fn(&Pass) -> bool,
-) -> Result<Pass, CliError> {
-    let mut engine = engine_for(t);
-    let start = Instant::now();
-    loop {
-        let pass = engine
-            .pass(t.platform.as_ref(), intent.clone())
-            .await
-            .map_err(CliError::Runtime)?;
-        let did = print_pass(&pass);
-        if done(&pass) {
-            return Ok(pass);
-        }
-        if start.elapsed() > limit {
-            return Err(CliError::Runtime(format!(
-                "not done after {}s: {}",
-                limit.as_secs(),
-                pass.decision.waiting_for.unwrap_or_default()
-            )));
-        }
-        if did == 0 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+/// Run `intent` until decide says it is settled, printing every action.
+async fn converge(t: &Target, intent: Intent, limit: Duration) -> Result<Pass, CliError> {
+    engine_for(t)
+        .run_until(t.platform.as_ref(), intent, limit, print_pass)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))
 }
 
 pub async fn failback(args: &TargetArgs) -> Result<(), CliError> {
@@ -345,14 +303,7 @@ pub async fn failback(args: &TargetArgs) -> Result<(), CliError> {
         t.spec.failover.failback == FailbackPolicy::Automatic,
         "failback",
     )?;
-    let pass = converge(&t, Intent::Failback, Duration::from_secs(120), |p| {
-        p.decision.is_empty()
-            && p.decision
-                .waiting_for
-                .as_deref()
-                .is_some_and(|w| w.contains("already as preferred"))
-    })
-    .await?;
+    let pass = converge(&t, Intent::Failback, Duration::from_secs(120)).await?;
     println!();
     print_snapshot(&pass.snapshot, Some("after failback"));
     Ok(())
@@ -389,13 +340,6 @@ pub async fn evacuate(zone: &str, args: &TargetArgs) -> Result<(), CliError> {
             zone: zone.to_owned(),
         },
         Duration::from_secs(120),
-        |p| {
-            p.decision.is_empty()
-                && p.decision
-                    .waiting_for
-                    .as_deref()
-                    .is_some_and(|w| w.contains("holds no masters"))
-        },
     )
     .await?;
     println!();

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use redis_stretch_admin::{AdminClient, ClusterState, FailoverMode, NodeAddr, Secret};
 use redis_stretch_drill::{cluster_check, svg, verify, DrillConfig, DrillReport, Workload};
-use redis_stretch_engine::{observe, Pool, Snapshot};
+use redis_stretch_engine::{observe, Pool, Snapshot, Waiting};
 use redis_stretch_local::{
     engine_status, find_redis_server, kill_zone, live_engine, restore_zone, FaultSignal, StateDir,
 };
+use redis_stretch_topology::SLOT_COUNT;
 use tokio::sync::oneshot;
 
 use super::local::state_dir;
@@ -81,7 +82,7 @@ async fn wait_for(
         }
         if start.elapsed() > limit {
             let engine = engine_status(dir)
-                .and_then(|s| s["waiting_for"].as_str().map(str::to_owned))
+                .and_then(|s| s.waiting_for.map(|w| w.to_string()))
                 .unwrap_or_else(|| "no engine status".into());
             return Err(CliError::Runtime(format!(
                 "drill: not {what} after {}s; engine waiting for: {engine}; see `redis-stretch status --state-dir {}`",
@@ -96,8 +97,8 @@ async fn wait_for(
 fn settled(s: &Snapshot) -> bool {
     s.nodes
         .iter()
-        .all(|n| n.reachable && n.slots_assigned == Some(16384))
-        && s.slots_covered() == 16384
+        .all(|n| n.reachable && n.slots_assigned == Some(u32::from(SLOT_COUNT)))
+        && s.slots_covered() == usize::from(SLOT_COUNT)
         && s.nodes
             .iter()
             .filter(|n| n.role == Some(redis_stretch_topology::Role::Replica))
@@ -105,13 +106,7 @@ fn settled(s: &Snapshot) -> bool {
 }
 
 fn engine_idle(dir: &StateDir) -> bool {
-    engine_status(dir)
-        .and_then(|s| {
-            s["waiting_for"]
-                .as_str()
-                .map(|w| w.contains("masters sit as preferred"))
-        })
-        .unwrap_or(false)
+    engine_status(dir).is_some_and(|s| s.waiting_for == Some(Waiting::AsPreferred))
 }
 
 /// The recipe's procedure, at machine speed: watch a survivor; once it reports

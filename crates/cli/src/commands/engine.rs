@@ -2,7 +2,7 @@
 //! `local engine`) or as a detached process recorded in the state dir.
 
 use redis_stretch_engine::{Engine, EngineConfig};
-use redis_stretch_local::{live_engine, spawn_detached, FileRecorder, LocalPlatform, StateDir};
+use redis_stretch_local::{live_engine, spawn_detached, FileReporter, LocalPlatform, StateDir};
 
 use crate::error::CliError;
 
@@ -16,8 +16,8 @@ pub async fn run(
     let cfg = EngineConfig::for_spec(cluster.spec());
     let mut engine = Engine::new(cluster.spec(), password, cfg);
     let platform = LocalPlatform { dir: dir.clone() };
-    let recorder = FileRecorder { dir: dir.clone() };
-    engine.run(&platform, &recorder, stop).await;
+    let reporter = FileReporter { dir: dir.clone() };
+    engine.run(&platform, &reporter, stop).await;
     // A stopped engine leaves no heartbeat behind that could pass for a live one.
     let _ = std::fs::remove_file(dir.file(redis_stretch_local::ENGINE_FILE));
     Ok(())

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 use redis_stretch_admin::{NodeAddr, Secret};
-use redis_stretch_engine::{discover, observe, NodeState, Pool, Snapshot};
+use redis_stretch_engine::{
+    discover, observe, EngineStatus, NodeState, Pool, Snapshot, ZoneState, ZoneStates,
+};
 use redis_stretch_topology::{format_ranges, summary_line, ZoneVerdict};
 use serde::Serialize;
 
@@ -67,11 +69,17 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
     };
     match args.output {
         Output::Json => {
-            let mut doc = serde_json::to_value(StatusJson::from(&snap))
-                .map_err(|e| CliError::Runtime(e.to_string()))?;
-            if let (Some(dir), Some(obj)) = (&engine_dir, doc.as_object_mut()) {
-                obj.insert("engine".into(), engine_json(dir));
+            #[derive(Serialize)]
+            struct Doc<'a> {
+                #[serde(flatten)]
+                cluster: StatusJson<'a>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                engine: Option<EngineJson>,
             }
+            let doc = Doc {
+                cluster: StatusJson::from(&snap),
+                engine: engine_dir.as_ref().map(engine_json),
+            };
             let text =
                 serde_json::to_string_pretty(&doc).map_err(|e| CliError::Runtime(e.to_string()))?;
             println!("{text}");
@@ -86,13 +94,44 @@ pub async fn run(args: StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn engine_json(dir: &redis_stretch_local::StateDir) -> serde_json::Value {
-    let live = redis_stretch_local::live_engine(dir);
-    let mut v = redis_stretch_local::engine_status(dir).unwrap_or(serde_json::Value::Null);
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("live".into(), serde_json::Value::Bool(live.is_some()));
+/// The engine's status as JSON, with whether it is live.
+#[derive(Serialize)]
+struct EngineJson {
+    live: bool,
+    #[serde(flatten)]
+    status: Option<EngineStatus>,
+}
+
+fn engine_json(dir: &redis_stretch_local::StateDir) -> EngineJson {
+    EngineJson {
+        live: redis_stretch_local::live_engine(dir).is_some(),
+        status: redis_stretch_local::engine_status(dir),
     }
-    v
+}
+
+/// `dc-a healthy, dc-b dark (1.2 s), …`, with each zone's failback hold-down and flaps.
+fn zone_line(zones: &ZoneStates) -> String {
+    zones
+        .iter()
+        .map(|z| {
+            let mut s = format!("{} {}", z.zone, z.state.name());
+            if let ZoneState::Dark { silent_ms } | ZoneState::Suspect { silent_ms } = z.state {
+                s.push_str(&format!(" ({:.1} s)", silent_ms as f64 / 1000.0));
+            }
+            if z.flaps > 1 {
+                s.push_str(&format!(", lost {} times in the flap window", z.flaps));
+            }
+            if let Some(until) = z.hold_down_until_ms {
+                let left = until.saturating_sub(redis_stretch_engine::unix_ms());
+                s.push_str(&format!(
+                    ", failback hold-down {:.1} s",
+                    left as f64 / 1000.0
+                ));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What the engine sees, waits for and did last, with reasons.
@@ -103,18 +142,12 @@ fn print_engine(dir: &redis_stretch_local::StateDir) {
     match (live, &status) {
         (Some(pid), Some(s)) => {
             println!("engine: live (pid {pid})");
-            if let Some(zones) = s["zones"].as_array() {
-                let z: Vec<String> = zones
-                    .iter()
-                    .map(|z| format!("{} {}", z[0].as_str().unwrap_or("?"), z[1]["state"].as_str().unwrap_or("?")))
-                    .collect();
-                println!("  zones: {}", z.join(", "));
-            }
-            if let Some(w) = s["waiting_for"].as_str() {
+            println!("  zones: {}", zone_line(&s.zones));
+            if let Some(w) = &s.waiting_for {
                 println!("  waiting for: {w}");
             }
-            for n in s["notes"].as_array().into_iter().flatten() {
-                println!("  note: {}", n.as_str().unwrap_or_default());
+            for n in &s.notes {
+                println!("  note: {n}");
             }
         }
         (None, Some(_)) => println!("engine: not running (last status is stale); start it with `redis-stretch local up -f FILE --detach`"),
@@ -124,20 +157,11 @@ fn print_engine(dir: &redis_stretch_local::StateDir) {
     if !events.is_empty() {
         println!("  last actions:");
         for e in events {
-            println!(
-                "    {} {}{}",
-                if e["ok"].as_bool() == Some(true) {
-                    "ok  "
-                } else {
-                    "FAIL"
-                },
-                e["summary"].as_str().unwrap_or_default(),
-                if e["ok"].as_bool() == Some(true) {
-                    String::new()
-                } else {
-                    format!(" -> {}", e["detail"].as_str().unwrap_or_default())
-                }
-            );
+            if e.ok {
+                println!("    ok   {}", e.summary);
+            } else {
+                println!("    FAIL {} -> {}", e.summary, e.detail);
+            }
         }
     }
 }

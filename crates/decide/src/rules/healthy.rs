@@ -60,7 +60,10 @@ fn meet(snap: &Snapshot) -> Vec<Action> {
             out.extend(Action::on(
                 p,
                 ActionKind::Meet { peer: a.clone() },
-                format!("{who} does not know {} at its current address", short_id(id)),
+                format!(
+                    "{who} does not know {} at its current address",
+                    short_id(id)
+                ),
             ));
         }
     }
@@ -128,10 +131,7 @@ fn pairing(snap: &Snapshot) -> Vec<Action> {
                     .into_iter()
                     .filter(|m| m.zone != n.zone && m.reachable)
                     .filter(|m| m.id.is_some())
-                    .min_by_key(|m| {
-                        m.id.as_deref()
-                            .map_or(0, |id| snap.replicas_of(id).count())
-                    })
+                    .min_by_key(|m| m.id.as_deref().map_or(0, |id| snap.replicas_of(id).count()))
             });
         if let Some((m, master_id)) = target.and_then(|m| Some((m, m.id.clone()?))) {
             out.extend(Action::on(

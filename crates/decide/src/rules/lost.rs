@@ -79,16 +79,16 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
             unfence.extend(Action::on(
                 m,
                 ActionKind::Unfence,
-                format!("its replicas are in {lost}, which is lost; fenced, it would refuse writes"),
+                format!(
+                    "its replicas are in {lost}, which is lost; fenced, it would refuse writes"
+                ),
             ));
         }
     }
     // When did the zone go silent? The engine knows; a human's `takeover` does not, so there
     // the most recent link loss among the candidates stands for the moment of the loss.
     let max_down_s = match input.zones.state(lost) {
-        Some(ZoneState::Dark { silent_ms }) if !forced => {
-            silent_ms / 1000 + LINK_SLACK_S
-        }
+        Some(ZoneState::Dark { silent_ms }) if !forced => silent_ms / 1000 + LINK_SLACK_S,
         _ => {
             orphans
                 .iter()

@@ -8,6 +8,8 @@ use redis_stretch_api::RedisStretchCluster;
 
 use super::validate::Validated;
 use crate::context::{Context, HOLD_ANNOTATION};
+use redis_stretch_engine::Memory;
+
 use crate::engines::{EngineReport, EngineSpec};
 
 pub async fn converge(
@@ -25,6 +27,23 @@ pub async fn converge(
             tls,
             zone_label: valid.cluster.spec().placement.zone_label.clone(),
             held_zone: cr.annotations().get(HOLD_ANNOTATION).cloned(),
+            memory: engine_memory(cr),
         })
         .await
+}
+
+/// The engine memory a previous leader left in the status; an unreadable one is ignored (the
+/// engine then starts blind: slower to fail back, never unsafe).
+fn engine_memory(cr: &RedisStretchCluster) -> Option<Memory> {
+    let text = cr.status.as_ref()?.engine_memory.as_deref()?;
+    match serde_json::from_str(text) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(
+                "status.engineMemory of {} does not parse: {e}",
+                cr.name_any()
+            );
+            None
+        }
+    }
 }

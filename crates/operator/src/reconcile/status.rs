@@ -13,8 +13,7 @@ use redis_stretch_api::{
     Condition, EngineAction, InstanceStatus, RedisStretchCluster, RedisStretchClusterStatus,
     ShardStatus, ValidatedCluster, ZoneStatus, API_VERSION, KIND,
 };
-use redis_stretch_engine::zone::ZoneState;
-use redis_stretch_engine::{NodeState, Snapshot};
+use redis_stretch_engine::{NodeState, Snapshot, Waiting, ZoneState};
 use redis_stretch_topology::{format_ranges, hosts_needed, summary_line, SLOT_COUNT};
 
 use super::observe::Observed;
@@ -78,7 +77,7 @@ pub fn build(i: &Inputs<'_>) -> RedisStretchClusterStatus {
     let snapshot = i.report.and_then(|r| r.snapshot.as_ref());
     let zone_states: BTreeMap<&str, ZoneState> = i
         .report
-        .map(|r| r.zones.iter().map(|(z, s)| (z.as_str(), *s)).collect())
+        .map(|r| r.zones.iter().map(|z| (z.zone.as_str(), z.state)).collect())
         .unwrap_or_default();
     let needed: BTreeMap<String, usize> = hosts_needed(i.cluster).into_iter().collect();
     let zones: Vec<ZoneStatus> = spec
@@ -134,6 +133,13 @@ pub fn build(i: &Inputs<'_>) -> RedisStretchClusterStatus {
         zones,
         shards,
         last_actions: last_actions(i.report),
+        // The engine's memory when it has one, else what a previous leader left: a replica
+        // that runs no engine must not wipe it.
+        engine_memory: i
+            .report
+            .and_then(|r| r.memory.as_ref())
+            .and_then(|m| serde_json::to_string(m).ok())
+            .or_else(|| i.previous.and_then(|p| p.engine_memory.clone())),
     }
 }
 
@@ -204,10 +210,13 @@ fn conditions(
 ) -> Vec<Condition> {
     let spec = i.cluster.spec();
     let c = |t: &str, s: bool, r: &str, m: String| condition(t, s, r, m, &i.now, i.generation);
-    let waiting = i
+    let waiting_for = i
         .report
         .and_then(|r| r.status.as_ref())
-        .and_then(|s| s.waiting_for.clone())
+        .and_then(|s| s.waiting_for.clone());
+    let waiting = waiting_for
+        .as_ref()
+        .map(ToString::to_string)
         .unwrap_or_default();
     let notes = i
         .report
@@ -288,7 +297,7 @@ fn conditions(
     // shards do not) leaves shards to take over either way.
     let takeover = if lost_masters || (!dark.is_empty() && served < SLOT_COUNT as usize) {
         if spec.failover.policy == redis_stretch_api::FailoverPolicy::Manual
-            && waiting.contains("human")
+            && matches!(waiting_for, Some(Waiting::Human { .. }))
         {
             c(
                 "TakeoverInProgress",
