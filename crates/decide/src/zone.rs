@@ -5,7 +5,7 @@
 //! The window is short on purpose. Survivors that find themselves without a majority of masters
 //! (`cluster_state:fail`, after node-timeout) then pay Redis's rejoin delay (≈ node-timeout)
 //! before serving again; a takeover that lands before node-timeout avoids both
-//! (docs/OPERATIONS.md, "Why the engine acts before node-timeout").
+//! (docs/REDIS-FACTS.md, the rejoin delay).
 //!
 //! Per-instance answers change every pass and stay in process; what a zone did over time
 //! (lost when, back when) goes into the engine's [`Memory`], which outlives the process.

@@ -12,6 +12,6 @@ pub mod render;
 pub use crd::crd_yaml;
 pub use error::Error;
 
-pub use plan::{plan, PlanReport};
+pub use plan::{predict, PlanReport};
 pub use redis_stretch_api::{RedisStretchCluster, RedisStretchClusterStatus};
 pub use render::{render, Object, Rendered};

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use redis_stretch_k8s::cluster::parse;
-use redis_stretch_k8s::{plan, PlanReport};
+use redis_stretch_k8s::{predict, PlanReport};
 use serde_json::Value;
 
 fn repo(path: &str) -> PathBuf {
@@ -32,7 +32,7 @@ fn nodes_with(name: &str, edit: impl Fn(&mut Value)) -> String {
 }
 
 fn run(example: &str, nodes: &str) -> PlanReport {
-    let report = plan(&parse(&read(example)).unwrap(), nodes).unwrap();
+    let report = predict(&parse(&read(example)).unwrap(), nodes).unwrap();
     println!("{report}");
     report
 }

@@ -485,7 +485,7 @@ async fn publish(
             } else {
                 EventType::Warning
             },
-            reason: reason(&e.kind, e.ok),
+            reason: crate::reason::engine_action(&e.kind, e.ok),
             note: Some(truncate(
                 &format!("{} — {} ({})", e.summary, e.why, e.detail),
                 1000,
@@ -506,24 +506,6 @@ async fn publish(
     }
 }
 
-/// `takeover` → `Takeover`, `graceful-failover` → `GracefulFailover`; failures get `Failed`.
-fn reason(kind: &str, ok: bool) -> String {
-    let camel: String = kind
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect();
-    if ok {
-        camel
-    } else {
-        format!("{camel}Failed")
-    }
-}
-
 /// At most `max` bytes (Kubernetes limits Event fields in bytes), on a char boundary.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -540,13 +522,6 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-
-    #[test]
-    fn event_reasons_are_camel_case() {
-        assert_eq!(reason("takeover", true), "Takeover");
-        assert_eq!(reason("graceful-failover", true), "GracefulFailover");
-        assert_eq!(reason("fence", false), "FenceFailed");
-    }
 
     #[test]
     fn truncation_keeps_char_boundaries() {

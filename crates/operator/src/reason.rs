@@ -38,6 +38,26 @@ impl Reason {
     }
 }
 
+/// The reason of an Event for one engine action: the action's name in CamelCase
+/// (`takeover` → `Takeover`, `graceful-failover` → `GracefulFailover`, `bootstrap` →
+/// `Bootstrap`), with `Failed` appended when it failed (`FenceFailed`).
+pub fn engine_action(kind: &str, ok: bool) -> String {
+    let camel: String = kind
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    if ok {
+        camel
+    } else {
+        format!("{camel}Failed")
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -47,6 +67,13 @@ impl fmt::Display for Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_action_reasons_are_camel_case() {
+        assert_eq!(engine_action("takeover", true), "Takeover");
+        assert_eq!(engine_action("graceful-failover", true), "GracefulFailover");
+        assert_eq!(engine_action("fence", false), "FenceFailed");
+    }
 
     /// Alerts and `kubectl get events` filters match these strings: they never change.
     #[test]

@@ -1,7 +1,6 @@
 //! Placement: which host runs which shard's master or replica.
 //!
-//! Rules (from `../shared/design/dc-failure.md`, "The layout that makes two data centers
-//! survivable"): one instance per host; each zone holds its preferred number of masters; the
+//! Rules (docs/REDIS-FACTS.md, "Layout"): one instance per host; each zone holds its preferred number of masters; the
 //! first replica of every shard sits in the zone that does not hold its master, so each zone
 //! keeps a full copy of the data and losing a zone never loses a slot. Further replicas
 //! alternate zones (second in the master's zone for a local failover, third across again...).

@@ -1,6 +1,6 @@
 //! What the loss of each zone means for a cluster, planned or observed.
 //!
-//! Redis facts this rests on (`../shared/design/dc-failure.md`): only masters that serve slots
+//! Redis facts this rests on (docs/REDIS-FACTS.md): only masters that serve slots
 //! vote in a replica's election, and a replica needs votes from a majority of them
 //! (size/2 + 1). A zone whose loss leaves fewer slot-owning masters than that leaves the
 //! survivors in `cluster_state:fail` until someone runs `CLUSTER FAILOVER TAKEOVER`.

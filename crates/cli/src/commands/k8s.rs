@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use redis_stretch_k8s::{cluster, crd_yaml, plan, render};
+use redis_stretch_k8s::{cluster, crd_yaml, predict, render};
 
 use crate::error::CliError;
 use crate::Output;
@@ -34,7 +34,7 @@ pub fn render_cmd(file: &Path) -> Result<(), CliError> {
 
 pub fn plan_cmd(file: &Path, nodes: &Path, output: Output) -> Result<(), CliError> {
     let cr = cluster::parse(&read(file)?).map_err(k8s_err)?;
-    let report = plan(&cr, &read(nodes)?).map_err(k8s_err)?;
+    let report = predict(&cr, &read(nodes)?).map_err(k8s_err)?;
     match output {
         Output::Json => println!(
             "{}",

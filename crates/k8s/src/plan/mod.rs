@@ -19,7 +19,7 @@ use redis_stretch_topology::{hosts_needed, summary_line, survivability, ZoneVerd
 use serde::Serialize;
 
 pub use nodes::{parse_nodes, Node, Taint};
-pub use scheduler::{Outcome, PendingPod, Scheduler};
+pub use scheduler::{Binding, PendingPod, Scheduler};
 
 use crate::error::Error;
 use crate::names::LABEL_ZONE;
@@ -92,7 +92,7 @@ pub struct ZoneCapacity {
 }
 
 /// Plan `cr` on the nodes of `nodes_json` (`kubectl get nodes -o json`).
-pub fn plan(cr: &RedisStretchCluster, nodes_json: &str) -> Result<PlanReport, Error> {
+pub fn predict(cr: &RedisStretchCluster, nodes_json: &str) -> Result<PlanReport, Error> {
     let rendered = render(cr)?;
     let nodes = parse_nodes(nodes_json)?;
     plan_rendered(&rendered, &nodes)
@@ -120,7 +120,7 @@ pub fn plan_rendered(rendered: &Rendered, nodes: &[Node]) -> Result<PlanReport, 
                 problems: Vec::new(),
             };
             match scheduler.schedule(pod) {
-                Outcome::Placed {
+                Binding::Placed {
                     node,
                     score,
                     tied_with,
@@ -141,7 +141,7 @@ pub fn plan_rendered(rendered: &Rendered, nodes: &[Node]) -> Result<PlanReport, 
                         ));
                     }
                 }
-                Outcome::Unschedulable { reasons } => {
+                Binding::Unschedulable { reasons } => {
                     placement.problems = reasons
                         .into_iter()
                         .map(|(n, why)| format!("{}: {why}", nodes[n].name))

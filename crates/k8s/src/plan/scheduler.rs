@@ -36,7 +36,7 @@ pub struct PendingPod {
 
 /// Where one pod goes, or why it cannot go anywhere.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Binding {
     Placed {
         node: usize,
         score: i64,
@@ -63,7 +63,7 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Schedule `pod` given every pod placed before it, and remember where it went.
-    pub fn schedule(&mut self, pod: &PendingPod) -> Outcome {
+    pub fn schedule(&mut self, pod: &PendingPod) -> Binding {
         let mut feasible = Vec::new();
         let mut reasons = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
@@ -73,18 +73,18 @@ impl<'a> Scheduler<'a> {
             }
         }
         if feasible.is_empty() {
-            return Outcome::Unschedulable { reasons };
+            return Binding::Unschedulable { reasons };
         }
         let scores = self.score(pod, &feasible);
         let best = scores.iter().map(|(_, s)| *s).max().unwrap_or(0);
         let mut top = scores.iter().filter(|(_, s)| *s == best).map(|(n, _)| *n);
         // Deterministic stand-in for the scheduler's random pick among equals: first by name.
         let Some(node) = top.next() else {
-            return Outcome::Unschedulable { reasons };
+            return Binding::Unschedulable { reasons };
         };
         let tied_with = top.collect();
         self.placed.push((pod.clone(), node));
-        Outcome::Placed {
+        Binding::Placed {
             node,
             score: best,
             tied_with,

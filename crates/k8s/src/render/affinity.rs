@@ -77,7 +77,8 @@ impl SeedPool {
 /// The seed's node preferences, in its order: value of the pool's key, weight.
 const SEED_PREFERENCES: [(&str, i32); 3] = [("node01", 100), ("node02", 90), ("node03", 80)];
 
-/// SeedCompatible: the seed recipe's stanzas exactly (`../shared/seed/cross-dc-redis-ha.md`),
+/// SeedCompatible: the seed recipe's stanzas exactly (the recipe users migrate from, kept
+/// verbatim in `crates/k8s/tests/fixtures/seed-affinity.md`),
 /// plus the one-pod-per-node term its own terms cannot provide (they separate leaders from
 /// leaders and followers from followers, never a leader from a follower).
 pub fn seed(pool: SeedPool, selector: &BTreeMap<String, String>) -> Affinity {

@@ -24,7 +24,7 @@ pub fn redis_conf(cluster: &ValidatedCluster) -> String {
         format!("dir {DATA_DIR}"),
         "# on the data volume: with persistence on, a restarted pod keeps its node ID and slots".to_owned(),
         format!("cluster-config-file {DATA_DIR}/nodes.conf"),
-        "# the engine raises the fence at run time on the side it chooses; a static fence would also stop the healthy zone's writes when the other zone is lost (dc-failure.md)".to_owned(),
+        "# the engine raises the fence at run time on the side it chooses; a static fence would also stop the healthy zone's writes when the other zone is lost (docs/REDIS-FACTS.md)".to_owned(),
         "min-replicas-to-write 0".to_owned(),
         "min-replicas-max-lag 2".to_owned(),
     ]);
