@@ -13,8 +13,10 @@ mod tls;
 pub use addr::NodeAddr;
 pub use client::{AdminClient, FailoverMode, DEFAULT_TIMEOUT};
 pub use error::{AdminError, ParseError};
+pub use parse::ServerInfo;
 pub use parse::{
     ClusterInfo, ClusterNode, ClusterNodes, ClusterState, NodeFlags, ReplicaInfo, ReplicationInfo,
 };
+pub use redis_stretch_api::ServerFlavour;
 pub use secret::Secret;
 pub use tls::{Dial, Tls};

@@ -2,11 +2,13 @@
 
 mod memory;
 pub mod redis_config;
+mod server;
 pub mod spec;
 pub mod status;
 mod validate;
 
 pub use memory::parse_memory;
+pub use server::ServerFlavour;
 pub use spec::*;
 pub use status::*;
 pub use validate::{
