@@ -6,7 +6,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, FromRedisValue, IntoConnectionInfo};
 use redis_stretch_model::SlotRange;
 
-use crate::parse::{ClusterInfo, ClusterNodes, ReplicationInfo};
+use crate::parse::{ClusterInfo, ClusterNodes, ReplicationInfo, ServerInfo};
 use crate::{AdminError, Dial, NodeAddr, ParseError, Secret};
 
 /// Every call is bounded: a frozen (SIGSTOPped) or dark node must cost a timeout, never a hang.
@@ -176,6 +176,14 @@ impl AdminClient {
         cmd.arg("replication");
         let text: String = self.call(&cmd).await?;
         ReplicationInfo::parse(&text).map_err(|e| self.parse_error(&cmd, e))
+    }
+
+    /// `INFO server`: which server this is (Redis, Valkey) and its version.
+    pub async fn info_server(&self) -> Result<ServerInfo, AdminError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("server");
+        let text: String = self.call(&cmd).await?;
+        ServerInfo::parse(&text).map_err(|e| self.parse_error(&cmd, e))
     }
 
     pub async fn myid(&self) -> Result<String, AdminError> {

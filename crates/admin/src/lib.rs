@@ -11,7 +11,8 @@ mod tls;
 
 pub use client::{AdminClient, FailoverMode, DEFAULT_TIMEOUT};
 pub use error::{AdminError, ParseError};
+pub use parse::ServerInfo;
 pub use parse::{ClusterInfo, ClusterNode, ClusterNodes, NodeFlags, ReplicaInfo, ReplicationInfo};
-pub use redis_stretch_model::{ClusterState, NodeAddr};
+pub use redis_stretch_model::{ClusterState, NodeAddr, ServerFlavour};
 pub use secret::Secret;
 pub use tls::{Dial, Tls};

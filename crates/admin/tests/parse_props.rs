@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use redis_stretch_admin::{ClusterInfo, ClusterNodes, ClusterState, ReplicationInfo};
+use redis_stretch_admin::{
+    ClusterInfo, ClusterNodes, ClusterState, ReplicationInfo, ServerFlavour, ServerInfo,
+};
 use redis_stretch_model::SlotRange;
 
 const NODES: &str = "\
@@ -109,6 +111,62 @@ fn replication_info_replies() {
     assert!(ReplicationInfo::parse("role:slave\r\n").is_err());
 }
 
+const REDIS_SERVER_INFO: &str = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n\
+redis_git_dirty:0\r\nredis_build_id:d81b8ff71cfb150e\r\nredis_mode:cluster\r\nos:Linux 6.8.0 x86_64\r\n\
+arch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\n\
+gcc_version:13.2.0\r\nprocess_id:4242\r\nrun_id:1f0e5e1c9a3f4ab2\r\ntcp_port:7000\r\n\
+executable:/usr/bin/redis-server\r\nconfig_file:/tmp/x/redis.conf\r\n";
+
+const VALKEY_SERVER_INFO: &str = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\n\
+valkey_version:8.0.1\r\nredis_git_sha1:00000000\r\nredis_mode:cluster\r\nos:Linux 6.8.0 x86_64\r\n\
+tcp_port:7000\r\n";
+
+#[test]
+fn server_info_replies() {
+    let r = ServerInfo::parse(REDIS_SERVER_INFO).unwrap();
+    assert_eq!(
+        r,
+        ServerInfo {
+            flavour: ServerFlavour::Redis,
+            version: "7.0.15".into()
+        }
+    );
+    assert_eq!(r.major(), Some(7));
+    // Valkey's redis_version is a compatibility constant: its own version wins.
+    let v = ServerInfo::parse(VALKEY_SERVER_INFO).unwrap();
+    assert_eq!(v.flavour, ServerFlavour::Valkey);
+    assert_eq!(v.version, "8.0.1");
+    assert_eq!(v.major(), Some(8));
+    // Without server_name, a valkey_version still says Valkey.
+    let v = ServerInfo::parse("redis_version:7.2.4\nvalkey_version:7.2.5\n").unwrap();
+    assert_eq!(
+        (v.flavour, v.version.as_str()),
+        (ServerFlavour::Valkey, "7.2.5")
+    );
+    let unstable = ServerInfo::parse("redis_version:255.255.255\r\n").unwrap();
+    assert_eq!(unstable.major(), Some(255));
+}
+
+#[test]
+fn malformed_server_info_names_the_line() {
+    let e = ServerInfo::parse("# Server\r\nredis_mode:cluster\r\n").unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(e.message.contains("without redis_version"), "{e}");
+    let e = ServerInfo::parse("# Server\r\nredis_version:\r\n").unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("redis_version"), "{e}");
+    let e = ServerInfo::parse("redis_version:seven\n").unwrap_err();
+    assert_eq!(e.line, 1);
+    assert!(e.message.contains("`seven`"), "{e}");
+    let e = ServerInfo::parse("redis_version:7.2.4\nserver_name:keydb\n").unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("keydb"), "{e}");
+    // A Valkey that does not say its own version is not read as the compatibility one.
+    let e = ServerInfo::parse("redis_version:7.2.4\nserver_name:valkey\n").unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("valkey_version"), "{e}");
+}
+
 fn node_id() -> impl Strategy<Value = String> {
     "[0-9a-f]{40}"
 }
@@ -158,6 +216,45 @@ proptest! {
         let _ = ClusterNodes::parse(&text);
         let _ = ClusterInfo::parse(&text);
         let _ = ReplicationInfo::parse(&text);
+        let _ = ServerInfo::parse(&text);
+    }
+
+    #[test]
+    fn server_info_reads_what_it_says(
+        valkey in any::<bool>(),
+        named in any::<bool>(),
+        version in "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}(-rc[0-9])?",
+        other in prop::collection::vec(("[a-z_]{1,12}", "[ -~]{0,20}"), 0..6),
+        crlf in any::<bool>(),
+    ) {
+        let nl = if crlf { "\r\n" } else { "\n" };
+        let mut text = format!("# Server{nl}redis_version:{}{nl}", if valkey { "7.2.4" } else { &version });
+        for (k, v) in &other {
+            if !k.ends_with("_version") && k != "server_name" {
+                text.push_str(&format!("{k}:{v}{nl}"));
+            }
+        }
+        if valkey {
+            if named {
+                text.push_str(&format!("server_name:valkey{nl}"));
+            }
+            text.push_str(&format!("valkey_version:{version}{nl}"));
+        }
+        let info = ServerInfo::parse(&text).unwrap();
+        let flavour = if valkey { ServerFlavour::Valkey } else { ServerFlavour::Redis };
+        prop_assert_eq!(info.flavour, flavour);
+        prop_assert_eq!(info.version, version);
+    }
+
+    #[test]
+    fn mutated_server_info_never_panics(cut in 0usize..VALKEY_SERVER_INFO.len(), junk in "[ :\\r\\n.#a-z_0-9\\x00-\\x1f\\u{e9}]{0,12}") {
+        let mut text = VALKEY_SERVER_INFO.to_owned();
+        let at = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.insert_str(at, &junk);
+        if let Err(e) = ServerInfo::parse(&text) {
+            prop_assert!(e.line <= text.lines().count(), "{}", e);
+            prop_assert!(!e.message.is_empty());
+        }
     }
 
     #[test]

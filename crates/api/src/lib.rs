@@ -7,6 +7,7 @@ pub mod status;
 mod validate;
 
 pub use memory::parse_memory;
+pub use redis_stretch_model::ServerFlavour;
 pub use spec::*;
 pub use status::*;
 pub use validate::{

@@ -48,7 +48,12 @@ struct Down(PathBuf);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = run(&["local", "down", "--state-dir", &self.0.display().to_string()]);
+        let _ = run(&[
+            "local",
+            "down",
+            "--state-dir",
+            &self.0.display().to_string(),
+        ]);
     }
 }
 
@@ -89,12 +94,28 @@ fn a_restarted_engine_keeps_hold_down_and_flap_count() {
     std::fs::write(&manifest, MANIFEST).unwrap();
     let manifest = manifest.display().to_string();
 
-    let o = run(&["local", "up", "-f", &manifest, "--detach", "--state-dir", &dir]);
+    let o = run(&[
+        "local",
+        "up",
+        "-f",
+        &manifest,
+        "--detach",
+        "--state-dir",
+        &dir,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     wait_for(&dir, "live", Duration::from_secs(20), |e| e["live"] == true);
 
     // dc-a goes dark and is taken over; it comes back and its failback hold-down starts.
-    let o = run(&["local", "kill-zone", "dc-a", "--signal", "stop", "--state-dir", &dir]);
+    let o = run(&[
+        "local",
+        "kill-zone",
+        "dc-a",
+        "--signal",
+        "stop",
+        "--state-dir",
+        &dir,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     wait_for(&dir, "dc-a dark", Duration::from_secs(20), |e| {
         zone(e, "dc-a")["state"] == "dark"
@@ -114,10 +135,20 @@ fn a_restarted_engine_keeps_hold_down_and_flap_count() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_for(&dir, "dead", Duration::from_secs(10), |e| e["live"] == false);
+    wait_for(&dir, "dead", Duration::from_secs(10), |e| {
+        e["live"] == false
+    });
 
     // `local up` on a running cluster adopts it and restarts the killed engine.
-    let o = run(&["local", "up", "-f", &manifest, "--detach", "--state-dir", &dir]);
+    let o = run(&[
+        "local",
+        "up",
+        "-f",
+        &manifest,
+        "--detach",
+        "--state-dir",
+        &dir,
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let after = wait_for(&dir, "a new engine", Duration::from_secs(20), |e| {
         e["live"] == true && e["pid"].as_u64() != Some(pid)

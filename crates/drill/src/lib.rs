@@ -24,7 +24,9 @@ pub mod verify;
 mod workload;
 pub mod writer;
 
-pub use check::{cluster_check, judge as judge_cluster_check};
+pub use check::{
+    check_cluster, cluster_check, judge as judge_cluster_check, ClusterCheck, NodeReport,
+};
 pub use config::DrillConfig;
 pub use error::DrillError;
 pub use outcome::{ErrorClass, Outcome};

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use redis_stretch_api::ServerFlavour;
 
 use crate::state::LocalInstance;
 use crate::LocalError;
@@ -48,9 +49,10 @@ pub enum ProcessStatus {
     Gone,
 }
 
-/// Is `inst`'s recorded PID still that redis-server? Redis rewrites its title to
-/// `redis-server <host>:<port> [cluster]`; before that it is `redis-server <data dir>/redis.conf`.
-/// Either guards against PID reuse.
+/// Is `inst`'s recorded PID still that server? Redis rewrites its title to
+/// `redis-server <host>:<port> [cluster]`; before that it is `redis-server <data dir>/redis.conf`
+/// (another flavour's binary in its place, see [`ServerFlavour::server_binary`]). Either guards
+/// against PID reuse.
 pub fn is_running(inst: &LocalInstance) -> ProcessStatus {
     let Some(pid) = inst.pid else {
         return ProcessStatus::Gone;
@@ -71,7 +73,10 @@ pub fn is_running(inst: &LocalInstance) -> ProcessStatus {
     // Before Redis rewrites its title, the command line still names our config file.
     let ours = cmdline.contains(&format!(":{}", inst.port))
         || cmdline.contains(&*inst.data_dir.to_string_lossy());
-    if !cmdline.contains("redis-server") || !ours {
+    let server = ServerFlavour::ALL
+        .iter()
+        .any(|f| cmdline.contains(f.server_binary()));
+    if !server || !ours {
         return ProcessStatus::Gone;
     }
     if state == "T" || state == "t" {

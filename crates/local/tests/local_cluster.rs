@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis_stretch_admin::{AdminClient, Secret};
-use redis_stretch_api::load_manifest;
+use redis_stretch_api::{load_manifest, ServerFlavour};
 use redis_stretch_engine::{observe, Pool};
 use redis_stretch_local::testing::{unique_state_dir, TestCluster, SEED_MANIFEST};
 use redis_stretch_local::{
@@ -140,7 +140,8 @@ async fn a_failed_start_stops_everything_it_started() {
     // A redis-server stand-in that works for every instance but the last one.
     let dir = tempfile::tempdir().unwrap();
     let real = find_redis_server().unwrap();
-    let fake = dir.path().join("redis-server");
+    // Named as the real binary: `is_running` knows a server by its binary's name.
+    let fake = dir.path().join(ServerFlavour::Redis.server_binary());
     std::fs::write(
         &fake,
         format!(

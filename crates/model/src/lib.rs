@@ -5,11 +5,13 @@
 mod addr;
 mod instance;
 mod role;
+mod server;
 mod slots;
 mod zone;
 
 pub use addr::NodeAddr;
 pub use instance::Instance;
 pub use role::{ClusterState, Role};
+pub use server::ServerFlavour;
 pub use slots::{format_ranges, split_slots, SlotRange, SLOT_COUNT};
 pub use zone::UNKNOWN_ZONE;

@@ -5,9 +5,11 @@
 
 mod info;
 mod nodes;
+mod server;
 
 pub use info::{ClusterInfo, ReplicaInfo, ReplicationInfo};
 pub use nodes::{ClusterNode, ClusterNodes, NodeFlags};
+pub use server::ServerInfo;
 
 /// `key:value` lines of INFO-style replies; `#` sections and blank lines skipped.
 fn key_values(text: &str) -> impl Iterator<Item = (usize, &str, &str)> {

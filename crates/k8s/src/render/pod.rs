@@ -16,10 +16,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use redis_stretch_api::{ClaimRetention, ValidatedCluster};
+use redis_stretch_api::{ClaimRetention, ServerFlavour, ValidatedCluster};
 
 use super::config::{AUTH_INCLUDE, CONFIG_DIR, CONFIG_FILE, DATA_DIR};
-use super::prestop::{HANDOVER_TIMEOUT_SECONDS, PRE_STOP_SCRIPT, TERMINATION_GRACE_SECONDS};
+use super::prestop::{pre_stop_script, HANDOVER_TIMEOUT_SECONDS, TERMINATION_GRACE_SECONDS};
 use super::{metrics, tls};
 use crate::names::{Names, BUS_PORT, PASSWORD_KEY, REDIS_PORT};
 
@@ -212,6 +212,9 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
         value: Some(HANDOVER_TIMEOUT_SECONDS.to_string()),
         ..Default::default()
     });
+    // The spec names no server flavour yet: every cluster runs Redis.
+    let flavour = ServerFlavour::default();
+    let (server, cli) = (flavour.server_binary(), flavour.cli_binary());
     let mut start = vec!["set -eu".to_owned()];
     if !spec.redis.persistence.enabled {
         start.push(EMPTY_RESTART.trim().to_owned());
@@ -229,15 +232,15 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
     // node announces the new one at once. The stable per-pod DNS name too, for CLUSTER
     // SHARDS/NODES and clients that prefer hostnames.
     start.push(format!(
-        "exec redis-server {CONFIG_DIR}/{CONFIG_FILE} --cluster-announce-ip \"$POD_IP\" --cluster-announce-hostname \"$POD_NAME.{}.$POD_NAMESPACE.svc\"",
+        "exec {server} {CONFIG_DIR}/{CONFIG_FILE} --cluster-announce-ip \"$POD_IP\" --cluster-announce-hostname \"$POD_NAME.{}.$POD_NAMESPACE.svc\"",
         names.headless_service()
     ));
     // REDISCLI_AUTH keeps the password off redis-cli's command line.
     let flags = tls::cli_flags(&spec.tls);
     let ping = if auth {
-        format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
+        format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" {cli} {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
     } else {
-        format!("redis-cli {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
+        format!("{cli} {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
     };
     let mut mounts = vec![
         VolumeMount {
@@ -320,7 +323,7 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
                     command: Some(vec![
                         "sh".to_owned(),
                         "-c".to_owned(),
-                        PRE_STOP_SCRIPT.to_owned(),
+                        pre_stop_script(flavour),
                     ]),
                 }),
                 ..Default::default()

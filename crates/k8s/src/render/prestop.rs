@@ -19,6 +19,13 @@
 //!   environment so that it never appears on a command line (`ps`, `/proc/*/cmdline`);
 //! - `REDIS_TLS_CA_FILE`: when set, every call uses `--tls --cacert` with it;
 //! - `HANDOVER_TIMEOUT_SECONDS`: the bound on the whole hook (default 20).
+//!
+//! The CLI binary is the server flavour's ([`ServerFlavour::cli_binary`]); the rest of the
+//! script is the same for every flavour.
+
+use std::sync::LazyLock;
+
+use redis_stretch_api::ServerFlavour;
 
 /// How long the hook may wait for the handover, at most. Redis aborts a graceful failover that
 /// has not finished in 5 s (`CLUSTER_MF_TIMEOUT`); 20 s leaves room for a slow election.
@@ -29,8 +36,55 @@ pub const HANDOVER_TIMEOUT_SECONDS: i64 = 20;
 /// against this period, so it must stay comfortably above the hook's bound.
 pub const TERMINATION_GRACE_SECONDS: i64 = 40;
 
-/// The hook, run as `sh -c PRE_STOP_SCRIPT`.
-pub const PRE_STOP_SCRIPT: &str = r#"# redis-stretch preStop: hand this master's slots to a healthy replica before SIGTERM.
+/// The hook for Redis, run as `sh -c PRE_STOP_SCRIPT`: [`pre_stop_script`] of
+/// [`ServerFlavour::Redis`], built once.
+pub static PRE_STOP_SCRIPT: PreStopScript =
+    PreStopScript(LazyLock::new(|| pre_stop_script(ServerFlavour::Redis)));
+
+/// The hook for `flavour`, run as `sh -c <script>`.
+pub fn pre_stop_script(flavour: ServerFlavour) -> String {
+    TEMPLATE.replace(CLI, flavour.cli_binary())
+}
+
+/// A rendered hook script: reads as a `str`, serializes as a string.
+pub struct PreStopScript(LazyLock<String>);
+
+impl std::ops::Deref for PreStopScript {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for PreStopScript {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl std::fmt::Display for PreStopScript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for PreStopScript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl serde::Serialize for PreStopScript {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+/// Where [`TEMPLATE`] runs the CLI binary.
+const CLI: &str = "{cli}";
+
+/// The hook with [`CLI`] for the CLI binary.
+const TEMPLATE: &str = r#"# redis-stretch preStop: hand this master's slots to a healthy replica before SIGTERM.
 set -u
 # No globbing: slot fields such as [5461->-<node-id>] are split into words below.
 set -f
@@ -54,9 +108,9 @@ cr=$(printf '\r')
 cli() {
   h="$1"; p="$2"; shift 2
   if [ -n "${REDIS_TLS_CA_FILE:-}" ]; then
-    redis-cli --tls --cacert "$REDIS_TLS_CA_FILE" -h "$h" -p "$p" "$@" 2>&3 &
+    {cli} --tls --cacert "$REDIS_TLS_CA_FILE" -h "$h" -p "$p" "$@" 2>&3 &
   else
-    redis-cli -h "$h" -p "$p" "$@" 2>&3 &
+    {cli} -h "$h" -p "$p" "$@" 2>&3 &
   fi
   pid=$!
   # The watchdog's output goes nowhere so that $(cli ...) does not wait for its sleep.
@@ -167,3 +221,26 @@ done
 log "still a master after ${limit}s; stopping anyway"
 exit 0
 "#;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn the_cli_binary_is_the_flavours() {
+        assert_eq!(&*PRE_STOP_SCRIPT, pre_stop_script(ServerFlavour::Redis));
+        assert!(!PRE_STOP_SCRIPT.contains(CLI));
+        for flavour in ServerFlavour::ALL {
+            let script = pre_stop_script(flavour);
+            let cli = flavour.cli_binary();
+            assert!(script.contains(&format!("    {cli} -h \"$h\" -p \"$p\" \"$@\" 2>&3 &")));
+            assert!(script.contains(&format!("    {cli} --tls --cacert \"$REDIS_TLS_CA_FILE\"")));
+            assert_eq!(script.lines().count(), TEMPLATE.lines().count());
+        }
+        assert_eq!(
+            serde_json::to_value(&PRE_STOP_SCRIPT).unwrap(),
+            serde_json::Value::String(pre_stop_script(ServerFlavour::Redis))
+        );
+    }
+}
