@@ -34,3 +34,52 @@ pub struct EngineStatus {
     #[serde(default)]
     pub last_actions: Vec<EngineEvent>,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{ZoneReport, ZoneState};
+
+    /// `engine.json` is written and read back as this type: every field survives.
+    #[test]
+    fn engine_status_round_trips_through_json() {
+        let status = EngineStatus {
+            pid: 42,
+            heartbeat_ms: 1_700_000_000_000,
+            zones: ZoneStates(vec![
+                ZoneReport {
+                    zone: "dc-a".into(),
+                    state: ZoneState::Healthy,
+                    flaps: 2,
+                    hold_down_until_ms: Some(1_700_000_010_000),
+                },
+                ZoneReport {
+                    zone: "dc-b".into(),
+                    state: ZoneState::Dark { silent_ms: 800 },
+                    flaps: 0,
+                    hold_down_until_ms: None,
+                },
+            ]),
+            verdicts: vec![],
+            waiting_for: Some(Waiting::HoldDown {
+                zone: "dc-a".into(),
+                until_ms: 1_700_000_010_000,
+                left_ms: 3_000,
+            }),
+            notes: vec!["a note".into()],
+            last_actions: vec![EngineEvent {
+                at_ms: 1,
+                kind: "takeover".into(),
+                summary: "takeover on 127.0.2.1:7004".into(),
+                why: "dc-a lost".into(),
+                ok: true,
+                detail: "master after 20 ms".into(),
+                took_ms: 20,
+            }],
+        };
+        let text = serde_json::to_string_pretty(&status).unwrap();
+        assert!(text.contains("\"state\": \"dark\""), "{text}");
+        assert_eq!(serde_json::from_str::<EngineStatus>(&text).unwrap(), status);
+    }
+}

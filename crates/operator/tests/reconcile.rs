@@ -149,7 +149,7 @@ async fn status_follows_the_engine() {
             ready["message"]
                 .as_str()
                 .unwrap()
-                .contains("dc-a has 0 of its 3 pods"),
+                .contains("dc-a has 0 of its 3 instances"),
             "{ready}"
         );
         assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:00:00Z");
