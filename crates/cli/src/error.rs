@@ -2,7 +2,8 @@
 //! unsafe.
 
 use redis_stretch_api::Problems;
-use redis_stretch_local::LocalError;
+use redis_stretch_drill::ScenarioError;
+use redis_stretch_local::{LocalError, StateDir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -28,6 +29,22 @@ impl CliError {
             CliError::Refused(_) => 3,
             CliError::Local(e) => e.exit_code(),
             CliError::Admin(_) | CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl CliError {
+    /// A drill on the local cluster in `dir` that could not run or finish.
+    pub fn drill(e: ScenarioError<LocalError>, dir: &StateDir) -> Self {
+        match e {
+            ScenarioError::Platform(e) => CliError::Local(e),
+            ScenarioError::UnknownZone(_) => CliError::Usage(e.to_string()),
+            ScenarioError::LiveEngine => CliError::Refused(e.to_string()),
+            ScenarioError::NotReached { .. } => CliError::Runtime(format!(
+                "{e}; see `redis-stretch status --state-dir {}`",
+                dir.path().display()
+            )),
+            ScenarioError::Drill(_) | ScenarioError::Svg { .. } => CliError::Runtime(e.to_string()),
         }
     }
 }

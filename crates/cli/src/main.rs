@@ -1,14 +1,22 @@
 //! `redis-stretch`: run a Redis Cluster stretched over two data centers.
 
+mod args;
 mod commands;
 mod error;
+mod kube_target;
+mod manifest;
+mod print;
+mod signal;
 mod table;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
+use crate::args::{FaultSignalArg, ManifestOutput, Output};
+use crate::commands::breakglass::BreakGlassArgs;
 use crate::error::CliError;
 
 #[derive(Parser)]
@@ -20,25 +28,6 @@ use crate::error::CliError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    #[default]
-    Table,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum FaultSignalArg {
-    Kill,
-    Stop,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ManifestOutput {
-    Yaml,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -65,12 +54,12 @@ enum Command {
         #[arg(long)]
         zone: String,
         #[command(flatten)]
-        target: commands::breakglass::TargetArgs,
+        target: BreakGlassArgs,
     },
     /// Restore the preferred masters per zone with graceful failovers (no write lost).
     Failback {
         #[command(flatten)]
-        target: commands::breakglass::TargetArgs,
+        target: BreakGlassArgs,
     },
     /// Planned maintenance: move every master out of ZONE with graceful failovers, and hold
     /// the engine from failing back into it until `resume`.
@@ -78,7 +67,7 @@ enum Command {
         #[arg(long)]
         zone: String,
         #[command(flatten)]
-        target: commands::breakglass::TargetArgs,
+        target: BreakGlassArgs,
     },
     /// Drill on a local cluster: take a zone down under continuous writes, bring it back, and
     /// report RTO, failed-write window, acknowledged writes lost, and an SVG timeline.
@@ -86,7 +75,7 @@ enum Command {
     /// Release the hold set by `evacuate`.
     Resume {
         #[command(flatten)]
-        target: commands::breakglass::TargetArgs,
+        target: BreakGlassArgs,
     },
     /// Print the RedisStretchCluster CustomResourceDefinition (committed as deploy/crd.yaml).
     Crd,
@@ -230,10 +219,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 state_dir,
                 keep_data,
             } => commands::local::down(state_dir, keep_data),
-            LocalCommand::Engine { state_dir } => {
-                let dir = commands::local::state_dir(state_dir);
-                commands::engine::run(&dir, commands::engine::shutdown_signal()).await
-            }
+            LocalCommand::Engine { state_dir } => commands::local::engine(state_dir).await,
             LocalCommand::KillZone {
                 zone,
                 signal,

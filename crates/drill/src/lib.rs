@@ -7,6 +7,10 @@
 //! [`Workload::stop`], [`verify`], fill [`DrillReport::cluster_check`] with [`cluster_check`],
 //! print the report and [`svg::render`] it.
 //!
+//! [`scenario`] is the whole drill over any platform that implements [`scenario::Faults`]:
+//! settle, take a zone down under load, wait for every slot to take writes, bring it back,
+//! wait for failback, verify and draw; `redis-stretch drill` and `demo` run it on local mode.
+//!
 //! Definitions live where they are computed: the retry policy and what a failed write is in
 //! [`writer`], RTO and "all slots writable" in [`probe`], loss in [`verify`], key placement in
 //! [`slots`], and why we rebuild the client's topology ourselves in [`connection`].
@@ -18,6 +22,7 @@ mod error;
 mod outcome;
 pub mod probe;
 pub mod report;
+pub mod scenario;
 pub mod slots;
 pub mod svg;
 pub mod verify;
@@ -32,6 +37,7 @@ pub use error::DrillError;
 pub use outcome::{ErrorClass, Outcome};
 pub use probe::{ProbeRecord, ShardInfo};
 pub use report::DrillReport;
+pub use scenario::{run_drill, DrillResult, Faults, Recovery, Scenario, ScenarioError, ZoneFault};
 pub use verify::verify;
 pub use workload::{Phase, PhaseKind, Recorded, Workload, HOLD};
 pub use writer::{WriteRecord, WriterKind};

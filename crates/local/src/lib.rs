@@ -1,9 +1,13 @@
 //! Local mode, the embedded default platform: one `redis-server` process per planned host on
 //! loopback, each zone on its own `127.0.<zone+1>.0/24`, with a state directory recording what
 //! runs so that every later command (status, down, and the failure engine) finds it again.
+//! `controller` runs the engine over a state dir (foreground or detached); `drill_faults` is
+//! the drill's fault injection on local mode ([`LocalFaults`]).
 
 mod binary;
 mod cluster;
+mod controller;
+mod drill_faults;
 mod error;
 mod faults;
 mod platform;
@@ -16,6 +20,8 @@ pub use binary::find_redis_server;
 pub use cluster::{
     down, instances, spawn_empty, up, DownReport, EmptyCluster, UpOptions, UpOutcome,
 };
+pub use controller::{ensure_detached_engine, run_engine};
+pub use drill_faults::LocalFaults;
 pub use error::LocalError;
 pub use faults::{kill_zone, restore_zone, FaultSignal};
 pub use platform::{

@@ -16,7 +16,6 @@ pub mod error;
 pub mod lease;
 pub mod metrics;
 pub mod operator;
-pub mod outside;
 pub mod platform;
 pub mod reason;
 pub mod reconcile;

@@ -3,95 +3,47 @@
 //! against Redis addresses (the control plane may be gone in a real DC loss), print what they
 //! did and why, and refuse (exit code 3) when it would be unsafe.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use redis_stretch_admin::{NodeAddr, Secret};
+use redis_stretch_admin::Secret;
 use redis_stretch_api::{FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec, ZoneSpec};
 use redis_stretch_engine::decide::Intent;
-use redis_stretch_engine::{
-    discover, Engine, EngineConfig, Instance, Pass, Platform, Pool, Snapshot,
-};
+use redis_stretch_engine::{Engine, EngineConfig, Instance, Pass, Platform, Pool, Snapshot};
 use redis_stretch_local::{live_engine, LocalPlatform, StateDir};
 use redis_stretch_topology::SLOT_COUNT;
 
-use super::local::state_dir;
-use super::status::{parse_zone_map, password_from, print_snapshot, OBSERVE_TIMEOUT};
 use crate::error::CliError;
+use crate::kube_target::{liveness, set_hold, Liveness, Where};
+use crate::print::print_snapshot;
+use crate::target::{Target, TargetArgs};
 
-/// Which cluster: a local one (state dir), or any reachable node plus a zone map.
+/// Which cluster, and whether to override the safety checks.
 #[derive(Args, Clone)]
-pub struct TargetArgs {
-    #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
-    state_dir: Option<PathBuf>,
-    /// Any reachable node of the cluster: host:port (instead of a local state dir).
-    #[arg(long)]
-    node: Option<String>,
-    /// With --node: `ZONE=host:port,host:port`, once per zone.
-    #[arg(long = "zone-map", value_name = "ZONE=ADDRS")]
-    zone_map: Vec<String>,
-    /// With --node: file holding the password (else $REDISCLI_AUTH).
-    #[arg(long)]
-    password_file: Option<PathBuf>,
+pub struct BreakGlassArgs {
     #[command(flatten)]
-    pub kube: KubeArgs,
+    target: TargetArgs,
     /// Override the safety checks. Loudly.
     #[arg(long)]
     force: bool,
 }
 
-/// A cluster on Kubernetes, found through the API (kubeconfig); Redis is then reached at the
-/// pod IPs, so run where the pod network is routable.
-#[derive(Args, Clone)]
-pub struct KubeArgs {
-    /// The RedisStretchCluster's name (instead of --state-dir or --node).
-    #[arg(long)]
-    pub cluster: Option<String>,
-    /// With --cluster: its namespace.
-    #[arg(short = 'n', long = "namespace", default_value = "default")]
-    pub namespace: String,
-    /// With --cluster: the operator's namespace, where its Lease shows whether a leader is live.
-    #[arg(long, default_value = "redis-stretch")]
-    pub operator_namespace: String,
-    #[arg(long, default_value = "redis-stretch-operator")]
-    pub lease_name: String,
-}
-
-impl KubeArgs {
-    pub fn target(&self) -> Option<redis_stretch_operator::outside::Where<'_>> {
-        self.cluster
-            .as_deref()
-            .map(|cluster| redis_stretch_operator::outside::Where {
-                cluster,
-                namespace: &self.namespace,
-                lease_namespace: &self.operator_namespace,
-                lease_name: &self.lease_name,
-            })
-    }
-}
-
-/// Read a cluster through the Kubernetes API; pods not yet usable are listed on stderr.
-pub async fn load_kube(
-    w: &redis_stretch_operator::outside::Where<'_>,
-) -> Result<redis_stretch_operator::outside::KubeTarget, CliError> {
-    let t = redis_stretch_operator::outside::load(w)
-        .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    for u in &t.unplaced {
-        eprintln!("note: pod {} is not an instance yet: {}", u.pod, u.why);
-    }
-    Ok(t)
-}
-
-struct Target {
+/// A cluster resolved for a break-glass command.
+struct Cluster<'a> {
     spec: RedisStretchClusterSpec,
     password: Option<Secret>,
     tls: Option<redis_stretch_admin::Tls>,
-    dir: Option<StateDir>,
+    /// Where a hold is recorded: the state dir, or the custom resource.
+    hold: Hold<'a>,
     platform: Box<dyn Platform>,
     /// Another authority that is live now (a local engine, an operator leader), in words.
     live: Option<String>,
+}
+
+enum Hold<'a> {
+    Local(StateDir),
+    Kube(Where<'a>),
+    Nowhere,
 }
 
 struct Fixed(Vec<Instance>);
@@ -105,59 +57,44 @@ impl Platform for Fixed {
     }
 }
 
-async fn resolve(args: &TargetArgs) -> Result<Target, CliError> {
-    if let Some(w) = args.kube.target() {
-        if args.node.is_some() {
-            return Err(CliError::Usage("give --cluster or --node, not both".into()));
+async fn resolve(args: &TargetArgs) -> Result<Cluster<'_>, CliError> {
+    match args.resolve().await? {
+        Target::Kube(w, t) => {
+            let live = match liveness(&w, true).await {
+                Liveness::Live(who) => Some(format!("the operator leader {who}")),
+                Liveness::Gone(_) => None,
+                // Not knowing is not the same as knowing there is none.
+                Liveness::Unknown(why) => Some(format!("possibly an operator leader ({why})")),
+            };
+            let t = *t;
+            Ok(Cluster {
+                spec: t.spec,
+                password: t.password,
+                tls: t.tls,
+                hold: Hold::Kube(w),
+                platform: Box::new(Fixed(t.instances)),
+                live,
+            })
         }
-        let t = load_kube(&w).await?;
-        use redis_stretch_operator::outside::{liveness, Liveness};
-        let live = match liveness(&w, true).await {
-            Liveness::Live(who) => Some(format!("the operator leader {who}")),
-            Liveness::Gone(_) => None,
-            // Not knowing is not the same as knowing there is none.
-            Liveness::Unknown(why) => Some(format!("possibly an operator leader ({why})")),
-        };
-        return Ok(Target {
-            spec: t.spec,
-            password: t.password,
-            tls: t.tls,
-            dir: None,
-            platform: Box::new(Fixed(t.instances)),
-            live,
-        });
-    }
-    match &args.node {
-        None => {
-            let dir = state_dir(args.state_dir.clone());
+        Target::Local(dir) => {
             let cluster = dir.load_manifest()?;
-            Ok(Target {
+            Ok(Cluster {
                 spec: cluster.spec().clone(),
                 password: dir.password(false)?,
                 tls: None,
                 platform: Box::new(LocalPlatform { dir: dir.clone() }),
                 live: live_engine(&dir).map(|pid| format!("the engine (pid {pid})")),
-                dir: Some(dir),
+                hold: Hold::Local(dir),
             })
         }
-        Some(node) => {
-            let seed: NodeAddr = node
-                .parse()
-                .map_err(|e| CliError::Usage(format!("--node: {e}")))?;
-            let (zones, zone_of) = parse_zone_map(&args.zone_map)?;
-            let password = password_from(args.password_file.as_ref())?;
-            let instances = discover(&seed, password.as_ref(), OBSERVE_TIMEOUT, |a| {
-                zone_of.get(a).cloned()
-            })
-            .await?;
-            let pool = Pool::new(password.clone(), OBSERVE_TIMEOUT);
-            let snap = redis_stretch_engine::observe(&instances, &zones, &pool).await;
-            Ok(Target {
-                spec: spec_from_live(&snap, &zones),
-                password,
+        Target::Node(n) => {
+            let snap = n.observe().await;
+            Ok(Cluster {
+                spec: spec_from_live(&snap, &n.zones),
+                password: n.password,
                 tls: None,
-                dir: None,
-                platform: Box::new(Fixed(instances)),
+                hold: Hold::Nowhere,
+                platform: Box::new(Fixed(n.instances)),
                 // Nothing to ask: with bare addresses the human is the authority.
                 live: None,
             })
@@ -188,7 +125,7 @@ fn spec_from_live(snap: &Snapshot, zones: &[String]) -> RedisStretchClusterSpec 
     }
 }
 
-fn engine_for(t: &Target) -> Engine {
+fn engine_for(t: &Cluster<'_>) -> Engine {
     Engine::new(&t.spec, t.password.clone(), EngineConfig::for_spec(&t.spec))
         .with_tls(t.tls.clone())
 }
@@ -208,7 +145,7 @@ fn warn_forced(what: &str) {
 }
 
 /// Refuse while a live engine is in charge of this decision.
-fn check_engine(t: &Target, force: bool, automatic: bool, what: &str) -> Result<(), CliError> {
+fn check_engine(t: &Cluster<'_>, force: bool, automatic: bool, what: &str) -> Result<(), CliError> {
     let Some(live) = &t.live else {
         return Ok(());
     };
@@ -224,8 +161,8 @@ fn check_engine(t: &Target, force: bool, automatic: bool, what: &str) -> Result<
     )))
 }
 
-pub async fn takeover(survivor: &str, args: &TargetArgs) -> Result<(), CliError> {
-    let t = resolve(args).await?;
+pub async fn takeover(survivor: &str, args: &BreakGlassArgs) -> Result<(), CliError> {
+    let t = resolve(&args.target).await?;
     let Some(lost) = t.spec.other_zone(survivor).map(str::to_owned) else {
         return Err(CliError::Usage(format!(
             "--zone {survivor}: not a zone of this cluster"
@@ -288,15 +225,15 @@ pub async fn takeover(survivor: &str, args: &TargetArgs) -> Result<(), CliError>
 }
 
 /// Run `intent` until decide says it is settled, printing every action.
-async fn converge(t: &Target, intent: Intent, limit: Duration) -> Result<Pass, CliError> {
+async fn converge(t: &Cluster<'_>, intent: Intent, limit: Duration) -> Result<Pass, CliError> {
     engine_for(t)
         .run_until(t.platform.as_ref(), intent, limit, print_pass)
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))
 }
 
-pub async fn failback(args: &TargetArgs) -> Result<(), CliError> {
-    let t = resolve(args).await?;
+pub async fn failback(args: &BreakGlassArgs) -> Result<(), CliError> {
+    let t = resolve(&args.target).await?;
     check_engine(
         &t,
         args.force,
@@ -309,28 +246,28 @@ pub async fn failback(args: &TargetArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn evacuate(zone: &str, args: &TargetArgs) -> Result<(), CliError> {
-    let t = resolve(args).await?;
+pub async fn evacuate(zone: &str, args: &BreakGlassArgs) -> Result<(), CliError> {
+    let t = resolve(&args.target).await?;
     if t.spec.other_zone(zone).is_none() {
         return Err(CliError::Usage(format!(
             "--zone {zone}: not a zone of this cluster"
         )));
     }
     // Hold first, so a live engine does not fail masters back while we move them out.
-    match (&t.dir, args.kube.target()) {
-        (Some(dir), _) => {
+    match &t.hold {
+        Hold::Local(dir) => {
             let mut state = dir.load()?;
             state.held_zone = Some(zone.to_owned());
             dir.save(&state)?;
             println!("{zone} held: no failback into it until `redis-stretch resume`");
         }
-        (None, Some(w)) => {
-            redis_stretch_operator::outside::set_hold(&w, Some(zone))
+        Hold::Kube(w) => {
+            set_hold(w, Some(zone))
                 .await
                 .map_err(|e| CliError::Runtime(e.to_string()))?;
             println!("{zone} held (annotation on the RedisStretchCluster): no failback into it until `redis-stretch resume`");
         }
-        (None, None) => println!(
+        Hold::Nowhere => println!(
             "note: no local state: nothing records the hold; an engine with automatic failback may move masters back"
         ),
     }
@@ -347,15 +284,15 @@ pub async fn evacuate(zone: &str, args: &TargetArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub async fn resume(args: &TargetArgs) -> Result<(), CliError> {
-    if let Some(w) = args.kube.target() {
-        redis_stretch_operator::outside::set_hold(&w, None)
+pub async fn resume(args: &BreakGlassArgs) -> Result<(), CliError> {
+    if let Some(w) = args.target.kube.target() {
+        set_hold(&w, None)
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
         println!("hold released: the operator may fail masters back again");
         return Ok(());
     }
-    let dir = state_dir(args.state_dir.clone());
+    let dir = args.target.state_dir();
     let mut state = dir.load()?;
     match state.held_zone.take() {
         Some(z) => {

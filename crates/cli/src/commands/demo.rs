@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use redis_stretch_api::load_manifest;
-use redis_stretch_local::{find_redis_server, StateDir, UpOptions, UpOutcome};
+use redis_stretch_drill::{run_drill, Recovery, Scenario, ZoneFault};
+use redis_stretch_local::{find_redis_server, LocalFaults, StateDir, UpOptions, UpOutcome};
 
-use super::drill::{run_drill, DrillArgs, DrillMode};
-use super::local::observe_local;
-use super::status::print_snapshot;
 use crate::error::CliError;
-use crate::{FaultSignalArg, Output};
+use crate::print::print_snapshot;
+use crate::target::observe_local;
 
 const MANIFEST: &str = include_str!("../../../../examples/seed-two-dc.yaml");
 
@@ -62,24 +61,25 @@ pub async fn run(out: PathBuf) -> Result<(), CliError> {
     print_snapshot(&observe_local(&dir).await?, Some("cluster"));
 
     let drills = [
-        ("dc-a", FaultSignalArg::Stop, "2/4  dc-a goes dark (frozen with SIGSTOP: silence and timeouts, as a lost DC looks from outside). It holds 2 of 3 masters: plain Redis stays down until a human runs TAKEOVER. The engine confirms the silence, unfences the survivors, takes over both orphaned shards in dc-b before the survivors even declare `fail`, then fails back gracefully when dc-a returns."),
-        ("dc-b", FaultSignalArg::Kill, "3/4  dc-b dies (SIGKILL). It holds 1 master: Redis would elect its replica after node-timeout; the engine forces the failover as soon as the loss is confirmed, keeps dc-a's masters unfenced, and fails back when dc-b returns."),
+        ("dc-a", ZoneFault::Stop, "2/4  dc-a goes dark (frozen with SIGSTOP: silence and timeouts, as a lost DC looks from outside). It holds 2 of 3 masters: plain Redis stays down until a human runs TAKEOVER. The engine confirms the silence, unfences the survivors, takes over both orphaned shards in dc-b before the survivors even declare `fail`, then fails back gracefully when dc-a returns."),
+        ("dc-b", ZoneFault::Kill, "3/4  dc-b dies (SIGKILL). It holds 1 master: Redis would elect its replica after node-timeout; the engine forces the failover as soon as the loss is confirmed, keeps dc-a's masters unfenced, and fails back when dc-b returns."),
     ];
+    let faults = LocalFaults { dir: dir.clone() };
     let mut rows = Vec::new();
-    for (zone, signal, story) in drills {
+    for (zone, fault, story) in drills {
         say(story);
         let svg = out.join(format!("drill-{zone}.svg"));
-        let r = run_drill(&DrillArgs {
+        let scenario = Scenario {
             zone: zone.to_owned(),
-            signal,
-            mode: DrillMode::Engine,
+            fault,
+            recovery: Recovery::Engine,
             new_addresses: false,
             rto_only: false,
-            svg: Some(svg.clone()),
-            output: Output::Table,
-            state_dir: Some(dir.path().to_path_buf()),
-        })
-        .await?;
+            svg,
+        };
+        let r = run_drill(&faults, &scenario)
+            .await
+            .map_err(|e| CliError::drill(e, &dir))?;
         print!("{}", r.report);
         let json = out.join(format!("drill-{zone}.json"));
         if let Ok(text) = serde_json::to_string_pretty(&r.report) {

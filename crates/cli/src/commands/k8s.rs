@@ -4,8 +4,8 @@ use std::path::Path;
 
 use redis_stretch_k8s::{cluster, crd_yaml, predict, render};
 
+use crate::args::Output;
 use crate::error::CliError;
-use crate::Output;
 
 fn k8s_err(e: redis_stretch_k8s::Error) -> CliError {
     // Every k8s-crate error here comes from the input files: bad input, exit code 2.

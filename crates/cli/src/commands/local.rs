@@ -3,23 +3,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use redis_stretch_engine::{observe, Pool, Snapshot};
 use redis_stretch_local::{
-    default_state_dir, find_redis_server, is_running, ProcessStatus, State, StateDir, UpOptions,
-    UpOutcome,
+    ensure_detached_engine, find_redis_server, is_running, run_engine, FaultSignal, ProcessStatus,
+    State, StateDir, UpOptions, UpOutcome,
 };
 use serde::Serialize;
 
-use super::read_manifest;
-use super::status::{print_snapshot, OBSERVE_TIMEOUT};
+use crate::args::{FaultSignalArg, Output};
 use crate::error::CliError;
+use crate::manifest::read_manifest;
+use crate::print::print_snapshot;
+use crate::signal::shutdown_signal;
 use crate::table::Table;
-use crate::{FaultSignalArg, Output};
-use redis_stretch_local::FaultSignal;
-
-pub fn state_dir(arg: Option<PathBuf>) -> StateDir {
-    StateDir::new(arg.unwrap_or_else(default_state_dir))
-}
+use crate::target::{observe_local, state_dir};
 
 pub async fn up(
     file: &Path,
@@ -59,7 +55,7 @@ pub async fn up(
         return Ok(());
     }
     if detach {
-        let (pid, started) = super::engine::ensure_detached(&opts.state_dir)?;
+        let (pid, started) = ensure_detached(&opts.state_dir)?;
         println!(
             "\nengine {} (pid {pid}); left running; stop it all with: redis-stretch local down --state-dir {dir_shown}",
             if started { "started" } else { "already running" }
@@ -68,27 +64,39 @@ pub async fn up(
     }
     if no_engine {
         println!("\nno engine (Redis alone); Ctrl-C stops every instance");
-        super::engine::shutdown_signal().await;
+        shutdown_signal().await;
     } else if let Some(pid) = redis_stretch_local::live_engine(&opts.state_dir) {
         println!("\nan engine already runs (pid {pid}); Ctrl-C stops every instance");
-        super::engine::shutdown_signal().await;
+        shutdown_signal().await;
     } else {
         println!("\nengine running in the foreground; Ctrl-C stops it and every instance");
-        super::engine::run(&opts.state_dir, super::engine::shutdown_signal()).await?;
+        run_engine(&opts.state_dir, shutdown_signal()).await?;
     }
     let report = redis_stretch_local::down(&opts.state_dir, false)?;
     print_down(&report);
     Ok(())
 }
 
-fn cluster_header(dir: &StateDir) -> String {
-    format!("local cluster in {}", dir.path().display())
+/// Start a detached engine (this program, `local engine --state-dir DIR`) unless a live one
+/// is in charge.
+fn ensure_detached(dir: &StateDir) -> Result<(u32, bool), CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Runtime(format!("cannot find this program's path: {e}")))?;
+    let path = dir.path().display().to_string();
+    Ok(ensure_detached_engine(
+        dir,
+        &exe,
+        &["local", "engine", "--state-dir", &path],
+    )?)
 }
 
-pub async fn observe_local(dir: &StateDir) -> Result<Snapshot, CliError> {
-    let (state, instances, password) = redis_stretch_local::instances(dir)?;
-    let pool = Pool::new(password, OBSERVE_TIMEOUT);
-    Ok(observe(&instances, &state.zones, &pool).await)
+/// `local engine`: the engine over the local cluster, in the foreground, until SIGINT/SIGTERM.
+pub async fn engine(dir: Option<PathBuf>) -> Result<(), CliError> {
+    Ok(run_engine(&state_dir(dir), shutdown_signal()).await?)
+}
+
+fn cluster_header(dir: &StateDir) -> String {
+    format!("local cluster in {}", dir.path().display())
 }
 
 /// One instance in `local status --output json` (schema in docs/CLI.md).
@@ -224,10 +232,7 @@ fn print_down(report: &redis_stretch_local::DownReport) {
 
 pub fn kill_zone(dir: Option<PathBuf>, zone: &str, signal: FaultSignalArg) -> Result<(), CliError> {
     let dir = state_dir(dir);
-    let sig = match signal {
-        FaultSignalArg::Kill => FaultSignal::Kill,
-        FaultSignalArg::Stop => FaultSignal::Stop,
-    };
+    let sig = FaultSignal::from(signal);
     let hit = redis_stretch_local::kill_zone(&dir, zone, sig)?;
     let verb = if sig == FaultSignal::Kill {
         "killed"

@@ -1,26 +1,12 @@
+//! One module per command (or family of commands). A command module imports no other command
+//! module: what several share lives next to `commands/` (`args`, `target`, `print`,
+//! `manifest`, `signal`).
+
 pub mod breakglass;
 pub mod demo;
 pub mod drill;
-pub mod engine;
 pub mod k8s;
 pub mod local;
 pub mod operator;
 pub mod status;
 pub mod validate;
-
-use std::path::Path;
-
-use redis_stretch_api::{load_manifest, ValidatedCluster};
-
-use crate::error::CliError;
-
-/// Read and validate a manifest file; all problems at once, exit code 2.
-pub fn read_manifest(file: &Path) -> Result<(ValidatedCluster, String), CliError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let cluster = load_manifest(&text).map_err(|problems| CliError::Manifest {
-        file: file.display().to_string(),
-        problems,
-    })?;
-    Ok((cluster, text))
-}

@@ -1,71 +1,37 @@
 //! `redis-stretch status`: the cluster grouped by zone, with the survivability verdict.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::Duration;
-
 use clap::Args;
-use redis_stretch_admin::{NodeAddr, Secret};
 use redis_stretch_engine::{
-    discover, observe, EngineStatus, NodeState, Pool, Snapshot, ZoneState, ZoneStates,
+    observe, EngineStatus, NodeState, Pool, Snapshot, ZoneState, ZoneStates,
 };
-use redis_stretch_topology::{format_ranges, summary_line, ZoneVerdict};
+use redis_stretch_topology::{summary_line, ZoneVerdict};
 use serde::Serialize;
 
-use super::local::{observe_local, state_dir};
+use crate::args::Output;
 use crate::error::CliError;
-use crate::table::Table;
-use crate::Output;
-
-pub const OBSERVE_TIMEOUT: Duration = Duration::from_millis(500);
+use crate::kube_target::{liveness, KubeTarget, Liveness, Where};
+use crate::print::print_snapshot;
+use crate::target::{observe_local, Target, TargetArgs, OBSERVE_TIMEOUT};
 
 #[derive(Args)]
 pub struct StatusArgs {
-    /// Local cluster to show (default: the default state dir), unless --node is given.
-    #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
-    state_dir: Option<PathBuf>,
-    /// Any reachable node of a cluster we did not start: host:port.
-    #[arg(long)]
-    node: Option<String>,
-    /// With --node: zone membership, `ZONE=host:port,host:port`; repeat for each zone.
-    #[arg(long = "zone-map", value_name = "ZONE=ADDRS")]
-    zones: Vec<String>,
-    /// With --node: file holding the password (else $REDISCLI_AUTH, else none).
-    #[arg(long)]
-    password_file: Option<PathBuf>,
     #[command(flatten)]
-    kube: super::breakglass::KubeArgs,
+    target: TargetArgs,
     #[arg(long, value_enum, default_value = "table")]
     output: Output,
 }
 
 pub async fn run(args: StatusArgs) -> Result<(), CliError> {
-    if let Some(w) = args.kube.target() {
-        return run_kube(&w, args.output).await;
-    }
     let mut engine_dir = None;
-    let (snap, header) = match &args.node {
-        None => {
-            let dir = state_dir(args.state_dir.clone());
+    let (snap, header) = match args.target.resolve().await? {
+        Target::Kube(w, t) => return run_kube(&w, &t, args.output).await,
+        Target::Local(dir) => {
             let header = format!("local cluster in {}", dir.path().display());
             let snap = observe_local(&dir).await?;
             engine_dir = Some(dir);
             (snap, header)
         }
-        Some(node) => {
-            let seed: NodeAddr = node
-                .parse()
-                .map_err(|e| CliError::Usage(format!("--node: {e}")))?;
-            let (zone_names, zone_of) = parse_zone_map(&args.zones)?;
-            let password = password_from(args.password_file.as_ref())?;
-            let instances = discover(&seed, password.as_ref(), OBSERVE_TIMEOUT, |a| {
-                zone_of.get(a).cloned()
-            })
-            .await?;
-            let pool = Pool::new(password, OBSERVE_TIMEOUT);
-            let snap = observe(&instances, &zone_names, &pool).await;
-            (snap, format!("cluster of {seed}"))
-        }
+        Target::Node(n) => (n.observe().await, format!("cluster of {}", n.seed)),
     };
     match args.output {
         Output::Json => {
@@ -166,110 +132,6 @@ fn print_engine(dir: &redis_stretch_local::StateDir) {
     }
 }
 
-pub fn password_from(file: Option<&PathBuf>) -> Result<Option<Secret>, CliError> {
-    if let Some(f) = file {
-        let p = std::fs::read_to_string(f)
-            .map_err(|e| CliError::Usage(format!("--password-file {}: {e}", f.display())))?;
-        return Ok(Some(Secret::new(p.trim().to_owned())));
-    }
-    Ok(std::env::var("REDISCLI_AUTH").ok().map(Secret::new))
-}
-
-type ZoneMap = (Vec<String>, BTreeMap<NodeAddr, String>);
-
-pub fn parse_zone_map(specs: &[String]) -> Result<ZoneMap, CliError> {
-    let mut names = Vec::new();
-    let mut map = BTreeMap::new();
-    for s in specs {
-        let (zone, addrs) = s.split_once('=').ok_or_else(|| {
-            CliError::Usage(format!("--zone-map `{s}`: write ZONE=host:port,host:port"))
-        })?;
-        names.push(zone.to_owned());
-        for a in addrs.split(',').filter(|a| !a.is_empty()) {
-            let addr: NodeAddr = a
-                .parse()
-                .map_err(|e| CliError::Usage(format!("--zone-map {zone}: {e}")))?;
-            map.insert(addr, zone.to_owned());
-        }
-    }
-    if names.len() != 2 {
-        return Err(CliError::Usage(format!(
-            "--node needs the two zones: --zone-map dc-a=host:port,... --zone-map dc-b=host:port,... (got {})",
-            names.len()
-        )));
-    }
-    Ok((names, map))
-}
-
-fn short_id(id: Option<&str>) -> String {
-    id.map_or_else(|| "?".to_owned(), |i| i.chars().take(8).collect())
-}
-
-fn master_of(snap: &Snapshot, n: &NodeState) -> String {
-    match n.master_id.as_deref() {
-        None => "-".to_owned(),
-        Some(id) => snap
-            .node_by_id(id)
-            .and_then(|m| m.addr.as_ref())
-            .map_or_else(|| short_id(Some(id)), ToString::to_string),
-    }
-}
-
-/// The status table: one block per zone, then the verdicts.
-pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
-    if let Some(h) = header {
-        let ok = snap
-            .nodes
-            .iter()
-            .filter(|n| n.cluster_state == Some(redis_stretch_admin::ClusterState::Ok))
-            .count();
-        println!(
-            "{h}: {} nodes, cluster_state ok on {ok}, {} of 16384 slots served",
-            snap.nodes.len(),
-            snap.slots_covered()
-        );
-    }
-    let mut zones = snap.zones.clone();
-    for n in &snap.nodes {
-        if !zones.contains(&n.zone) {
-            zones.push(n.zone.clone());
-        }
-    }
-    for zone in &zones {
-        let nodes: Vec<&NodeState> = snap.nodes.iter().filter(|n| &n.zone == zone).collect();
-        let masters = nodes.iter().filter(|n| n.owns_slots()).count();
-        println!("\n{zone} ({} instances, {masters} masters)", nodes.len());
-        let mut t = Table::new(&["ID", "ADDRESS", "ROLE", "MASTER", "SLOTS", "LINK", "STATE"]);
-        for n in nodes {
-            t.row(vec![
-                short_id(n.id.as_deref()),
-                n.addr
-                    .as_ref()
-                    .map_or_else(|| "?".to_owned(), ToString::to_string),
-                n.role.map_or("?", |r| r.as_str()).to_owned(),
-                master_of(snap, n),
-                format_ranges(&n.slots),
-                match n.link_up {
-                    Some(true) => "up".to_owned(),
-                    Some(false) => "down".to_owned(),
-                    None => "-".to_owned(),
-                },
-                match (&n.error, n.reachable) {
-                    (_, true) => "up".to_owned(),
-                    (Some(e), false) if e.contains("timed out") => "down (timeout)".to_owned(),
-                    _ => "down".to_owned(),
-                },
-            ]);
-        }
-        print!("{}", t.render(2));
-    }
-    let verdicts = snap.verdicts();
-    println!("\nverdict: {}", summary_line(&verdicts));
-    for v in &verdicts {
-        println!("  loss of {}: {} ({})", v.zone, v.verdict, v.reason);
-    }
-}
-
 /// `status --output json` (schema in docs/CLI.md).
 #[derive(Serialize)]
 struct StatusJson<'a> {
@@ -305,12 +167,8 @@ impl<'a> From<&'a Snapshot> for StatusJson<'a> {
 }
 
 /// `status --cluster NAME -n NS`: Redis as it answers now, and what the operator reports.
-async fn run_kube(
-    w: &redis_stretch_operator::outside::Where<'_>,
-    output: Output,
-) -> Result<(), CliError> {
-    let t = super::breakglass::load_kube(w).await?;
-    let operator = redis_stretch_operator::outside::liveness(w, false).await;
+async fn run_kube(w: &Where<'_>, t: &KubeTarget, output: Output) -> Result<(), CliError> {
+    let operator = liveness(w, false).await;
     let zones: Vec<String> = t.spec.zones.iter().map(|z| z.name.clone()).collect();
     let pool = Pool::new(t.password.clone(), OBSERVE_TIMEOUT).with_tls(t.tls.clone());
     let snap = observe(&t.instances, &zones, &pool).await;
@@ -322,7 +180,7 @@ async fn run_kube(
                 obj.insert(
                     "operator".into(),
                     serde_json::json!({
-                        "live": matches!(operator, redis_stretch_operator::outside::Liveness::Live(_)),
+                        "live": matches!(operator, Liveness::Live(_)),
                         "lease": format!("{operator:?}"),
                         "heldZone": t.held_zone,
                         "status": t.status,
@@ -343,13 +201,13 @@ async fn run_kube(
             );
             println!();
             match &operator {
-                redis_stretch_operator::outside::Liveness::Live(who) => {
+                Liveness::Live(who) => {
                     println!("operator: live, leader {who}")
                 }
-                redis_stretch_operator::outside::Liveness::Gone(why) => {
+                Liveness::Gone(why) => {
                     println!("operator: no live leader ({why})")
                 }
-                redis_stretch_operator::outside::Liveness::Unknown(why) => {
+                Liveness::Unknown(why) => {
                     println!("operator: unknown ({why})")
                 }
             }

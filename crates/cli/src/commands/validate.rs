@@ -2,9 +2,9 @@ use std::path::Path;
 
 use redis_stretch_api::to_manifest;
 
-use super::read_manifest;
+use crate::args::ManifestOutput;
 use crate::error::CliError;
-use crate::ManifestOutput;
+use crate::manifest::read_manifest;
 
 pub fn run(file: &Path, output: ManifestOutput) -> Result<(), CliError> {
     let (cluster, _) = read_manifest(file)?;

@@ -18,11 +18,11 @@ use redis_stretch_api::{RedisStretchCluster, RedisStretchClusterSpec, RedisStret
 use redis_stretch_engine::Instance;
 use redis_stretch_k8s::names::{LABEL_COMPONENT, LABEL_INSTANCE, LABEL_NAME, PASSWORD_KEY};
 
-use crate::context::HOLD_ANNOTATION;
-use crate::platform::{placement, with_server_names, Unplaced};
+use redis_stretch_operator::context::HOLD_ANNOTATION;
+use redis_stretch_operator::platform::{placement, with_server_names, Unplaced};
 
 #[derive(Debug, thiserror::Error)]
-pub enum OutsideError {
+pub enum KubeTargetError {
     #[error("cannot reach the Kubernetes API (kubeconfig): {0}")]
     Client(#[source] kube::Error),
     #[error("{what}: {source}")]
@@ -57,18 +57,20 @@ pub struct Where<'a> {
     pub lease_name: &'a str,
 }
 
-fn api_err(what: String) -> impl FnOnce(kube::Error) -> OutsideError {
-    move |source| OutsideError::Api { what, source }
+fn api_err(what: String) -> impl FnOnce(kube::Error) -> KubeTargetError {
+    move |source| KubeTargetError::Api { what, source }
 }
 
-pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
-    let client = Client::try_default().await.map_err(OutsideError::Client)?;
+pub async fn load(w: &Where<'_>) -> Result<KubeTarget, KubeTargetError> {
+    let client = Client::try_default()
+        .await
+        .map_err(KubeTargetError::Client)?;
     let crs: Api<RedisStretchCluster> = Api::namespaced(client.clone(), w.namespace);
     let cr = crs
         .get_opt(w.cluster)
         .await
         .map_err(api_err(format!("get RedisStretchCluster {}", w.cluster)))?
-        .ok_or_else(|| OutsideError::NotFound {
+        .ok_or_else(|| KubeTargetError::NotFound {
             name: w.cluster.to_owned(),
             namespace: w.namespace.to_owned(),
         })?;
@@ -84,9 +86,9 @@ pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
             let bytes = s
                 .data
                 .and_then(|d| d.get(PASSWORD_KEY).map(|b| b.0.clone()))
-                .ok_or_else(|| OutsideError::Password(name.clone()))?;
+                .ok_or_else(|| KubeTargetError::Password(name.clone()))?;
             let text =
-                String::from_utf8(bytes).map_err(|_| OutsideError::Password(name.clone()))?;
+                String::from_utf8(bytes).map_err(|_| KubeTargetError::Password(name.clone()))?;
             Some(Secret::new(text.trim_end_matches('\n')))
         }
         _ => None,
@@ -132,7 +134,7 @@ pub async fn load(w: &Where<'_>) -> Result<KubeTarget, OutsideError> {
             let ca = s
                 .data
                 .and_then(|d| d.get("ca.crt").map(|b| b.0.clone()))
-                .ok_or_else(|| OutsideError::Password(format!("{name} (no ca.crt)")))?;
+                .ok_or_else(|| KubeTargetError::Password(format!("{name} (no ca.crt)")))?;
             let domain = format!(
                 "{}.{}.svc",
                 redis_stretch_k8s::names::Names::new(c).headless_service(),
@@ -193,7 +195,11 @@ pub async fn liveness(w: &Where<'_>, watch: bool) -> Liveness {
         Ok(l) => l,
         Err(why) => return Liveness::Unknown(why),
     };
-    let spec = first.spec.clone().unwrap_or_default();
+    // A Lease without a spec says nothing about a holder: not knowing is not knowing there
+    // is none.
+    let Some(spec) = first.spec.clone() else {
+        return Liveness::Unknown(format!("{what} has no spec"));
+    };
     let Some(holder) = spec.holder_identity.filter(|h| !h.is_empty()) else {
         return Liveness::Gone(format!("{what} has no holder"));
     };
@@ -229,8 +235,10 @@ pub async fn liveness(w: &Where<'_>, watch: bool) -> Liveness {
 }
 
 /// Set or clear the hold annotation (`evacuate` / `resume`): the operator's engine reads it.
-pub async fn set_hold(w: &Where<'_>, zone: Option<&str>) -> Result<(), OutsideError> {
-    let client = Client::try_default().await.map_err(OutsideError::Client)?;
+pub async fn set_hold(w: &Where<'_>, zone: Option<&str>) -> Result<(), KubeTargetError> {
+    let client = Client::try_default()
+        .await
+        .map_err(KubeTargetError::Client)?;
     let crs: Api<RedisStretchCluster> = Api::namespaced(client, w.namespace);
     let patch = serde_json::json!({"metadata": {"annotations": {HOLD_ANNOTATION: zone}}});
     crs.patch(w.cluster, &PatchParams::default(), &Patch::Merge(&patch))
