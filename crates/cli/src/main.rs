@@ -5,6 +5,7 @@ mod commands;
 mod error;
 mod kube_target;
 mod manifest;
+mod place;
 mod print;
 mod signal;
 mod table;
@@ -17,7 +18,10 @@ use clap::{Parser, Subcommand};
 
 use crate::args::{FaultSignalArg, ManifestOutput, Output};
 use crate::commands::breakglass::BreakGlassArgs;
+use crate::commands::lab::BlipSignal;
 use crate::error::CliError;
+use crate::place::Place;
+use crate::target::state_dir;
 
 #[derive(Parser)]
 #[command(
@@ -119,6 +123,10 @@ enum LocalCommand {
         /// Start no engine: Redis alone (the baseline for benchmarks).
         #[arg(long)]
         no_engine: bool,
+        /// Run the whole cluster in its own network namespace (needs root, `ip` and `nft`),
+        /// so that `local cut|heal|blip` can fault the network without touching the host's.
+        #[arg(long)]
+        netns: bool,
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -149,6 +157,35 @@ enum LocalCommand {
         zone: String,
         #[arg(long)]
         new_addresses: bool,
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Network lab (`local up --netns`): silently drop all traffic between two zones, and,
+    /// with --engine-with, between the engine (127.0.0.1) and the zone that is not ZONE.
+    /// Replaces any fault in force until `local heal`.
+    Cut {
+        zone_a: String,
+        zone_b: String,
+        /// Put the engine (and this CLI) inside this zone: it loses the other zone too.
+        #[arg(long, value_name = "ZONE")]
+        engine_with: Option<String>,
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Network lab: remove every network fault (`cut`, a blip's isolation).
+    Heal {
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Take a zone away for a short while, then bring it back (also on Ctrl-C): freeze its
+    /// processes (`--signal stop`) or cut it off the network (`--signal cut`, needs --netns).
+    Blip {
+        zone: String,
+        /// How long: `1.5s`, `500ms`, `3s`, `2m`.
+        #[arg(long = "for", value_name = "DURATION", value_parser = commands::lab::parse_duration)]
+        duration: std::time::Duration,
+        #[arg(long, value_enum, default_value = "stop")]
+        signal: BlipSignal,
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -183,6 +220,11 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    // A cluster in its own network namespace is only reachable from inside it: re-run there.
+    if let Err(e) = place::enter(place_of(&cli.command)) {
+        eprintln!("error: {e}");
+        return ExitCode::from(e.exit_code());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -203,6 +245,53 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where a command runs: inside the namespace of the local cluster it talks to, if any.
+/// `down`, `kill-zone` and the lab's own commands only signal PIDs and run nft through
+/// `ip netns exec`, so they run anywhere.
+fn place_of(command: &Command) -> Place {
+    let local = |dir: &Option<PathBuf>| Place::ClusterOf(state_dir(dir.clone()));
+    match command {
+        Command::Local { command } => match command {
+            LocalCommand::Up {
+                file,
+                netns: true,
+                state_dir: dir,
+                ..
+            } => Place::NewFor {
+                dir: state_dir(dir.clone()),
+                manifest: file.clone(),
+            },
+            LocalCommand::Up { state_dir, .. }
+            | LocalCommand::Status { state_dir, .. }
+            | LocalCommand::Engine { state_dir }
+            | LocalCommand::RestoreZone { state_dir, .. } => local(state_dir),
+            LocalCommand::KillZone { .. }
+            | LocalCommand::Down { .. }
+            | LocalCommand::Cut { .. }
+            | LocalCommand::Heal { .. }
+            | LocalCommand::Blip { .. } => Place::Anywhere,
+        },
+        Command::Status(args) => args
+            .target
+            .local_dir()
+            .map_or(Place::Anywhere, Place::ClusterOf),
+        Command::Takeover { target, .. }
+        | Command::Failback { target }
+        | Command::Evacuate { target, .. }
+        | Command::Resume { target } => target
+            .target
+            .local_dir()
+            .map_or(Place::Anywhere, Place::ClusterOf),
+        Command::Drill(args) => local(&args.state_dir),
+        Command::Demo { .. }
+        | Command::Crd
+        | Command::Render { .. }
+        | Command::Plan { .. }
+        | Command::Operator(_)
+        | Command::Validate { .. } => Place::Anywhere,
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Local { command } => match command {
@@ -210,6 +299,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 file,
                 detach,
                 no_engine,
+                netns: _,
                 state_dir,
             } => commands::local::up(&file, detach, no_engine, state_dir).await,
             LocalCommand::Status { state_dir, output } => {
@@ -230,6 +320,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 new_addresses,
                 state_dir,
             } => commands::local::restore_zone(state_dir, &zone, new_addresses).await,
+            LocalCommand::Cut {
+                zone_a,
+                zone_b,
+                engine_with,
+                state_dir,
+            } => commands::lab::cut(state_dir, &zone_a, &zone_b, engine_with.as_deref()),
+            LocalCommand::Heal { state_dir } => commands::lab::heal(state_dir),
+            LocalCommand::Blip {
+                zone,
+                duration,
+                signal,
+                state_dir,
+            } => commands::lab::blip(state_dir, &zone, duration, signal).await,
         },
         Command::Takeover { zone, target } => commands::breakglass::takeover(&zone, &target).await,
         Command::Failback { target } => commands::breakglass::failback(&target).await,

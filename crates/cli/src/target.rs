@@ -99,6 +99,12 @@ impl TargetArgs {
         state_dir(self.state_dir.clone())
     }
 
+    /// The local state dir, when these arguments name a local cluster (no --node, no
+    /// --cluster).
+    pub fn local_dir(&self) -> Option<StateDir> {
+        (self.node.is_none() && self.kube.cluster.is_none()).then(|| self.state_dir())
+    }
+
     /// Find the cluster: read it through the Kubernetes API, or discover it from `--node`, or
     /// take the local state dir.
     pub async fn resolve(&self) -> Result<Target<'_>, CliError> {

@@ -64,6 +64,9 @@ pub async fn up(cluster: &ValidatedCluster, opts: &UpOptions) -> Result<UpOutcom
             let _ = process::stop_all(&state.instances, Duration::from_secs(2));
         }
         let _ = dir.remove();
+        if let Some(ns) = crate::netns::inside() {
+            let _ = crate::netns::delete(&ns);
+        }
     }
     result
 }
@@ -201,6 +204,9 @@ fn allocate(cluster: &ValidatedCluster, dir: &StateDir) -> Result<(Hosts, State)
         instances,
         engine_pid: None,
         held_zone: None,
+        // Set when this process was re-executed inside the cluster's namespace (`--netns`):
+        // the instances it spawns inherit it.
+        netns: crate::netns::inside(),
     };
     Ok((hosts, state))
 }
@@ -334,11 +340,17 @@ pub fn down(dir: &StateDir, keep_data: bool) -> Result<DownReport, LocalError> {
                 }),
         )
         .collect();
+    // Nothing of ours runs in the namespace any more: remove it (its nft table goes with it),
+    // also when the data is kept.
+    if let Some(ns) = state.netns.take() {
+        crate::netns::delete(&ns)?;
+    }
     if keep_data {
         for i in &mut state.instances {
             i.pid = None;
         }
         state.engine_pid = None;
+        let _ = std::fs::remove_file(dir.file(crate::lab::FAULT_FILE));
         dir.save(&state)?;
     } else {
         dir.remove()?;

@@ -42,6 +42,11 @@ pub enum LocalError {
     Bootstrap(String),
     #[error(transparent)]
     Admin(#[from] redis_stretch_admin::AdminError),
+    /// The network lab (`--netns`, `cut`, `heal`, `blip --signal cut`) cannot run here.
+    #[error("the network lab needs {0}")]
+    LabUnavailable(String),
+    #[error("`{command}` failed: {why}")]
+    Command { command: String, why: String },
 }
 
 impl LocalError {
@@ -54,7 +59,10 @@ impl LocalError {
     pub fn exit_code(&self) -> u8 {
         match self {
             LocalError::Refused(_) => 3,
-            LocalError::NoCluster(_) | LocalError::Plan(_) | LocalError::Usage(_) => 2,
+            LocalError::NoCluster(_)
+            | LocalError::Plan(_)
+            | LocalError::Usage(_)
+            | LocalError::LabUnavailable(_) => 2,
             _ => 1,
         }
     }

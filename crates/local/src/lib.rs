@@ -2,7 +2,8 @@
 //! loopback, each zone on its own `127.0.<zone+1>.0/24`, with a state directory recording what
 //! runs so that every later command (status, down, and the failure engine) finds it again.
 //! `controller` runs the engine over a state dir (foreground or detached); `drill_faults` is
-//! the drill's fault injection on local mode ([`LocalFaults`]).
+//! the drill's fault injection on local mode ([`LocalFaults`]). `netns` and `lab`: the network
+//! lab, a cluster in its own network namespace and nft partitions between its zones.
 
 mod binary;
 mod cluster;
@@ -10,6 +11,8 @@ mod controller;
 mod drill_faults;
 mod error;
 mod faults;
+pub mod lab;
+pub mod netns;
 mod platform;
 mod ports;
 mod process;
@@ -24,6 +27,7 @@ pub use controller::{ensure_detached_engine, run_engine};
 pub use drill_faults::LocalFaults;
 pub use error::LocalError;
 pub use faults::{kill_zone, restore_zone, FaultSignal};
+pub use lab::{BlipKind, NetFault};
 pub use platform::{
     engine_process_alive, engine_status, live_engine, recent_events, FileReporter, LocalPlatform,
     ENGINE_FILE, EVENTS_FILE, MEMORY_FILE,

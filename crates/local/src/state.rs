@@ -69,6 +69,10 @@ pub struct State {
     /// A zone under `evacuate`: the engine fails nothing back into it until `resume`.
     #[serde(default)]
     pub held_zone: Option<String>,
+    /// The network namespace every process of the cluster runs in (`local up --netns`), which
+    /// every command enters and `down` removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -22,7 +22,7 @@ use crate::target::{Target, TargetArgs};
 #[derive(Args, Clone)]
 pub struct BreakGlassArgs {
     #[command(flatten)]
-    target: TargetArgs,
+    pub(crate) target: TargetArgs,
     /// Override the safety checks. Loudly.
     #[arg(long)]
     force: bool,

@@ -31,8 +31,16 @@ pub async fn up(
         manifest_yaml: yaml,
     };
     let dir_shown = opts.state_dir.path().display().to_string();
-    match redis_stretch_local::up(&cluster, &opts).await? {
+    let outcome = redis_stretch_local::up(&cluster, &opts).await;
+    if outcome.is_err() {
+        // A namespace created for this `--netns` start goes with it.
+        crate::place::cleanup_failed_up(&opts.state_dir);
+    }
+    match outcome? {
         UpOutcome::Started { state, report } => {
+            if let Some(ns) = &state.netns {
+                println!("network namespace {ns} (created; `local down` removes it)");
+            }
             println!(
                 "started {} instances of `{}` in {dir_shown}; meshed after {:.2}s, failover-ready after {:.2}s",
                 state.instances.len(),
@@ -125,12 +133,18 @@ struct InstanceJson {
 struct LocalStatusJson {
     cluster: String,
     state_dir: String,
+    /// The network namespace the cluster runs in (`local up --netns`), else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns: Option<String>,
+    /// Network faults in force (`local cut`, a blip's isolation), as in `fault.json`.
+    network_faults: Vec<redis_stretch_local::NetFault>,
     instances: Vec<InstanceJson>,
 }
 
 pub async fn status(dir: Option<PathBuf>, output: Output) -> Result<(), CliError> {
     let dir = state_dir(dir);
     let state: State = dir.load()?;
+    let faults = redis_stretch_local::lab::active_faults(&dir)?;
     let snap = observe_local(&dir).await?;
     let rows: Vec<InstanceJson> = state
         .instances
@@ -174,6 +188,8 @@ pub async fn status(dir: Option<PathBuf>, output: Output) -> Result<(), CliError
             let doc = LocalStatusJson {
                 cluster: state.cluster.clone(),
                 state_dir: dir.path().display().to_string(),
+                netns: state.netns.clone(),
+                network_faults: faults,
                 instances: rows,
             };
             let text =
@@ -186,6 +202,12 @@ pub async fn status(dir: Option<PathBuf>, output: Output) -> Result<(), CliError
                 state.cluster,
                 dir.path().display()
             );
+            if let Some(ns) = &state.netns {
+                println!("network namespace {ns}");
+            }
+            for f in &faults {
+                println!("network fault in force: {f} (`local heal` removes it)");
+            }
             let mut t = Table::new(&["NAME", "ZONE", "ADDRESS", "ROLE", "STATE", "PROCESS", "PID"]);
             for r in rows {
                 t.row(vec![

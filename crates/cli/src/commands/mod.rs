@@ -6,6 +6,7 @@ pub mod breakglass;
 pub mod demo;
 pub mod drill;
 pub mod k8s;
+pub mod lab;
 pub mod local;
 pub mod operator;
 pub mod status;

@@ -16,7 +16,7 @@ use crate::target::{observe_local, Target, TargetArgs, OBSERVE_TIMEOUT};
 #[derive(Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    target: TargetArgs,
+    pub(crate) target: TargetArgs,
     #[arg(long, value_enum, default_value = "table")]
     output: Output,
 }
