@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::args::{FaultSignalArg, ManifestOutput, Output};
+use crate::args::{FaultSignalArg, ManifestOutput, Output, ServerArg};
 use crate::commands::breakglass::BreakGlassArgs;
 use crate::error::CliError;
 
@@ -38,6 +38,14 @@ enum Command {
         /// Where the drill reports (JSON) and SVG timelines go.
         #[arg(long, default_value = "redis-stretch-demo")]
         out: PathBuf,
+        /// The server to run: Redis or Valkey (`valkey-server` on PATH or at $VALKEY_SERVER).
+        #[arg(
+            long,
+            value_enum,
+            env = "REDIS_STRETCH_SERVER",
+            default_value = "redis"
+        )]
+        server: ServerArg,
     },
     /// Local mode: real redis-server processes on this machine, grouped into two zones.
     Local {
@@ -119,6 +127,9 @@ enum LocalCommand {
         /// Start no engine: Redis alone (the baseline for benchmarks).
         #[arg(long)]
         no_engine: bool,
+        /// Run this server instead of the manifest's `spec.redis.server`.
+        #[arg(long, value_enum, env = "REDIS_STRETCH_SERVER")]
+        server: Option<ServerArg>,
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -210,8 +221,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 file,
                 detach,
                 no_engine,
+                server,
                 state_dir,
-            } => commands::local::up(&file, detach, no_engine, state_dir).await,
+            } => {
+                commands::local::up(&file, detach, no_engine, server.map(Into::into), state_dir)
+                    .await
+            }
             LocalCommand::Status { state_dir, output } => {
                 commands::local::status(state_dir, output).await
             }
@@ -236,7 +251,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Evacuate { zone, target } => commands::breakglass::evacuate(&zone, &target).await,
         Command::Resume { target } => commands::breakglass::resume(&target).await,
         Command::Drill(args) => commands::drill::run(args).await,
-        Command::Demo { out } => commands::demo::run(out).await,
+        Command::Demo { out, server } => commands::demo::run(out, server.into()).await,
         Command::Status(args) => commands::status::run(args).await,
         Command::Operator(args) => commands::operator::run(args).await,
         Command::Validate { file, output } => commands::validate::run(&file, output),
