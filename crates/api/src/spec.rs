@@ -329,7 +329,7 @@ pub enum PlacementMode {
 }
 
 /// Kubernetes only: what each Redis pod runs with.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct KubernetesSpec {
@@ -340,16 +340,6 @@ pub struct KubernetesSpec {
     pub image: Option<String>,
     pub resources: ResourcesSpec,
     pub metrics: MetricsSpec,
-}
-
-impl Default for KubernetesSpec {
-    fn default() -> Self {
-        Self {
-            image: None,
-            resources: ResourcesSpec::default(),
-            metrics: MetricsSpec::default(),
-        }
-    }
 }
 
 /// Kubernetes only: a Prometheus exporter beside each Redis (a `metrics` container), scraped
