@@ -11,18 +11,18 @@ cd "$root"
 scripts/deps.sh
 runs="${RUNS:-7}"
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(bootstrap rto)
+[ ${#sections[@]} -gt 0 ] || sections=(bootstrap rto servers)
 command -v jq >/dev/null 2>&1 || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq jq >/dev/null; }
 bin="$root/target/release/redis-stretch"
 
 # One drill on a fresh local cluster; prints "rto_ms acked_lost plain_lost failed_plain".
 rto_run() {
-  local timeout_ms=$1 zone=$2 signal=$3 mode=$4
+  local timeout_ms=$1 zone=$2 signal=$3 mode=$4 server=${5:-redis}
   local work; work=$(mktemp -d)
   sed "s/clusterNodeTimeoutMs: 2000/clusterNodeTimeoutMs: $timeout_ms/" examples/seed-two-dc.yaml > "$work/m.yaml"
   local engine_flag=""
   [ "$mode" = engine ] || engine_flag="--no-engine"
-  "$bin" local up -f "$work/m.yaml" --detach $engine_flag --state-dir "$work/s" >/dev/null
+  "$bin" local up -f "$work/m.yaml" --detach $engine_flag --server "$server" --state-dir "$work/s" >/dev/null
   local json
   json=$("$bin" drill --zone "$zone" --signal "$signal" --mode "$mode" --rto-only --output json --state-dir "$work/s" 2>/dev/null || true)
   "$bin" local down --state-dir "$work/s" >/dev/null 2>&1 || true
@@ -76,6 +76,68 @@ rto_section() {
   echo "Produced by \`scripts/bench.sh rto\` (\`redis-stretch drill --rto-only --output json\` per run)."
 }
 
+# Redis and Valkey on the same drills, in the same run, and what the Kubernetes render differs by.
+servers_section() {
+  local runs=$1
+  echo "## Redis and Valkey side by side"
+  echo
+  echo "The same drills on both servers, alternating, in one run: node-timeout 2000 ms, the zone"
+  echo "frozen (SIGSTOP), seed layout, a fresh cluster per run, RTO as in the section above."
+  echo "Baselines as there: the seed's manual TAKEOVER at machine speed for the majority loss,"
+  echo "the server's own failover for the minority loss. Medians of $runs runs."
+  echo
+  echo "| case | server | ours (s) | baseline | baseline (s) | ours / baseline | acked writes lost (ours, all runs) |"
+  echo "|---|---|---|---|---|---|---|"
+  for case in majority minority; do
+    local zone=dc-a base=seed-manual label="seed manual"
+    if [ "$case" = minority ]; then zone=dc-b; base=native; label="server alone"; fi
+    declare -A ours=() theirs=() lost=()
+    for _ in $(seq "$runs"); do
+      for server in redis valkey; do
+        read -r r a _ _ < <(rto_run 2000 "$zone" stop engine "$server")
+        ours[$server]="${ours[$server]:-} $r"; [ "$a" = nan ] || lost[$server]=$(( ${lost[$server]:-0} + a ))
+        read -r r2 _ _ _ < <(rto_run 2000 "$zone" stop "$base" "$server")
+        theirs[$server]="${theirs[$server]:-} $r2"
+        echo "  $server $case: ours ${r} ms, $label ${r2} ms" >&2
+      done
+    done
+    for server in redis valkey; do
+      local mo mt
+      mo=$(echo "${ours[$server]}" | median); mt=$(echo "${theirs[$server]}" | median)
+      awk -v c="$case" -v sv="$server" -v mo="$mo" -v mt="$mt" -v l="$label" -v lost="${lost[$server]:-0}" 'BEGIN {
+        printf "| %s | %s | %.2f | %s | %.2f | %.2f | %d |\n", c, sv, mo/1000, l, mt/1000, (mt > 0 ? mo/mt : 0), lost }'
+    done
+    unset ours theirs lost
+  done
+  echo
+  echo "Servers: $(redis-server --version | awk '{print $1, $3}' | tr -d 'v='), $(valkey-server --version | awk '{print $1, $3}' | tr -d 'v=')."
+  echo
+  echo "### The Kubernetes render for both"
+  echo
+  echo "\`redis-stretch render\` of \`examples/k8s/zone-aware.yaml\` (Redis) and"
+  echo "\`examples/k8s/valkey.yaml\` (the same cluster with \`redis.server: Valkey\` and no image):"
+  echo
+  echo "| server | objects | image | server command | probe and preStop CLI | redis.conf lines |"
+  echo "|---|---|---|---|---|---|"
+  for ex in zone-aware valkey; do
+    local out; out=$("$bin" render -f "examples/k8s/$ex.yaml")
+    local server=Redis; [ "$ex" = valkey ] && server=Valkey
+    local objects image cmd cli conf
+    objects=$(echo "$out" | grep -c '^kind:')
+    image=$(echo "$out" | awk '/^ *image: /{print $2; exit}')
+    cmd=$(echo "$out" | grep -o 'exec [a-z-]*-server' | head -1 | cut -d' ' -f2)
+    cli=$(echo "$out" | grep -o '[a-z]*-cli -h 127.0.0.1' | head -1 | cut -d' ' -f1)
+    conf=$(echo "$out" | awk '/redis.conf: \|/{f=1; next} f && /^[^ ]/{f=0} f && /^    [a-z]/{n++} END {print n+0}')
+    echo "| $server | $objects | \`$image\` | \`$cmd\` | \`$cli\` | $conf |"
+  done
+  echo
+  echo "One configuration for both: the ConfigMap is identical; Valkey instances get their"
+  echo "zone as \`availability-zone\` from the engine at run time (docs/CONFIGURATION.md)."
+  echo
+  machine
+  echo "Produced by \`scripts/bench.sh servers\`."
+}
+
 machine() {
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(redis-server --version | awk '{print $3}' | tr -d 'v='), $(date -u +%Y-%m-%d)."
 }
@@ -114,8 +176,13 @@ for s in "${sections[@]}"; do
       rto_section "$runs" > docs/bench/rto.md.tmp
       mv docs/bench/rto.md.tmp docs/bench/rto.md
       ;;
+    servers)
+      cargo build --quiet --release -p redis-stretch
+      servers_section "${SERVER_RUNS:-5}" > docs/bench/servers.md.tmp
+      mv docs/bench/servers.md.tmp docs/bench/servers.md
+      ;;
     *)
-      echo "unknown benchmark section: $s (known: bootstrap, rto)" >&2
+      echo "unknown benchmark section: $s (known: bootstrap, rto, servers)" >&2
       exit 2
       ;;
   esac

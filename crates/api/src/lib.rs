@@ -2,12 +2,13 @@
 
 mod memory;
 pub mod redis_config;
+mod server_choice;
 pub mod spec;
 pub mod status;
 mod validate;
 
 pub use memory::parse_memory;
-pub use redis_stretch_model::ServerFlavour;
+pub use server_choice::{server_from_env, with_server};
 pub use spec::*;
 pub use status::*;
 pub use validate::{

@@ -4,6 +4,7 @@
 //! Every default here is chosen for a cluster stretched over two data centers; the reasons are
 //! in `docs/CONFIGURATION.md` and in the comments below.
 
+pub use redis_stretch_model::ServerFlavour;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "kube")]
@@ -154,6 +155,9 @@ pub struct ZoneSpec {
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct RedisSettings {
+    /// Which server the instances run: `Redis` (default) or `Valkey` (7.2 or later). One
+    /// engine for both; with Valkey every instance also reports its zone as `availability-zone`.
+    pub server: ServerFlavour,
     /// `cluster-node-timeout`. 2000 ms detects a dead master in seconds instead of Redis's
     /// default 15 s; much lower makes a busy or briefly paused node look dead.
     pub cluster_node_timeout_ms: u64,
@@ -170,6 +174,7 @@ pub struct RedisSettings {
 impl Default for RedisSettings {
     fn default() -> Self {
         Self {
+            server: ServerFlavour::Redis,
             cluster_node_timeout_ms: 2000,
             maxmemory: None,
             maxmemory_policy: "noeviction".to_owned(),
@@ -324,24 +329,17 @@ pub enum PlacementMode {
 }
 
 /// Kubernetes only: what each Redis pod runs with.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct KubernetesSpec {
-    /// Container image with `redis-server` and `redis-cli` (Redis 7 or later).
-    pub image: String,
+    /// Container image with the server and its CLI (`redis-server` and `redis-cli`, Redis 7 or
+    /// later; or `valkey-server` and `valkey-cli`). Absent: `redis:7.4`, or `valkey/valkey:8.1`
+    /// with `redis.server: Valkey`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     pub resources: ResourcesSpec,
     pub metrics: MetricsSpec,
-}
-
-impl Default for KubernetesSpec {
-    fn default() -> Self {
-        Self {
-            image: "redis:7.4".to_owned(),
-            resources: ResourcesSpec::default(),
-            metrics: MetricsSpec::default(),
-        }
-    }
 }
 
 /// Kubernetes only: a Prometheus exporter beside each Redis (a `metrics` container), scraped

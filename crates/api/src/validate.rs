@@ -383,11 +383,22 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
             "name a node label key, e.g. `topology.kubernetes.io/zone`",
         );
     }
-    if spec.kubernetes.image.trim().is_empty() {
+    if spec
+        .kubernetes
+        .image
+        .as_deref()
+        .is_some_and(|i| i.trim().is_empty())
+    {
+        let server = spec.redis.server;
         push(
             "spec.kubernetes.image",
             "must not be empty".to_owned(),
-            "name an image with redis-server and redis-cli, e.g. `redis:7.4`",
+            &format!(
+                "name an image with {} and {}, e.g. `{}`, or leave the field out",
+                server.server_binary(),
+                server.cli_binary(),
+                server.default_image()
+            ),
         );
     }
     if p.is_empty() {

@@ -1,6 +1,7 @@
 //! Argument types shared by several commands.
 
 use clap::ValueEnum;
+use redis_stretch_api::ServerFlavour;
 use redis_stretch_drill::ZoneFault;
 use redis_stretch_local::FaultSignal;
 
@@ -44,4 +45,20 @@ impl From<FaultSignalArg> for ZoneFault {
 pub enum ManifestOutput {
     Yaml,
     Json,
+}
+
+/// `--server`: which server a local cluster runs, over what its manifest says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ServerArg {
+    Redis,
+    Valkey,
+}
+
+impl From<ServerArg> for ServerFlavour {
+    fn from(s: ServerArg) -> Self {
+        match s {
+            ServerArg::Redis => ServerFlavour::Redis,
+            ServerArg::Valkey => ServerFlavour::Valkey,
+        }
+    }
 }

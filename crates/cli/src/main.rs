@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::args::{FaultSignalArg, ManifestOutput, Output};
+use crate::args::{FaultSignalArg, ManifestOutput, Output, ServerArg};
 use crate::commands::breakglass::BreakGlassArgs;
 use crate::commands::lab::BlipSignal;
 use crate::error::CliError;
@@ -42,6 +42,14 @@ enum Command {
         /// Where the drill reports (JSON) and SVG timelines go.
         #[arg(long, default_value = "redis-stretch-demo")]
         out: PathBuf,
+        /// The server to run: Redis or Valkey (`valkey-server` on PATH or at $VALKEY_SERVER).
+        #[arg(
+            long,
+            value_enum,
+            env = "REDIS_STRETCH_SERVER",
+            default_value = "redis"
+        )]
+        server: ServerArg,
     },
     /// Local mode: real redis-server processes on this machine, grouped into two zones.
     Local {
@@ -127,6 +135,9 @@ enum LocalCommand {
         /// so that `local cut|heal|blip` can fault the network without touching the host's.
         #[arg(long)]
         netns: bool,
+        /// Run this server instead of the manifest's `spec.redis.server`.
+        #[arg(long, value_enum, env = "REDIS_STRETCH_SERVER")]
+        server: Option<ServerArg>,
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -300,8 +311,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 detach,
                 no_engine,
                 netns: _,
+                server,
                 state_dir,
-            } => commands::local::up(&file, detach, no_engine, state_dir).await,
+            } => {
+                commands::local::up(&file, detach, no_engine, server.map(Into::into), state_dir)
+                    .await
+            }
             LocalCommand::Status { state_dir, output } => {
                 commands::local::status(state_dir, output).await
             }
@@ -339,7 +354,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Evacuate { zone, target } => commands::breakglass::evacuate(&zone, &target).await,
         Command::Resume { target } => commands::breakglass::resume(&target).await,
         Command::Drill(args) => commands::drill::run(args).await,
-        Command::Demo { out } => commands::demo::run(out).await,
+        Command::Demo { out, server } => commands::demo::run(out, server.into()).await,
         Command::Status(args) => commands::status::run(args).await,
         Command::Operator(args) => commands::operator::run(args).await,
         Command::Validate { file, output } => commands::validate::run(&file, output),

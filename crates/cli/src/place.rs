@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use redis_stretch_local::netns::{self, NETNS_ENV};
-use redis_stretch_local::{find_redis_server, StateDir};
+use redis_stretch_local::{find_server, StateDir};
 
 use crate::error::CliError;
 use crate::manifest::read_manifest;
@@ -62,7 +62,13 @@ pub fn enter(place: Place) -> Result<(), CliError> {
 /// root, ip, nft), then the namespace created and this command re-run inside it.
 fn create_and_enter(dir: &StateDir, manifest: &Path) -> Result<(), CliError> {
     let (cluster, _) = read_manifest(manifest)?;
-    find_redis_server()?;
+    // The server that will run: `--server`/REDIS_STRETCH_SERVER over the manifest's. (A
+    // `--server` flag reaches here as an argument, re-checked inside by `local up` itself.)
+    let server = redis_stretch_api::server_from_env()
+        .ok()
+        .flatten()
+        .unwrap_or(cluster.spec().redis.server);
+    find_server(server)?;
     netns::check_prerequisites()?;
     let ns = netns::name_for(cluster.name(), dir.path());
     netns::create(&ns)?;

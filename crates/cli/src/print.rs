@@ -1,7 +1,7 @@
 //! Printing a cluster snapshot for people: one block per zone, then the verdicts.
 
 use redis_stretch_engine::{NodeState, Snapshot};
-use redis_stretch_topology::{format_ranges, summary_line};
+use redis_stretch_topology::{format_ranges, summary_line, SLOT_COUNT};
 
 use crate::table::Table;
 
@@ -28,7 +28,7 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
             .filter(|n| n.cluster_state == Some(redis_stretch_admin::ClusterState::Ok))
             .count();
         println!(
-            "{h}: {} nodes, cluster_state ok on {ok}, {} of 16384 slots served",
+            "{h}: {} nodes, cluster_state ok on {ok}, {} of {SLOT_COUNT} slots served",
             snap.nodes.len(),
             snap.slots_covered()
         );
@@ -43,7 +43,9 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
         let nodes: Vec<&NodeState> = snap.nodes.iter().filter(|n| &n.zone == zone).collect();
         let masters = nodes.iter().filter(|n| n.owns_slots()).count();
         println!("\n{zone} ({} instances, {masters} masters)", nodes.len());
-        let mut t = Table::new(&["ID", "ADDRESS", "ROLE", "MASTER", "SLOTS", "LINK", "STATE"]);
+        let mut t = Table::new(&[
+            "ID", "ADDRESS", "ROLE", "MASTER", "SLOTS", "LINK", "STATE", "SERVER", "AZ",
+        ]);
         for n in nodes {
             t.row(vec![
                 short_id(n.id.as_deref()),
@@ -63,6 +65,14 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
                     (Some(e), false) if e.contains("timed out") => "down (timeout)".to_owned(),
                     _ => "down".to_owned(),
                 },
+                match (n.server, &n.version) {
+                    (Some(s), Some(v)) => format!("{} {v}", s.as_str()),
+                    (Some(s), None) => s.as_str().to_owned(),
+                    _ => "-".to_owned(),
+                },
+                n.availability_zone
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned()),
             ]);
         }
         print!("{}", t.render(2));

@@ -84,6 +84,7 @@ fn missing_redis_server_says_how_to_install_it() {
         .args(["--detach", "--state-dir"])
         .arg(state.path())
         .env("REDIS_SERVER", "/nonexistent/redis-server")
+        .env_remove("REDIS_STRETCH_SERVER")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -197,7 +198,9 @@ fn local_cluster_up_status_down() {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         assert!(
-            stat.is_empty() || stat.contains(") Z") || !cmd.contains("redis-server"),
+            stat.is_empty()
+                || stat.contains(") Z")
+                || !(cmd.contains("redis-server") || cmd.contains("valkey-server")),
             "pid {pid} still runs"
         );
     }

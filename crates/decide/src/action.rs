@@ -43,6 +43,9 @@ pub enum ActionKind {
     Replicate { master_id: String },
     /// `CLUSTER FORGET id` on the node.
     Forget { id: String },
+    /// `CONFIG SET availability-zone zone` (Valkey 8): the zone clients read from `HELLO` and
+    /// `CLUSTER SHARDS` to prefer replicas in their own data center.
+    SetZone { zone: String },
 }
 
 impl Action {
@@ -83,6 +86,7 @@ impl ActionKind {
             ActionKind::Meet { .. } => "meet",
             ActionKind::Replicate { .. } => "replicate",
             ActionKind::Forget { .. } => "forget",
+            ActionKind::SetZone { .. } => "set-zone",
         }
     }
 }
@@ -110,6 +114,7 @@ impl fmt::Display for Action {
                 write!(f, "make {node} a replica of {}", short_id(master_id))
             }
             ActionKind::Forget { id } => write!(f, "forget {} on {node}", short_id(id)),
+            ActionKind::SetZone { zone } => write!(f, "set availability-zone of {node} to {zone}"),
         }?;
         write!(f, ": {}", self.why)
     }

@@ -1,7 +1,7 @@
 //! A typed picture of the cluster at one moment: what each instance says about itself, and,
 //! for instances that do not answer, what their peers last said about them.
 
-use redis_stretch_model::{ClusterState, NodeAddr, Role, SlotRange};
+use redis_stretch_model::{ClusterState, NodeAddr, Role, ServerFlavour, SlotRange};
 use redis_stretch_topology::{survivability, Copy, ShardLayout, ZoneVerdict};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,14 @@ pub struct NodeState {
     /// `min-replicas-to-write`: the fence. Set on replicas too, so that a promotion the
     /// engine did not order (Redis's own election on a cut-off side) starts fenced.
     pub fence: Option<u32>,
+    /// What the server says it is (`INFO server`), when it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerFlavour>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Valkey's `availability-zone`: the zone the instance tells clients it runs in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
     pub current_epoch: Option<u64>,
     /// How many reachable peers flag it `fail` / `fail?`.
     pub flagged_fail_by: usize,
@@ -82,6 +90,9 @@ impl NodeState {
             cluster_state: None,
             slots_assigned: None,
             fence: None,
+            server: None,
+            version: None,
+            availability_zone: None,
             current_epoch: None,
             flagged_fail_by: 0,
             flagged_pfail_by: 0,

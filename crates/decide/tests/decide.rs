@@ -10,7 +10,7 @@ use redis_stretch_decide::{
     decide, Action, ActionKind, Decision, HoldDown, Input, Intent, NodeState, Policy, Seen,
     Snapshot, Waiting, ZoneState, ZoneStates,
 };
-use redis_stretch_model::{NodeAddr, Role, SlotRange};
+use redis_stretch_model::{NodeAddr, Role, ServerFlavour, SlotRange};
 
 fn id(name: &str) -> String {
     format!(
@@ -54,6 +54,9 @@ fn node(
         cluster_state: Some(redis_stretch_model::ClusterState::Ok),
         slots_assigned: Some(16384),
         fence: Some(1),
+        server: Some(ServerFlavour::Redis),
+        version: Some("7.0.15".into()),
+        availability_zone: None,
         current_epoch: Some(6),
         flagged_fail_by: 0,
         flagged_pfail_by: 0,
@@ -845,4 +848,27 @@ fn instance_restarted_empty_is_paired_and_its_old_id_forgotten() {
         }
         other => panic!("expected replicate, got {other:?}"),
     }
+}
+
+#[test]
+fn valkey_instances_are_told_their_zone_and_redis_ones_are_not() {
+    let mut s = seed();
+    for n in &mut s.nodes {
+        n.server = Some(ServerFlavour::Valkey);
+        n.availability_zone = Some(n.zone.clone());
+    }
+    let p = policy(FailoverPolicy::Automatic);
+    assert!(run(&s, &zones(OK, OK), &p, Intent::Auto).is_empty());
+    get(&mut s, "r1").availability_zone = None;
+    get(&mut s, "m3").availability_zone = Some("dc-a".into());
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert_eq!(summary(&d), vec![vec!["set-zone@7003", "set-zone@7004"]]);
+    assert!(d
+        .actions()
+        .all(|a| matches!(&a.kind, ActionKind::SetZone { zone } if zone == "dc-b")));
+    // Redis has no such setting: nothing to tell it.
+    for n in &mut s.nodes {
+        n.server = Some(ServerFlavour::Redis);
+    }
+    assert!(run(&s, &zones(OK, OK), &p, Intent::Auto).is_empty());
 }

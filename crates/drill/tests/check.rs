@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use redis_stretch_admin::{AdminClient, NodeAddr, ServerFlavour, DEFAULT_TIMEOUT};
 use redis_stretch_drill::{check_cluster, cluster_check};
-use redis_stretch_local::testing::{TestCluster, SEED_MANIFEST};
+use redis_stretch_local::testing::{test_server, TestCluster, SEED_MANIFEST};
 
 /// The oracle: `redis-cli --cluster check`, password through the environment.
 fn redis_cli_check(addr: &NodeAddr, tc: &TestCluster) -> String {
@@ -71,13 +71,13 @@ async fn our_check_agrees_with_redis_cli_and_sees_open_slots() {
     assert!(clean, "{summary}");
     assert_eq!(summary, "all 16384 slots covered; all nodes agree");
 
-    // Every node says it is Redis, with a version.
+    // Every node says it is the server under test, with a version.
     for i in &tc.state.instances {
         let c = AdminClient::connect(&i.addr(), pw, DEFAULT_TIMEOUT)
             .await
             .unwrap();
         let s = c.info_server().await.unwrap();
-        assert_eq!(s.flavour, ServerFlavour::Redis, "{}: {s:?}", i.addr());
+        assert_eq!(s.flavour, test_server(), "{}: {s:?}", i.addr());
         assert!(s.version.starts_with(|c: char| c.is_ascii_digit()), "{s:?}");
     }
 

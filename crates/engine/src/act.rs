@@ -94,6 +94,10 @@ async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
             c.replicate(master_id).await.map(|()| "replicating".into())
         }
         ActionKind::Forget { id } => c.forget(id).await.map(|()| "forgotten".into()),
+        ActionKind::SetZone { zone } => {
+            c.config_set("availability-zone", zone).await?;
+            Ok("zone set".into())
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis_stretch_admin::{
     AdminClient, AdminError, ClusterInfo, ClusterNode, ClusterNodes, NodeAddr, ReplicationInfo,
-    Secret,
+    Secret, ServerInfo,
 };
 
 use redis_stretch_decide::{NodeState, Seen, Snapshot};
@@ -19,21 +19,34 @@ struct Report {
     info: ClusterInfo,
     replication: ReplicationInfo,
     fence: Option<u32>,
+    server: Option<ServerInfo>,
+    availability_zone: Option<String>,
 }
 
 async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
     let c = pool.get(addr).await?;
-    let (nodes, info, replication, fence) = tokio::try_join!(
-        c.cluster_nodes(),
-        c.cluster_info(),
-        c.info_replication(),
-        c.config_get("min-replicas-to-write")
-    )?;
+    // What the server is, and the zone it reports (Valkey's `availability-zone`; Redis has
+    // none), are for status and one repair: a server we cannot name is still a node.
+    let (essential, server, zone) = tokio::join!(
+        async {
+            tokio::try_join!(
+                c.cluster_nodes(),
+                c.cluster_info(),
+                c.info_replication(),
+                c.config_get("min-replicas-to-write")
+            )
+        },
+        c.info_server(),
+        c.config_get("availability-zone"),
+    );
+    let (nodes, info, replication, fence) = essential?;
     Ok(Report {
         nodes,
         info,
         replication,
         fence: fence.and_then(|f| f.parse().ok()),
+        server: server.ok(),
+        availability_zone: zone.ok().flatten().filter(|z| !z.is_empty()),
     })
 }
 
@@ -152,6 +165,9 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         cluster_state: Some(r.info.state),
         slots_assigned: Some(r.info.slots_assigned),
         fence: r.fence,
+        server: r.server.as_ref().map(|s| s.flavour),
+        version: r.server.as_ref().map(|s| s.version.clone()),
+        availability_zone: r.availability_zone.clone(),
         current_epoch: Some(r.info.current_epoch),
         flagged_fail_by: 0,
         flagged_pfail_by: 0,

@@ -525,3 +525,54 @@ fn pre_stop_hands_over_before_sigterm() {
     assert!(!PRE_STOP_SCRIPT.contains(" -a "));
     assert!(!PRE_STOP_SCRIPT.contains("--pass"));
 }
+
+/// `redis.server: Valkey` renders Valkey's image and binaries everywhere a pod names one, and
+/// nothing else changes shape: the same StatefulSets, services and configuration.
+#[test]
+fn valkey_renders_its_image_and_binaries_and_the_same_objects() {
+    let valkey = rendered("examples/k8s/valkey.yaml");
+    let redis = rendered("examples/k8s/zone-aware.yaml");
+    assert_eq!(valkey.stateful_sets.len(), redis.stateful_sets.len());
+    for s in &valkey.stateful_sets {
+        let pod = s.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(c.image.as_deref(), Some("valkey/valkey:8.1"));
+        let text = serde_json::to_string(c).unwrap();
+        assert!(text.contains("exec valkey-server "), "{text}");
+        assert!(text.contains("valkey-cli"), "{text}");
+        // Every shell line that runs something (comments may still say "redis-cli").
+        let scripts = [
+            c.command.clone().unwrap_or_default(),
+            c.readiness_probe
+                .clone()
+                .unwrap()
+                .exec
+                .unwrap()
+                .command
+                .unwrap(),
+            c.lifecycle
+                .clone()
+                .unwrap()
+                .pre_stop
+                .unwrap()
+                .exec
+                .unwrap()
+                .command
+                .unwrap(),
+        ];
+        for line in scripts.iter().flatten().flat_map(|s| s.lines()) {
+            let code = line.trim_start();
+            assert!(
+                code.starts_with('#')
+                    || !(code.contains("redis-server") || code.contains("redis-cli")),
+                "a Redis binary in a Valkey pod: {line}"
+            );
+        }
+    }
+    let data = |r: &Rendered| r.config_map.data.clone().unwrap();
+    assert_eq!(
+        data(&valkey),
+        data(&redis),
+        "one configuration for both servers"
+    );
+}

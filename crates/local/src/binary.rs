@@ -9,6 +9,12 @@ pub fn find_redis_server() -> Result<PathBuf, LocalError> {
     find_server(ServerFlavour::Redis)
 }
 
+/// The server binary of the cluster in `dir`: the flavour its saved manifest names.
+pub fn server_binary_for(dir: &crate::StateDir) -> Result<PathBuf, LocalError> {
+    let flavour = dir.load_manifest()?.spec().redis.server;
+    find_server(flavour)
+}
+
 /// The environment variable that points at a flavour's server binary, overriding the PATH.
 pub fn server_env_var(flavour: ServerFlavour) -> &'static str {
     match flavour {

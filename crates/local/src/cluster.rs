@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use redis_stretch_admin::{AdminClient, Secret};
 use redis_stretch_api::redis_config::{cluster_settings, render_conf, Setting};
-use redis_stretch_api::ValidatedCluster;
+use redis_stretch_api::{ServerFlavour, ValidatedCluster};
 use redis_stretch_engine::formation::{form_within, Formation};
 use redis_stretch_engine::{BootstrapReport, Instance, Pool};
 
@@ -251,6 +251,13 @@ pub fn instance_conf(
             "masterauth",
             p.expose().to_owned(),
             "replicas authenticate to masters",
+        ));
+    }
+    if cluster.spec().redis.server == ServerFlavour::Valkey {
+        settings.push(own(
+            "availability-zone",
+            inst.zone.clone(),
+            "Valkey 8: clients (HELLO, CLUSTER SHARDS) can prefer replicas in their own zone",
         ));
     }
     settings.extend(cluster_settings(cluster.spec()));

@@ -9,7 +9,7 @@ use redis_stretch_drill::{Faults, ZoneFault};
 use redis_stretch_engine::EngineStatus;
 
 use crate::{
-    controller, engine_status, find_redis_server, instances, kill_zone, live_engine, restore_zone,
+    controller, engine_status, instances, kill_zone, live_engine, restore_zone, server_binary_for,
     FaultSignal, LocalError, StateDir,
 };
 
@@ -47,7 +47,13 @@ impl Faults for LocalFaults {
     }
 
     async fn bring_back(&self, zone: &str, new_addresses: bool) -> Result<Vec<String>, LocalError> {
-        restore_zone(&self.dir, zone, new_addresses, &find_redis_server()?).await
+        restore_zone(
+            &self.dir,
+            zone,
+            new_addresses,
+            &server_binary_for(&self.dir)?,
+        )
+        .await
     }
 
     fn engine_live(&self) -> Option<u32> {

@@ -19,7 +19,7 @@ mod process;
 mod state;
 pub mod testing;
 
-pub use binary::find_redis_server;
+pub use binary::{find_redis_server, find_server, server_binary_for, server_env_var};
 pub use cluster::{
     down, instances, spawn_empty, up, DownReport, EmptyCluster, UpOptions, UpOutcome,
 };

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use redis_stretch_admin::Secret;
-use redis_stretch_api::load_manifest;
+use redis_stretch_api::{load_manifest, server_from_env, with_server, ServerFlavour};
 use redis_stretch_engine::Instance;
 
-use crate::{down, find_redis_server, up, LocalError, State, StateDir, UpOptions, UpOutcome};
+use crate::{down, find_server, up, LocalError, State, StateDir, UpOptions, UpOutcome};
 
 /// The seed's cluster: 3 shards, dc-a prefers 2 masters, dc-b 1.
 pub const SEED_MANIFEST: &str = "apiVersion: redis-stretch.io/v1alpha1
@@ -42,13 +42,34 @@ pub struct TestCluster {
     pub password: Option<Secret>,
 }
 
+/// The server the real-server tests run: `REDIS_STRETCH_SERVER` (`redis` or `valkey`), Redis
+/// when unset. `scripts/test.sh` runs the suite once per server.
+pub fn test_server() -> ServerFlavour {
+    match server_from_env() {
+        Ok(Some(s)) => s,
+        Ok(None) => ServerFlavour::Redis,
+        Err(e) => {
+            eprintln!("{e}; testing Redis");
+            ServerFlavour::Redis
+        }
+    }
+}
+
+/// `manifest` set to run [`test_server`].
+pub fn test_manifest(manifest: &str) -> Result<String, LocalError> {
+    with_server(manifest, test_server()).map_err(LocalError::Refused)
+}
+
 impl TestCluster {
+    /// Start `manifest`'s cluster on the server under test ([`test_server`]).
     pub async fn start(label: &str, manifest: &str) -> Result<Self, LocalError> {
+        let manifest = test_manifest(manifest)?;
+        let manifest = manifest.as_str();
         let cluster = load_manifest(manifest).map_err(|p| LocalError::Refused(p.to_string()))?;
         let dir = unique_state_dir(label);
         let opts = UpOptions {
             state_dir: dir.clone(),
-            redis_server: find_redis_server()?,
+            redis_server: find_server(cluster.spec().redis.server)?,
             ready_timeout: Duration::from_secs(30),
             manifest_yaml: manifest.to_owned(),
         };

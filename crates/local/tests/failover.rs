@@ -11,7 +11,7 @@ use redis_stretch_engine::{
 };
 use redis_stretch_engine::{Waiting, ZoneState, ZoneStates};
 use redis_stretch_local::testing::{TestCluster, SEED_MANIFEST};
-use redis_stretch_local::{find_redis_server, kill_zone, restore_zone, FaultSignal, LocalPlatform};
+use redis_stretch_local::{kill_zone, restore_zone, server_binary_for, FaultSignal, LocalPlatform};
 use tokio::sync::oneshot;
 
 struct Quiet;
@@ -142,7 +142,7 @@ async fn majority_zone_frozen_is_taken_over_then_failed_back() {
         "{s:#?}"
     );
 
-    restore_zone(&c.dir, "dc-a", false, &find_redis_server().unwrap())
+    restore_zone(&c.dir, "dc-a", false, &server_binary_for(&c.dir).unwrap())
         .await
         .unwrap();
     // Failback restores 2 masters in dc-a, 1 in dc-b, every replica across and in sync.
@@ -230,7 +230,7 @@ async fn minority_zone_killed_is_failed_over_and_comes_back_as_replica() {
     })
     .await;
     // dc-b comes back on new addresses (pods with new IPs): re-meshed, paired, failed back.
-    restore_zone(&c.dir, "dc-b", true, &find_redis_server().unwrap())
+    restore_zone(&c.dir, "dc-b", true, &server_binary_for(&c.dir).unwrap())
         .await
         .unwrap();
     wait_until(&c, Duration::from_secs(40), "failed back", |s| {

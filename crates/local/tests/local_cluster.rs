@@ -6,11 +6,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis_stretch_admin::{AdminClient, Secret};
-use redis_stretch_api::{load_manifest, ServerFlavour};
+use redis_stretch_api::load_manifest;
 use redis_stretch_engine::{observe, Pool};
-use redis_stretch_local::testing::{unique_state_dir, TestCluster, SEED_MANIFEST};
+use redis_stretch_local::testing::{test_server, unique_state_dir, TestCluster, SEED_MANIFEST};
 use redis_stretch_local::{
-    down, find_redis_server, is_running, up, LocalError, ProcessStatus, UpOptions, UpOutcome,
+    down, find_server, is_running, up, LocalError, ProcessStatus, UpOptions, UpOutcome,
 };
 use redis_stretch_topology::{Role, Verdict};
 
@@ -125,7 +125,7 @@ async fn two_clusters_live_side_by_side_and_up_adopts_a_running_one() {
     let cluster = load_manifest(SEED_MANIFEST).unwrap();
     let opts = UpOptions {
         state_dir: a.dir.clone(),
-        redis_server: find_redis_server().unwrap(),
+        redis_server: find_server(test_server()).unwrap(),
         ready_timeout: Duration::from_secs(10),
         manifest_yaml: SEED_MANIFEST.to_owned(),
     };
@@ -139,9 +139,9 @@ async fn two_clusters_live_side_by_side_and_up_adopts_a_running_one() {
 async fn a_failed_start_stops_everything_it_started() {
     // A redis-server stand-in that works for every instance but the last one.
     let dir = tempfile::tempdir().unwrap();
-    let real = find_redis_server().unwrap();
+    let real = find_server(test_server()).unwrap();
     // Named as the real binary: `is_running` knows a server by its binary's name.
-    let fake = dir.path().join(ServerFlavour::Redis.server_binary());
+    let fake = dir.path().join(test_server().server_binary());
     std::fs::write(
         &fake,
         format!(

@@ -8,8 +8,11 @@
 use serde::{Deserialize, Serialize};
 
 /// A server that speaks the Redis Cluster protocol. `Redis` by default.
+///
+/// In a manifest (`spec.redis.server`) it is spelt like the spec's other choices: `Redis`,
+/// `Valkey`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ServerFlavour {
     #[default]
     Redis,
@@ -28,6 +31,19 @@ impl ServerFlavour {
             ServerFlavour::Redis => "redis-server",
             ServerFlavour::Valkey => "valkey-server",
         }
+    }
+
+    /// The container image used when the spec names none.
+    pub const fn default_image(self) -> &'static str {
+        match self {
+            ServerFlavour::Redis => "redis:7.4",
+            ServerFlavour::Valkey => "valkey/valkey:8.1",
+        }
+    }
+
+    /// Parse what a person types (`redis`, `Valkey`): case ignored.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::from_server_name(s)
     }
 
     /// The command-line client: `redis-cli`, `valkey-cli`.
@@ -112,12 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn serde_is_lowercase() {
+    fn serde_spells_it_like_the_spec() {
         for f in ServerFlavour::ALL {
             let json = serde_json::to_string(&f).unwrap();
-            assert_eq!(json, format!("\"{}\"", f.as_str()));
+            assert_eq!(json, format!("\"{}\"", f.display_name()));
             assert_eq!(serde_json::from_str::<ServerFlavour>(&json).unwrap(), f);
         }
-        assert!(serde_json::from_str::<ServerFlavour>("\"Redis\"").is_err());
+        assert!(serde_json::from_str::<ServerFlavour>("\"redis\"").is_err());
     }
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
-use redis_stretch_api::{load_manifest, RedisStretchCluster, ValidatedCluster};
+use redis_stretch_api::{
+    load_manifest, server_from_env, RedisStretchCluster, ServerFlavour, ValidatedCluster,
+};
 use redis_stretch_operator::engines::{EngineDeps, EngineReport, EngineSpec, Engines};
 use redis_stretch_operator::lease::Leadership;
 use redis_stretch_operator::metrics::Metrics;
@@ -27,6 +29,11 @@ spec:
   zones: [{name: dc-a, preferredMasters: 2}, {name: dc-b, preferredMasters: 1}]
   auth: {enabled: false}
 ";
+
+/// The server under test (scripts/test.sh runs the suite once per server).
+fn test_server() -> ServerFlavour {
+    server_from_env().ok().flatten().unwrap_or_default()
+}
 
 /// Six redis-servers, stopped (and thawed first) when dropped, whatever the test did.
 struct Pods {
@@ -103,10 +110,10 @@ fn start(cluster: &ValidatedCluster, net: u8) -> Pods {
                 ),
             )
             .unwrap();
-            let child = Command::new("redis-server")
+            let child = Command::new(test_server().server_binary())
                 .arg(&path)
                 .spawn()
-                .expect("redis-server not found: run scripts/deps.sh");
+                .expect("server not found: run scripts/deps.sh");
             children.push((zone.to_string(), ip, child));
         }
     }

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use redis_stretch_api::load_manifest;
+use redis_stretch_api::{load_manifest, with_server, ServerFlavour};
 use redis_stretch_drill::{run_drill, Recovery, Scenario, ZoneFault};
-use redis_stretch_local::{find_redis_server, LocalFaults, StateDir, UpOptions, UpOutcome};
+use redis_stretch_local::{find_server, LocalFaults, StateDir, UpOptions, UpOutcome};
 
 use crate::error::CliError;
 use crate::print::print_snapshot;
@@ -35,20 +35,21 @@ fn say(text: &str) {
     println!("\n== {text}");
 }
 
-pub async fn run(out: PathBuf) -> Result<(), CliError> {
+pub async fn run(out: PathBuf, server: ServerFlavour) -> Result<(), CliError> {
     let started = Instant::now();
     std::fs::create_dir_all(&out)
         .map_err(|e| CliError::Usage(format!("--out {}: {e}", out.display())))?;
     let dir = StateDir::new(
         std::env::temp_dir().join(format!("redis-stretch-demo-{}", std::process::id())),
     );
-    let cluster = load_manifest(MANIFEST).map_err(|p| CliError::Runtime(p.to_string()))?;
-    say("1/4  The recipe's cluster: 3 masters and 3 replicas over two data centers (dc-a prefers 2 masters, dc-b 1), every master's replica in the other DC, on loopback (dc-a = 127.0.1.0/24, dc-b = 127.0.2.0/24)");
+    let manifest = with_server(MANIFEST, server).map_err(CliError::Runtime)?;
+    let cluster = load_manifest(&manifest).map_err(|p| CliError::Runtime(p.to_string()))?;
+    say(&format!("1/4  The recipe's cluster on {server}: 3 masters and 3 replicas over two data centers (dc-a prefers 2 masters, dc-b 1), every master's replica in the other DC, on loopback (dc-a = 127.0.1.0/24, dc-b = 127.0.2.0/24)"));
     let opts = UpOptions {
         state_dir: dir.clone(),
-        redis_server: find_redis_server()?,
+        redis_server: find_server(server)?,
         ready_timeout: std::time::Duration::from_secs(30),
-        manifest_yaml: MANIFEST.to_owned(),
+        manifest_yaml: manifest.clone(),
     };
     let outcome = redis_stretch_local::up(&cluster, &opts).await?;
     let _cleanup = Cleanup(dir.clone());

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use redis_stretch_api::{load_manifest, with_server, ServerFlavour};
 use redis_stretch_local::{
-    ensure_detached_engine, find_redis_server, is_running, run_engine, FaultSignal, ProcessStatus,
-    State, StateDir, UpOptions, UpOutcome,
+    ensure_detached_engine, find_server, is_running, run_engine, server_binary_for, FaultSignal,
+    ProcessStatus, State, StateDir, UpOptions, UpOutcome,
 };
 use serde::Serialize;
 
@@ -21,12 +22,20 @@ pub async fn up(
     file: &Path,
     detach: bool,
     no_engine: bool,
+    server: Option<ServerFlavour>,
     dir: Option<PathBuf>,
 ) -> Result<(), CliError> {
-    let (cluster, yaml) = read_manifest(file)?;
+    let (mut cluster, mut yaml) = read_manifest(file)?;
+    if let Some(server) = server.filter(|s| *s != cluster.spec().redis.server) {
+        yaml = with_server(&yaml, server).map_err(CliError::Usage)?;
+        cluster = load_manifest(&yaml).map_err(|problems| CliError::Manifest {
+            file: file.display().to_string(),
+            problems,
+        })?;
+    }
     let opts = UpOptions {
         state_dir: state_dir(dir),
-        redis_server: find_redis_server()?,
+        redis_server: find_server(cluster.spec().redis.server)?,
         ready_timeout: Duration::from_secs(30),
         manifest_yaml: yaml,
     };
@@ -277,7 +286,8 @@ pub async fn restore_zone(
 ) -> Result<(), CliError> {
     let dir = state_dir(dir);
     let done =
-        redis_stretch_local::restore_zone(&dir, zone, new_addresses, &find_redis_server()?).await?;
+        redis_stretch_local::restore_zone(&dir, zone, new_addresses, &server_binary_for(&dir)?)
+            .await?;
     if done.is_empty() {
         println!("every process of {zone} already runs");
     }

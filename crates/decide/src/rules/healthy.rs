@@ -6,12 +6,15 @@
 //! 3. Pairing: an instance without a role (master of no slots: a fresh or emptied node)
 //!    becomes a replica of a shard that lacks one in the other zone; a replica in its master's
 //!    zone moves to a shard that has none across.
-//! 4. Fence: with fencing on, masters whose replica in the other zone is up, and every
+//! 4. Zones: a Valkey instance whose `availability-zone` is not the zone it runs in is told
+//!    (local mode writes it into the config; a seed-compatible pod learns its zone only from
+//!    its node, so on Kubernetes the engine sets it at run time).
+//! 5. Fence: with fencing on, masters whose replica in the other zone is up, and every
 //!    replica (so a promotion nobody ordered starts fenced), get `min-replicas-to-write`; a
 //!    master whose cross-zone replica is down while both zones are up is unfenced — one dead
 //!    replica must not take its shard's writes with it.
 
-use redis_stretch_model::Role;
+use redis_stretch_model::{Role, ServerFlavour};
 
 use crate::rules::{Decision, Input};
 use crate::{short_id, Action, ActionKind, NodeState, Snapshot};
@@ -31,8 +34,33 @@ pub(crate) fn repair(input: &Input<'_>) -> Decision {
     if !d.is_empty() {
         return d;
     }
+    d.push_step(zones(snap));
+    if !d.is_empty() {
+        return d;
+    }
     d.push_step(fence(input));
     d
+}
+
+fn zones(snap: &Snapshot) -> Vec<Action> {
+    snap.nodes
+        .iter()
+        .filter(|n| n.reachable && n.name.is_some() && n.server == Some(ServerFlavour::Valkey))
+        .filter(|n| snap.zones.contains(&n.zone) && n.availability_zone.as_ref() != Some(&n.zone))
+        .filter_map(|n| {
+            Action::on(
+                n,
+                ActionKind::SetZone {
+                    zone: n.zone.clone(),
+                },
+                format!(
+                    "it runs in {} but reports availability-zone {}",
+                    n.zone,
+                    n.availability_zone.as_deref().unwrap_or("(none)")
+                ),
+            )
+        })
+        .collect()
 }
 
 fn meet(snap: &Snapshot) -> Vec<Action> {

@@ -212,8 +212,10 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
         value: Some(HANDOVER_TIMEOUT_SECONDS.to_string()),
         ..Default::default()
     });
-    // The spec names no server flavour yet: every cluster runs Redis.
-    let flavour = ServerFlavour::default();
+    // Binaries and image come from the server flavour; the engine tells Valkey instances
+    // their zone (`availability-zone`) at run time, since a seed-compatible pod learns its
+    // zone only from its node.
+    let flavour: ServerFlavour = spec.redis.server;
     let (server, cli) = (flavour.server_binary(), flavour.cli_binary());
     let mut start = vec!["set -eu".to_owned()];
     if !spec.redis.persistence.enabled {
@@ -266,7 +268,12 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
     let res = &spec.kubernetes.resources;
     Container {
         name: "redis".to_owned(),
-        image: Some(spec.kubernetes.image.clone()),
+        image: Some(
+            spec.kubernetes
+                .image
+                .clone()
+                .unwrap_or_else(|| flavour.default_image().to_owned()),
+        ),
         command: Some(vec!["sh".to_owned(), "-c".to_owned(), start.join("\n")]),
         env: Some(env),
         ports: Some(vec![
