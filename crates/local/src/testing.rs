@@ -63,7 +63,16 @@ pub fn test_manifest(manifest: &str) -> Result<String, LocalError> {
 impl TestCluster {
     /// Start `manifest`'s cluster on the server under test ([`test_server`]).
     pub async fn start(label: &str, manifest: &str) -> Result<Self, LocalError> {
-        let manifest = test_manifest(manifest)?;
+        Self::start_on(label, manifest, test_server()).await
+    }
+
+    /// Start `manifest`'s cluster on `server`, whatever the run tests.
+    pub async fn start_on(
+        label: &str,
+        manifest: &str,
+        server: ServerFlavour,
+    ) -> Result<Self, LocalError> {
+        let manifest = with_server(manifest, server).map_err(LocalError::Refused)?;
         let manifest = manifest.as_str();
         let cluster = load_manifest(manifest).map_err(|p| LocalError::Refused(p.to_string()))?;
         let dir = unique_state_dir(label);

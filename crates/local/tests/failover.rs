@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use redis_stretch_api::ServerFlavour;
 use redis_stretch_engine::decide::{decide, Decision, Input, Intent, Policy};
 use redis_stretch_engine::{
     act, observe, Engine, EngineConfig, EngineEvent, EngineStatus, Pass, Pool, Reporter, Snapshot,
@@ -359,4 +360,65 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
     // promoted by the new engine, or elected by Redis itself once R1's takeover gave the
     // survivors a majority again — both fine.)
     assert_eq!(again, 0);
+}
+
+/// Valkey instances report the zone they run in as `availability-zone` (local mode writes it
+/// into their config), and the engine puts it right when it is not (on Kubernetes it is the
+/// only way a seed-compatible pod learns it). Runs on Valkey in both runs of the suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valkey_instances_report_their_zone() {
+    if redis_stretch_local::find_server(ServerFlavour::Valkey).is_err() {
+        eprintln!("skipped: no valkey-server (scripts/deps.sh fetches it on x86_64)");
+        return;
+    }
+    let c = TestCluster::start_on("az", SEED_MANIFEST, ServerFlavour::Valkey)
+        .await
+        .unwrap();
+    let s = snapshot(&c).await;
+    for n in &s.nodes {
+        assert_eq!(n.server, Some(ServerFlavour::Valkey), "{n:?}");
+        assert!(
+            n.version.as_deref().is_some_and(|v| v.starts_with('8')),
+            "{n:?}"
+        );
+        assert_eq!(
+            n.availability_zone.as_deref(),
+            Some(n.zone.as_str()),
+            "{n:?}"
+        );
+    }
+    // Told a wrong zone, an instance is corrected by the engine's next passes.
+    let wrong = c.state.instances[0].clone();
+    let admin = redis_stretch_admin::AdminClient::connect(
+        &wrong.addr(),
+        c.password.as_ref(),
+        redis_stretch_admin::DEFAULT_TIMEOUT,
+    )
+    .await
+    .unwrap();
+    admin
+        .config_set("availability-zone", "elsewhere")
+        .await
+        .unwrap();
+    let cluster = redis_stretch_api::load_manifest(SEED_MANIFEST).unwrap();
+    let mut engine = Engine::new(
+        cluster.spec(),
+        c.password.clone(),
+        EngineConfig::for_spec(cluster.spec()),
+    );
+    let platform = LocalPlatform { dir: c.dir.clone() };
+    let start = Instant::now();
+    loop {
+        engine.pass(&platform, Intent::Auto).await.unwrap();
+        let zone = admin.config_get("availability-zone").await.unwrap();
+        if zone.as_deref() == Some(wrong.zone.as_str()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still {zone:?} on {}",
+            wrong.name
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
