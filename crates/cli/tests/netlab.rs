@@ -187,7 +187,7 @@ fn cut_between_zones_in_a_namespace_is_seen_by_redis_and_heals_without_touching_
     let _ = std::fs::remove_file(&manifest);
     assert!(o.status.success(), "{}", text(&o));
 
-    // The namespace exists, is recorded, and every recorded PID is a redis-server inside it.
+    // The namespace exists, is recorded, and every recorded PID is a server inside it.
     assert!(netns::exists(&ns), "namespace {ns} missing");
     let state = redis_stretch_local::StateDir::new(&state_dir)
         .load()
@@ -197,7 +197,10 @@ fn cut_between_zones_in_a_namespace_is_seen_by_redis_and_heals_without_touching_
         let pid = i.pid.unwrap();
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         let cmdline = String::from_utf8_lossy(&cmdline);
-        assert!(cmdline.contains("redis-server"), "pid {pid}: {cmdline}");
+        assert!(
+            cmdline.contains("redis-server") || cmdline.contains("valkey-server"),
+            "pid {pid}: {cmdline}"
+        );
         assert!(
             netns::pid_in(pid, &ns),
             "{} (pid {pid}) not in {ns}",
@@ -260,7 +263,7 @@ fn cut_between_zones_in_a_namespace_is_seen_by_redis_and_heals_without_touching_
     assert!(!state_dir.exists());
     for i in &state.instances {
         let alive = std::fs::read_to_string(format!("/proc/{}/cmdline", i.pid.unwrap()))
-            .is_ok_and(|c| c.contains("redis-server"));
+            .is_ok_and(|c| c.contains("redis-server") || c.contains("valkey-server"));
         assert!(!alive, "{} still runs", i.name);
     }
     assert_eq!(host_nft_tables(), tables_before);
