@@ -1,46 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The `redis-stretch` binary end to end: exit codes, outputs, and a real local cluster.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use redis_stretch_local::testing::unique_state_dir;
+use support::{root, run, text, Down, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_redis-stretch");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("REDIS_STRETCH_STATE_DIR")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Stops the cluster in its state dir when the test ends, passed or failed.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = run(&[
-            "local",
-            "down",
-            "--state-dir",
-            &self.0.display().to_string(),
-        ]);
-    }
-}
+mod support;
 
 #[test]
 fn bad_manifest_exits_2_lists_every_problem_and_starts_nothing() {

@@ -3,14 +3,13 @@
 //! failback hold-down runs is restarted by `local up`, and `status` shows the same hold-down
 //! end and flap count as before the kill (the new engine does not start blind).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use redis_stretch_local::testing::unique_state_dir;
 use serde_json::Value;
+use support::{run, text, Down};
 
-const BIN: &str = env!("CARGO_BIN_EXE_redis-stretch");
+mod support;
 
 /// A long node-timeout makes the hold-down (2 × node-timeout) outlast the restart by far.
 const MANIFEST: &str = "apiVersion: redis-stretch.io/v1alpha1
@@ -27,35 +26,6 @@ spec:
   redis:
     clusterNodeTimeoutMs: 8000
 ";
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("REDIS_STRETCH_STATE_DIR")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = run(&[
-            "local",
-            "down",
-            "--state-dir",
-            &self.0.display().to_string(),
-        ]);
-    }
-}
 
 /// `status --output json`'s engine part.
 fn engine(dir: &str) -> Value {

@@ -6,30 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redis_stretch_local::netns;
 use redis_stretch_local::testing::{unique_state_dir, SEED_MANIFEST};
+use support::{run, text};
 
-const BIN: &str = env!("CARGO_BIN_EXE_redis-stretch");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("REDIS_STRETCH_STATE_DIR")
-        .env_remove(netns::NETNS_ENV)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod support;
 
 /// Brings the cluster down and removes its namespace when the test ends, passed or failed
 /// (`ip netns delete` as the last resort).

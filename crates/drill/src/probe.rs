@@ -18,6 +18,7 @@
 //! - **RTO** of a fault marked at `F` = `R − F` over the window from `F` to the next fault mark
 //!   (or the end of the drill). Its resolution is one probe interval plus one probe's latency.
 
+use redis_stretch_topology::SLOT_COUNT;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -293,9 +294,9 @@ pub(crate) fn shards_from_cluster_slots(reply: &Value) -> Result<Vec<ShardInfo>,
         .flat_map(|s| s.ranges.iter())
         .map(|(a, b)| u32::from(b - a) + 1)
         .sum();
-    if covered != 16384 {
+    if covered != u32::from(SLOT_COUNT) {
         return Err(format!(
-            "only {covered} of 16384 slots are served; start the drill on a healthy cluster"
+            "only {covered} of {SLOT_COUNT} slots are served; start the drill on a healthy cluster"
         ));
     }
     Ok(shards)

@@ -8,7 +8,8 @@
 
 use std::sync::OnceLock;
 
-pub const SLOTS: u16 = 16384;
+/// Redis Cluster's hash slots (the one constant, from the model crate).
+pub use redis_stretch_topology::SLOT_COUNT as SLOTS;
 
 /// Odd and near 16384 × 0.375, so consecutive keys land in different shards of any layout
 /// with a handful of contiguous ranges.
