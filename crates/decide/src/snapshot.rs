@@ -68,6 +68,10 @@ pub struct Seen {
     pub master_id: Option<String>,
     #[serde(default)]
     pub config_epoch: u64,
+    /// When this peer last had a PONG from it (Unix ms, `pong-recv`; 0: never): Redis's own
+    /// evidence of when a lost node went silent, which outlives a restarted engine.
+    #[serde(default)]
+    pub pong_recv_ms: u64,
 }
 
 impl NodeState {

@@ -12,6 +12,9 @@ use redis_stretch_decide::{
 };
 use redis_stretch_model::{NodeAddr, Role, ServerFlavour, SlotRange};
 
+/// The snapshot's time in every case.
+const NOW_MS: u64 = 1_700_000_000_000;
+
 fn id(name: &str) -> String {
     format!(
         "{:0>40}",
@@ -112,6 +115,8 @@ fn mesh(s: &mut Snapshot) {
             role: n.role,
             master_id: n.master_id.clone(),
             config_epoch: n.config_epoch,
+            // Silent nodes last answered their peers a second ago, when their zone went.
+            pong_recv_ms: if n.reachable { NOW_MS } else { NOW_MS - 1000 },
         })
         .collect();
     for n in &mut s.nodes {
@@ -194,6 +199,7 @@ fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
+        now_ms: NOW_MS,
     })
 }
 
@@ -299,6 +305,7 @@ fn run_silent(s: &Snapshot, p: &Policy, silent: &[String]) -> Decision {
         bumped: &[],
         failovers_pending: &[],
         silent,
+        now_ms: NOW_MS,
     })
 }
 
@@ -391,6 +398,76 @@ fn a_replica_that_lost_its_link_before_the_zone_did_is_not_promoted() {
     );
     assert!(
         summary(&d)[1] == vec!["takeover@7005".to_owned()],
+        "{:?}",
+        summary(&d)
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("current copy")),
+        "{:?}",
+        d.notes
+    );
+}
+
+/// dc-a died 6.5 s ago, while no engine ran; a new engine has seen it dark for only 0.7 s.
+/// The replicas' links broke 6 s ago: with the survivors' PONGs as evidence they are current
+/// copies, so the new engine takes over at once (it used to wait for dc-a forever).
+fn restarted_after_the_loss() -> Snapshot {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-b") {
+        if n.link_down_s.is_some() {
+            n.link_down_s = Some(6);
+        }
+        for seen in n.sees.iter_mut().filter(|x| zone_of_id(&x.id) == "dc-a") {
+            seen.pong_recv_ms = NOW_MS - 6_500;
+        }
+    }
+    s
+}
+
+fn zone_of_id(node_id: &str) -> &'static str {
+    ["m1", "m2", "m3", "r1", "r2", "r3"]
+        .into_iter()
+        .find(|n| id(n) == node_id)
+        .map_or("unknown", zone_of)
+}
+
+#[test]
+fn a_restarted_engine_judges_replicas_by_redis_evidence_and_takes_over() {
+    let s = restarted_after_the_loss();
+    let just_confirmed = zones(ZoneState::Dark { silent_ms: 700 }, OK);
+    let d = run(
+        &s,
+        &just_confirmed,
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert_eq!(
+        summary(&d).last(),
+        Some(&vec![
+            "takeover@7004".to_owned(),
+            "takeover@7005".to_owned()
+        ]),
+        "{:?}",
+        summary(&d)
+    );
+}
+
+#[test]
+fn a_restarted_engine_still_refuses_a_replica_stale_before_the_loss() {
+    let mut s = restarted_after_the_loss();
+    // R1's link broke a minute ago, long before its master stopped answering the survivors.
+    get(&mut s, "r1").link_down_s = Some(60);
+    let just_confirmed = zones(ZoneState::Dark { silent_ms: 700 }, OK);
+    let d = run(
+        &s,
+        &just_confirmed,
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert!(
+        d.actions()
+            .all(|a| !(a.is_promotion() && a.node.port == 7004)),
         "{:?}",
         summary(&d)
     );
@@ -555,6 +632,7 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         bumped: &ids,
         failovers_pending: &[],
         silent: &[],
+        now_ms: NOW_MS,
     });
     assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
 }
@@ -636,6 +714,7 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
+        now_ms: NOW_MS,
     });
     assert!(held.is_empty());
     assert!(matches!(
@@ -678,6 +757,7 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
+        now_ms: NOW_MS,
     });
     assert!(d.is_empty());
     assert!(matches!(d.waiting_for, Some(Waiting::Held { ref zone }) if zone == "dc-a"));
@@ -760,6 +840,7 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
         bumped: &[],
         failovers_pending: &pending,
         silent: &[],
+        now_ms: NOW_MS,
     };
     let z = zones(OK, OK);
     for intent in [Intent::Auto, Intent::Failback] {
@@ -820,6 +901,7 @@ fn instance_restarted_empty_is_paired_and_its_old_id_forgotten() {
             role: Some(Role::Master),
             master_id: None,
             config_epoch: 1,
+            pong_recv_ms: 0,
         });
     }
     s.nodes.push(stray);

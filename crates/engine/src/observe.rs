@@ -184,6 +184,7 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
                 role: role_of(n),
                 master_id: n.master_id.clone(),
                 config_epoch: n.config_epoch,
+                pong_recv_ms: n.pong_recv_ms,
             })
             .collect(),
     }

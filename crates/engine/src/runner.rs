@@ -230,6 +230,7 @@ impl Engine {
             bumped: &self.memory.bumped,
             failovers_pending: &pending,
             silent: &silent,
+            now_ms: now,
         });
         let results = if platform.may_act() {
             act(&decision, &self.pool).await

@@ -315,6 +315,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         bumped: &[],
         failovers_pending: &[],
         silent: &[],
+        now_ms: redis_stretch_engine::unix_ms(),
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the
     // takeover step, after its first action.
@@ -418,6 +419,54 @@ async fn valkey_instances_report_their_zone() {
             start.elapsed() < Duration::from_secs(10),
             "still {zone:?} on {}",
             wrong.name
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The engine dies, then the zone holding most masters dies with it (SIGKILL), and a new
+/// engine starts 5 s later: it knows nothing of the loss but what Redis tells it, and that is
+/// enough — the survivors' last PONGs date the loss, so the replicas whose links broke then
+/// are current copies and are taken over. (The engine used to wait for dc-a forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_started_after_the_loss_takes_over() {
+    let c = TestCluster::start("late", SEED_MANIFEST).await.unwrap();
+    let cluster = redis_stretch_api::load_manifest(SEED_MANIFEST).unwrap();
+    let platform = LocalPlatform { dir: c.dir.clone() };
+    let engine = || {
+        Engine::new(
+            cluster.spec(),
+            c.password.clone(),
+            EngineConfig::for_spec(cluster.spec()),
+        )
+    };
+    // The first engine settles the cluster (fences on), then is gone without a word.
+    let mut first = engine();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let pass = first.pass(&platform, Intent::Auto).await.unwrap();
+        if pass.decision.is_settled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(first);
+    kill_zone(&c.dir, "dc-a", FaultSignal::Kill).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(served_from(&snapshot(&c).await, "dc-b") < 16384);
+
+    let mut second = engine();
+    let start = Instant::now();
+    loop {
+        let pass = second.pass(&platform, Intent::Auto).await.unwrap();
+        if served_from(&pass.snapshot, "dc-b") == 16384 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no takeover: {:?} {:?}",
+            pass.decision.waiting_for,
+            pass.decision.notes
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -41,9 +41,27 @@ pub(crate) fn best_replica<'a>(
         .max_by_key(|r| r.repl_offset.unwrap_or(0))
 }
 
-/// Slack on "the link went down when the zone did": whole seconds, plus replication's own
-/// one-second ping granularity.
+/// Slack on "the link went down when the zone did": whole seconds, replication's own
+/// one-second ping granularity, and Redis's pings (every node-timeout/2 at the latest, so the
+/// last PONG may predate the loss by that much).
 const LINK_SLACK_S: u64 = 3;
+
+/// How long the survivors have not heard from `master`: now minus the most recent PONG any
+/// reachable node had from it (`pong-recv` in its `CLUSTER NODES`). `None` when no reachable
+/// node has ever had one.
+fn silent_for_ms(input: &Input<'_>, master: &NodeState) -> Option<u64> {
+    let id = master.id.as_deref()?;
+    let last = input
+        .snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.reachable)
+        .flat_map(|n| n.sees.iter())
+        .filter(|s| s.id == id && s.pong_recv_ms > 0)
+        .map(|s| s.pong_recv_ms)
+        .max()?;
+    Some(input.now_ms.saturating_sub(last))
+}
 
 pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: bool) -> Decision {
     let snap = input.snapshot;
@@ -85,25 +103,31 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
             ));
         }
     }
-    // When did the zone go silent? The engine knows; a human's `takeover` does not, so there
-    // the most recent link loss among the candidates stands for the moment of the loss.
-    let max_down_s = match input.zones.state(lost) {
-        Some(ZoneState::Dark { silent_ms }) if !forced => silent_ms / 1000 + LINK_SLACK_S,
-        _ => {
-            orphans
-                .iter()
-                .filter_map(|o| o.id.as_deref())
-                .flat_map(|id| snap.replicas_of(id))
-                .filter(|r| r.reachable && r.zone == survivor)
-                .filter_map(|r| r.link_down_s)
-                .min()
-                .unwrap_or(0)
-                + LINK_SLACK_S
-        }
+    // How long ago did each orphan's master go silent? Redis's own evidence first: the
+    // survivors' last PONG from it. It outlives the engine, so a restarted engine (or a new
+    // leader) judges a replica exactly as the engine that watched the zone go would have. The
+    // engine's own silence is the floor; a human's `takeover` with no evidence at all falls
+    // back to the most recent link loss among the candidates.
+    let engine_silence_ms = match input.zones.state(lost) {
+        Some(ZoneState::Dark { silent_ms }) if !forced => Some(silent_ms),
+        _ => None,
     };
+    let fallback_s = orphans
+        .iter()
+        .filter_map(|o| o.id.as_deref())
+        .flat_map(|id| snap.replicas_of(id))
+        .filter(|r| r.reachable && r.zone == survivor)
+        .filter_map(|r| r.link_down_s)
+        .min()
+        .unwrap_or(0);
     let mut promote = Vec::new();
     for o in &orphans {
         let shard = shard_name(o);
+        let silent_ms = match (silent_for_ms(input, o), engine_silence_ms) {
+            (Some(evidence), Some(engine)) => Some(evidence.max(engine)),
+            (evidence, engine) => evidence.or(engine),
+        };
+        let max_down_s = silent_ms.map_or(fallback_s, |ms| ms / 1000) + LINK_SLACK_S;
         let Some(best) = best_replica(snap, o, survivor, max_down_s) else {
             d.notes.push(format!(
                 "{shard}: no replica in {survivor} answers with a current copy (link up, or lost with the zone); its data lives only in {lost}: waiting for {lost} to return"

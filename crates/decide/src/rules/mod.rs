@@ -75,6 +75,8 @@ pub struct Input<'a> {
     pub failovers_pending: &'a [PendingFailover],
     /// Instances silent for the whole confirmation window, by name, in any zone.
     pub silent: &'a [String],
+    /// When the snapshot was taken (Unix ms), to read Redis's own timestamps against.
+    pub now_ms: u64,
 }
 
 /// A graceful failover asked of `candidate` (node id) that Redis may still be working on: no
