@@ -27,10 +27,16 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
             .iter()
             .filter(|n| n.cluster_state == Some(redis_stretch_admin::ClusterState::Ok))
             .count();
+        let twice = snap.slots_claimed_twice();
         println!(
-            "{h}: {} nodes, cluster_state ok on {ok}, {} of {SLOT_COUNT} slots served",
+            "{h}: {} nodes, cluster_state ok on {ok}, {} of {SLOT_COUNT} slots served{}",
             snap.nodes.len(),
-            snap.slots_covered()
+            snap.slots_covered(),
+            if twice > 0 {
+                format!(", {twice} claimed by two masters (a partition: the higher configEpoch wins at the heal)")
+            } else {
+                String::new()
+            }
         );
     }
     let mut zones = snap.zones.clone();

@@ -1,7 +1,7 @@
 //! A typed picture of the cluster at one moment: what each instance says about itself, and,
 //! for instances that do not answer, what their peers last said about them.
 
-use redis_stretch_model::{ClusterState, NodeAddr, Role, ServerFlavour, SlotRange};
+use redis_stretch_model::{ClusterState, NodeAddr, Role, ServerFlavour, SlotRange, SLOT_COUNT};
 use redis_stretch_topology::{survivability, Copy, ShardLayout, ZoneVerdict};
 use serde::{Deserialize, Serialize};
 
@@ -178,13 +178,45 @@ impl Snapshot {
         survivability(&self.layout(), &zones)
     }
 
-    /// Every slot served by exactly one reachable master, as all reachable nodes agree.
+    /// How many masters claim each slot: reachable ones, or all.
+    fn claims(&self, reachable_only: bool) -> Vec<u8> {
+        let mut count = vec![0u8; usize::from(SLOT_COUNT)];
+        for m in self
+            .masters()
+            .into_iter()
+            .filter(|m| m.reachable || !reachable_only)
+        {
+            for r in &m.slots {
+                for slot in r.start..=r.end {
+                    if let Some(c) = count.get_mut(usize::from(slot)) {
+                        *c = c.saturating_add(1);
+                    }
+                }
+            }
+        }
+        count
+    }
+
+    /// Slots that a reachable master claims, each counted once (after a partition both sides
+    /// may claim the same slots until the heal settles it by configEpoch).
     pub fn slots_covered(&self) -> usize {
-        self.masters()
-            .iter()
-            .filter(|m| m.reachable)
-            .flat_map(|m| m.slots.iter())
-            .map(SlotRange::len)
-            .sum()
+        self.claims(true).iter().filter(|c| **c > 0).count()
+    }
+
+    /// Slots that more than one master claims (each side of a partition that elected its own).
+    pub fn slots_claimed_twice(&self) -> usize {
+        self.claims(false).iter().filter(|c| **c > 1).count()
+    }
+
+    /// A master that claims one of `n`'s slots with a newer configEpoch: `n` has lost them
+    /// (the higher configEpoch wins each slot when the sides hear each other again).
+    pub fn newer_claimant<'a>(&'a self, n: &NodeState) -> Option<&'a NodeState> {
+        self.masters().into_iter().find(|m| {
+            m.id != n.id
+                && m.config_epoch > n.config_epoch
+                && m.slots
+                    .iter()
+                    .any(|a| n.slots.iter().any(|b| a.start <= b.end && b.start <= a.end))
+        })
     }
 }

@@ -653,6 +653,39 @@ fn a_single_dead_replica_does_not_fence_its_master_shut() {
     assert_eq!(summary(&d), vec![vec!["unfence@7000"]]);
 }
 
+/// A partition heals: dc-b elected R1 for M1's slots (configEpoch 7) while M1, cut off in
+/// dc-a, kept claiming them (epoch 1) behind its fence. M1 has no replica reporting to it any
+/// more, which looks like "a single dead replica" — but unfencing it would let it take writes
+/// that are discarded the moment gossip settles the slots for R1.
+#[test]
+fn a_stale_master_of_the_losing_side_is_never_unfenced() {
+    let mut s = seed();
+    let r1 = get(&mut s, "r1");
+    r1.role = Some(Role::Master);
+    r1.master_id = None;
+    r1.slots = vec![SlotRange {
+        start: 0,
+        end: 5460,
+    }];
+    r1.config_epoch = 7;
+    r1.link_up = None;
+    mesh(&mut s);
+    assert_eq!(s.slots_claimed_twice(), 5461);
+    assert_eq!(s.slots_covered(), 16384, "each slot counted once");
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert!(
+        !d.actions()
+            .any(|a| a.kind() == "unfence" && a.node.port == 7000),
+        "{:?}",
+        summary(&d)
+    );
+}
+
 #[test]
 fn fencing_off_unfences_everything() {
     let mut p = policy(FailoverPolicy::Automatic);

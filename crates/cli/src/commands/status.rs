@@ -137,6 +137,8 @@ fn print_engine(dir: &redis_stretch_local::StateDir) {
 struct StatusJson<'a> {
     zones: Vec<ZoneJson<'a>>,
     slots_served: usize,
+    /// Slots more than one master claims (both sides of a partition).
+    slots_claimed_twice: usize,
     verdicts: Vec<ZoneVerdict>,
     summary: String,
 }
@@ -160,6 +162,7 @@ impl<'a> From<&'a Snapshot> for StatusJson<'a> {
                 })
                 .collect(),
             slots_served: snap.slots_covered(),
+            slots_claimed_twice: snap.slots_claimed_twice(),
             summary: summary_line(&verdicts),
             verdicts,
         }

@@ -264,6 +264,19 @@ fn desired_fence(snap: &Snapshot, n: &NodeState, fencing: bool, k: u32) -> (u32,
                     n.fence.unwrap_or(0),
                     "its replica across answers but its link is down (a cut between zones, or a resync): the fence stays as it is".to_owned(),
                 )
+            } else if let Some(winner) = snap.newer_claimant(n) {
+                // A master of the side that lost a partition comes back still claiming its
+                // slots: the other side's master holds them at a newer configEpoch, so whatever
+                // this one accepts is discarded when gossip settles it. Never unfence it.
+                (
+                    n.fence.unwrap_or(0),
+                    format!(
+                        "another master ({}) claims its slots at configEpoch {} > {}: a stale master of the losing side keeps its fence",
+                        winner.name.as_deref().unwrap_or("a peer"),
+                        winner.config_epoch,
+                        n.config_epoch
+                    ),
+                )
             } else {
                 (
                     0,
