@@ -392,6 +392,33 @@ impl Reporter for TaskReporter {
                 cluster: self.name.clone(),
             })
             .set(i64::try_from(pass.snapshot.slots_covered()).unwrap_or(i64::MAX));
+        let snap = &pass.snapshot;
+        let fenced: Vec<_> = snap
+            .masters()
+            .into_iter()
+            .filter(|m| m.reachable && m.fence.is_some_and(|f| f > 0))
+            .collect();
+        let blocked = fenced
+            .iter()
+            .filter(|m| {
+                let live = m.id.as_deref().map_or(0, |id| {
+                    snap.replicas_of(id)
+                        .filter(|r| r.reachable && r.link_up == Some(true))
+                        .count()
+                });
+                u32::try_from(live).unwrap_or(u32::MAX) < m.fence.unwrap_or(0)
+            })
+            .count();
+        let labels = ClusterLabels {
+            namespace: self.namespace.clone(),
+            cluster: self.name.clone(),
+        };
+        m.fenced_masters
+            .get_or_create(&labels)
+            .set(i64::try_from(fenced.len()).unwrap_or(i64::MAX));
+        m.write_blocked_masters
+            .get_or_create(&labels)
+            .set(i64::try_from(blocked).unwrap_or(i64::MAX));
         self.write(|r| {
             r.formed = true;
             r.forming = None;

@@ -52,6 +52,13 @@ pub struct Metrics {
     pub zone_dark: Family<ZoneLabels, Gauge>,
     /// Slots served by a reachable master, per cluster (16384 when whole).
     pub slots_served: Family<ClusterLabels, Gauge>,
+    /// Reachable slot-owning masters whose fence is armed (`min-replicas-to-write` > 0): all
+    /// of them in a healthy fenced cluster.
+    pub fenced_masters: Family<ClusterLabels, Gauge>,
+    /// Of those, the ones whose fence is not satisfied (fewer live replicas than it needs):
+    /// they refuse writes. Above 0 for more than a few seconds with no zone dark means a fence
+    /// nobody lifts (a dead replica and no engine).
+    pub write_blocked_masters: Family<ClusterLabels, Gauge>,
     /// 1 on the replica holding the Lease.
     pub leader: Gauge,
     ready: AtomicBool,
@@ -92,6 +99,18 @@ impl Default for Metrics {
             "Slots served by a reachable master",
             slots_served.clone(),
         );
+        let fenced_masters = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "fenced_masters",
+            "Reachable slot-owning masters whose fence (min-replicas-to-write) is armed",
+            fenced_masters.clone(),
+        );
+        let write_blocked_masters = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "write_blocked_masters",
+            "Fenced masters with fewer live replicas than their fence needs: they refuse writes",
+            write_blocked_masters.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -106,6 +125,8 @@ impl Default for Metrics {
             engine_actions,
             zone_dark,
             slots_served,
+            fenced_masters,
+            write_blocked_masters,
             leader,
             ready: AtomicBool::new(false),
         }

@@ -262,6 +262,12 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
     );
     let text = metrics.render();
     assert!(text.contains("action=\"takeover\",ok=\"true\""), "{text}");
+    // The survivors were unfenced before the takeover: no master refuses writes.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("redis_stretch_write_blocked_masters{") && l.ends_with(" 0")),
+        "{text}"
+    );
 
     // dc-a returns: its old masters rejoin as replicas, then the engine fails back to 2 + 1.
     pods.signal("dc-a", "-CONT");
