@@ -40,7 +40,7 @@ pub struct DrillReport {
     pub bucket_ms: u64,
     pub buckets: Vec<Bucket>,
     pub topology_refreshes: u64,
-    /// `(when, clean, summary)` of `redis-cli --cluster check` runs; filled by the caller
+    /// `(when, clean, summary)` of cluster checks ([`crate::cluster_check`]); filled by the caller
     /// (see [`crate::cluster_check`]).
     pub cluster_check: Vec<(String, bool, String)>,
 }
@@ -534,7 +534,7 @@ impl fmt::Display for DrillReport {
         }
         if !self.cluster_check.is_empty() {
             writeln!(f)?;
-            writeln!(f, "redis-cli --cluster check")?;
+            writeln!(f, "cluster check (slots, owners, roles, replica links)")?;
             for (when, clean, summary) in &self.cluster_check {
                 let verdict = if *clean { "clean" } else { "NOT CLEAN" };
                 writeln!(f, "  {when:<16} {verdict:<9} {summary}")?;

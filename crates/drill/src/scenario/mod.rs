@@ -198,6 +198,34 @@ fn as_preferred(snap: &redis_stretch_engine::Snapshot, spec: &RedisStretchCluste
     })
 }
 
+/// How long a check may wait for gossip to settle: a failover spreads in about a second, and a
+/// check run the moment failback completes may catch one node's view a beat behind.
+const CHECK_SETTLE: Duration = Duration::from_secs(5);
+
+/// The cluster check, repeated until clean or for [`CHECK_SETTLE`]: a cluster that has not
+/// converged by then is not clean; one that converged says after how long.
+async fn settled_check(addr: &NodeAddr, password: Option<&Secret>) -> (bool, String) {
+    let start = Instant::now();
+    loop {
+        let (clean, summary) = cluster_check(addr, password).await;
+        if clean {
+            let waited = start.elapsed();
+            return if waited >= Duration::from_millis(200) {
+                (
+                    true,
+                    format!("{summary} (after {:.1} s of gossip)", waited.as_secs_f64()),
+                )
+            } else {
+                (true, summary)
+            };
+        }
+        if start.elapsed() >= CHECK_SETTLE {
+            return (false, summary);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Stop the writers, read back, check the cluster (unless a zone is still down: redis-cli
 /// would wait on it), and draw the timeline.
 async fn finish<F: Faults>(
@@ -218,7 +246,7 @@ async fn finish<F: Faults>(
     let zones = if check { now.zones.clone() } else { Vec::new() };
     for zone in &zones {
         if let Some(i) = now.instances.iter().find(|i| &i.zone == zone) {
-            let (clean, summary) = cluster_check(&i.addr, password).await;
+            let (clean, summary) = settled_check(&i.addr, password).await;
             report
                 .cluster_check
                 .push((format!("end, from {zone} ({})", i.addr), clean, summary));
