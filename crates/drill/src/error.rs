@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 /// Errors of the drill workload. Write failures *during* a drill are not errors: they are the
-/// measurement and end up in [`crate::Outcome`]. These are the failures that stop a drill from
+/// measurement and end up in [`crate::WriteOutcome`]. These are the failures that stop a drill from
 /// being measured at all.
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {

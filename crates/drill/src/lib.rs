@@ -34,7 +34,7 @@ pub use check::{
 };
 pub use config::DrillConfig;
 pub use error::DrillError;
-pub use outcome::{ErrorClass, Outcome};
+pub use outcome::{ErrorClass, WriteOutcome};
 pub use probe::{ProbeRecord, ShardInfo};
 pub use report::DrillReport;
 pub use scenario::{run_drill, DrillResult, Faults, Recovery, Scenario, ScenarioError, ZoneFault};

@@ -85,7 +85,7 @@ impl ErrorClass {
 /// The final result of one logical write.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
+pub enum WriteOutcome {
     /// Plain writer: `SET` returned OK. WAIT writer: `SET` OK and `WAIT 1` counted ≥ 1 replica.
     Acked,
     /// WAIT writer only: `SET` OK but `WAIT 1 <ms>` reached no replica in time. The write
@@ -96,7 +96,7 @@ pub enum Outcome {
     Failed { class: ErrorClass },
 }
 
-impl Outcome {
+impl WriteOutcome {
     pub fn is_failed(&self) -> bool {
         matches!(self, Self::Failed { .. })
     }

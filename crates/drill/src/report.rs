@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::probe::recoveries;
 use crate::verify::Readback;
 use crate::workload::PhaseKind;
-use crate::{DrillConfig, Outcome, Recorded, ShardInfo, WriterKind};
+use crate::{DrillConfig, Recorded, ShardInfo, WriteOutcome, WriterKind};
 
 /// Width of a timeline bucket.
 pub const BUCKET_MS: u64 = 100;
@@ -281,10 +281,13 @@ fn fault_reports(rec: &Recorded) -> Vec<FaultReport> {
                     WriterWindow {
                         writer: k,
                         started: mine.len() as u64,
-                        acked: mine.iter().filter(|w| w.outcome == Outcome::Acked).count() as u64,
+                        acked: mine
+                            .iter()
+                            .filter(|w| w.outcome == WriteOutcome::Acked)
+                            .count() as u64,
                         not_acknowledged: mine
                             .iter()
-                            .filter(|w| w.outcome == Outcome::NotAcknowledged)
+                            .filter(|w| w.outcome == WriteOutcome::NotAcknowledged)
                             .count() as u64,
                         failed: failed.len() as u64,
                         failed_window: match (failed.iter().min(), failed.iter().max()) {
@@ -313,7 +316,7 @@ fn writer_report(rec: &Recorded, kind: WriterKind, rb: Option<&Readback>) -> Wri
     let mine: Vec<_> = rec.writes.iter().filter(|w| w.writer == kind).collect();
     let mut failed_by_class = BTreeMap::new();
     for w in &mine {
-        if let Outcome::Failed { class } = w.outcome {
+        if let WriteOutcome::Failed { class } = w.outcome {
             *failed_by_class.entry(class.label().to_owned()).or_insert(0) += 1;
         }
     }
@@ -321,10 +324,13 @@ fn writer_report(rec: &Recorded, kind: WriterKind, rb: Option<&Readback>) -> Wri
     WriterReport {
         writer: kind,
         writes: mine.len() as u64,
-        acked: mine.iter().filter(|w| w.outcome == Outcome::Acked).count() as u64,
+        acked: mine
+            .iter()
+            .filter(|w| w.outcome == WriteOutcome::Acked)
+            .count() as u64,
         not_acknowledged: mine
             .iter()
-            .filter(|w| w.outcome == Outcome::NotAcknowledged)
+            .filter(|w| w.outcome == WriteOutcome::NotAcknowledged)
             .count() as u64,
         failed: mine.iter().filter(|w| w.outcome.is_failed()).count() as u64,
         failed_by_class,
@@ -363,9 +369,9 @@ fn buckets(rec: &Recorded) -> Vec<Bucket> {
         };
         let c = &mut b.writers[wi];
         match w.outcome {
-            Outcome::Acked => c.ok += 1,
-            Outcome::NotAcknowledged => c.not_acknowledged += 1,
-            Outcome::Failed { .. } => c.failed += 1,
+            WriteOutcome::Acked => c.ok += 1,
+            WriteOutcome::NotAcknowledged => c.not_acknowledged += 1,
+            WriteOutcome::Failed { .. } => c.failed += 1,
         }
     }
     for p in &rec.probes {

@@ -14,7 +14,7 @@ use redis::Value;
 
 use crate::connection::{self, cluster_client};
 use crate::report::DrillReport;
-use crate::{DrillConfig, DrillError, Outcome, Recorded, WriteRecord, WriterKind};
+use crate::{DrillConfig, DrillError, Recorded, WriteOutcome, WriteRecord, WriterKind};
 
 /// Keys per `MGET`; redis-rs splits a multi-slot MGET by node and reassembles the reply.
 const BATCH: usize = 256;
@@ -58,8 +58,8 @@ pub(crate) async fn read_back(
         .writes
         .iter()
         .filter(|w| {
-            w.outcome == Outcome::Acked
-                || (w.writer == WriterKind::Wait && w.outcome == Outcome::NotAcknowledged)
+            w.outcome == WriteOutcome::Acked
+                || (w.writer == WriterKind::Wait && w.outcome == WriteOutcome::NotAcknowledged)
         })
         .collect();
     let mut result: HashMap<WriterKind, Readback> = HashMap::new();
@@ -99,7 +99,7 @@ pub(crate) async fn read_back(
                 _ => false,
             };
             let r = result.entry(w.writer).or_default();
-            if w.outcome == Outcome::Acked {
+            if w.outcome == WriteOutcome::Acked {
                 r.checked += 1;
                 if !intact {
                     r.lost += 1;

@@ -39,7 +39,7 @@ use tokio::task::JoinSet;
 
 use crate::connection::Connection;
 use crate::slots::write_key;
-use crate::{ErrorClass, Outcome};
+use crate::{ErrorClass, WriteOutcome};
 
 /// Keys expire on their own so that drills against a long-lived cluster leave nothing behind.
 pub const KEY_TTL_SECS: u64 = 3600;
@@ -86,7 +86,7 @@ pub struct WriteRecord {
     /// Microseconds since the epoch: outcome known.
     pub end_us: u64,
     pub tries: u32,
-    pub outcome: Outcome,
+    pub outcome: WriteOutcome,
 }
 
 pub fn value_for(run: &str, writer: WriterKind, seq: u64) -> String {
@@ -204,14 +204,14 @@ async fn write_one(
             Err(_) => Err(ErrorClass::Timeout),
         };
         match result {
-            Ok(TryResult::Acked) => break Outcome::Acked,
-            Ok(TryResult::NotAcknowledged) => break Outcome::NotAcknowledged,
+            Ok(TryResult::Acked) => break WriteOutcome::Acked,
+            Ok(TryResult::NotAcknowledged) => break WriteOutcome::NotAcknowledged,
             Err(class) => {
                 if class.suggests_stale_topology() {
                     conn.request_refresh();
                 }
                 if !class.is_transient() || Instant::now() + backoff >= window_end {
-                    break Outcome::Failed { class };
+                    break WriteOutcome::Failed { class };
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);

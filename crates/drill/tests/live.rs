@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use redis_stretch_admin::NodeAddr;
 use redis_stretch_drill::slots::slot_of;
 use redis_stretch_drill::{
-    cluster_check, svg, verify, DrillConfig, Outcome, Recorded, Workload, WriterKind,
+    cluster_check, svg, verify, DrillConfig, Recorded, Workload, WriteOutcome, WriterKind,
 };
 use redis_stretch_local::testing::{TestCluster, SEED_MANIFEST};
 
@@ -192,15 +192,17 @@ async fn a_frozen_replica_makes_wait_writes_unacknowledged_but_plain_writes_succ
     assert!(!wait_during.is_empty() && !plain_during.is_empty());
     // The shard's only replica is frozen: no WAIT can count it, so nothing is acknowledged...
     assert!(
-        wait_during.iter().all(|w| w.outcome != Outcome::Acked),
+        wait_during.iter().all(|w| w.outcome != WriteOutcome::Acked),
         "{wait_during:?}"
     );
     assert!(wait_during
         .iter()
-        .any(|w| w.outcome == Outcome::NotAcknowledged));
+        .any(|w| w.outcome == WriteOutcome::NotAcknowledged));
     // ...while the master itself keeps taking plain writes, and so does every other shard.
     assert!(
-        plain_during.iter().all(|w| w.outcome == Outcome::Acked),
+        plain_during
+            .iter()
+            .all(|w| w.outcome == WriteOutcome::Acked),
         "{plain_during:?}"
     );
     assert_eq!(report.writers[0].writer, WriterKind::Plain);
@@ -210,7 +212,7 @@ async fn a_frozen_replica_makes_wait_writes_unacknowledged_but_plain_writes_succ
         && w.start_us >= from
         && w.end_us < to
         && shard_of(&rec, w) != shard
-        && w.outcome == Outcome::Acked));
+        && w.outcome == WriteOutcome::Acked));
     // Nothing acknowledged was lost, and the probe saw every shard writable all along.
     assert_eq!(report.acked_writes_lost, 0);
     assert_eq!(report.plain_writes_lost, 0);

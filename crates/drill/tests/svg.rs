@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use redis_stretch_drill::verify::Readback;
 use redis_stretch_drill::{
-    svg, DrillConfig, DrillReport, ErrorClass, Outcome, Phase, PhaseKind, ProbeRecord, Recorded,
-    ShardInfo, WriteRecord, WriterKind,
+    svg, DrillConfig, DrillReport, ErrorClass, Phase, PhaseKind, ProbeRecord, Recorded, ShardInfo,
+    WriteOutcome, WriteRecord, WriterKind,
 };
 
 const MS: u64 = 1000;
@@ -36,11 +36,11 @@ fn synthetic() -> Recorded {
             let start = seq * 10 * MS; // 100 writes/s
             let shard = (seq % 3) as usize;
             let outcome = match (kind, down(shard, start)) {
-                (_, false) => Outcome::Acked,
-                (WriterKind::Plain, true) => Outcome::Failed {
+                (_, false) => WriteOutcome::Acked,
+                (WriterKind::Plain, true) => WriteOutcome::Failed {
                     class: ErrorClass::Timeout,
                 },
-                (WriterKind::Wait, true) => Outcome::NotAcknowledged,
+                (WriterKind::Wait, true) => WriteOutcome::NotAcknowledged,
             };
             writes.push(WriteRecord {
                 writer: kind,
