@@ -29,9 +29,10 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
             .count();
         let twice = snap.slots_claimed_twice();
         println!(
-            "{h}: {} nodes, cluster_state ok on {ok}, {} of {SLOT_COUNT} slots served{}",
+            "{h}: {} nodes, cluster_state ok on {ok}, {} of {SLOT_COUNT} slots served ({} writable){}",
             snap.nodes.len(),
             snap.slots_covered(),
+            snap.slots_writable(),
             if twice > 0 {
                 format!(", {twice} claimed by two masters (a partition: the higher configEpoch wins at the heal)")
             } else {
@@ -50,7 +51,7 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
         let masters = nodes.iter().filter(|n| n.owns_slots()).count();
         println!("\n{zone} ({} instances, {masters} masters)", nodes.len());
         let mut t = Table::new(&[
-            "ID", "ADDRESS", "ROLE", "MASTER", "SLOTS", "LINK", "STATE", "SERVER", "AZ",
+            "ID", "ADDRESS", "ROLE", "MASTER", "SLOTS", "LINK", "STATE", "WRITES", "SERVER", "AZ",
         ]);
         for n in nodes {
             t.row(vec![
@@ -71,6 +72,7 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
                     (Some(e), false) if e.contains("timed out") => "down (timeout)".to_owned(),
                     _ => "down".to_owned(),
                 },
+                n.write_state().map_or_else(|| "-".to_owned(), |w| w.to_string()),
                 match (n.server, &n.version) {
                     (Some(s), Some(v)) => format!("{} {v}", s.as_str()),
                     (Some(s), None) => s.as_str().to_owned(),

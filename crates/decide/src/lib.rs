@@ -17,7 +17,7 @@ pub mod zone;
 pub use action::{short_id, Action, ActionKind};
 pub use memory::{AskedFailover, HoldDown, HoldDownConfig, Memory, ZoneMemory};
 pub use rules::{decide, Decision, Input, Intent, PendingFailover, Policy};
-pub use snapshot::{NodeState, Seen, Snapshot};
+pub use snapshot::{NodeState, Seen, Snapshot, WriteState};
 pub use status::{EngineEvent, EngineStatus};
 pub use waiting::Waiting;
 pub use zone::{ZoneReport, ZoneState, ZoneStates, ZoneTracker};

@@ -35,6 +35,13 @@ pub struct NodeState {
     /// `min-replicas-to-write`: the fence. Set on replicas too, so that a promotion the
     /// engine did not order (Redis's own election on a cut-off side) starts fenced.
     pub fence: Option<u32>,
+    /// `min-replicas-max-lag`: how recent a replica's acknowledgement must be to count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence_max_lag_s: Option<u32>,
+    /// Master only: the lag (s since its last acknowledgement) of each connected replica, as
+    /// the master sees them (`INFO replication`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_lags_s: Vec<u64>,
     /// What the server says it is (`INFO server`), when it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerFlavour>,
@@ -94,6 +101,8 @@ impl NodeState {
             cluster_state: None,
             slots_assigned: None,
             fence: None,
+            fence_max_lag_s: None,
+            replica_lags_s: Vec::new(),
             server: None,
             version: None,
             availability_zone: None,
@@ -116,6 +125,66 @@ impl NodeState {
             "up"
         } else {
             "down"
+        }
+    }
+
+    /// Whether this slot-owning master accepts writes now, and if not why; `None` for a node
+    /// that owns no slots. Redis refuses writes with `NOREPLICAS` while fewer than
+    /// `min-replicas-to-write` replicas acknowledged within `min-replicas-max-lag` seconds, and
+    /// refuses every query while its own `cluster_state` is `fail`.
+    pub fn write_state(&self) -> Option<WriteState> {
+        if !self.owns_slots() {
+            return None;
+        }
+        if !self.reachable {
+            return Some(WriteState::Unreachable);
+        }
+        if self.cluster_state == Some(ClusterState::Fail) {
+            return Some(WriteState::ClusterFail);
+        }
+        let needs = self.fence.unwrap_or(0);
+        if needs > 0 {
+            let max_lag = u64::from(self.fence_max_lag_s.unwrap_or(10));
+            let good = self.replica_lags_s.iter().filter(|l| **l <= max_lag).count();
+            let good = u32::try_from(good).unwrap_or(u32::MAX);
+            if good < needs {
+                return Some(WriteState::Fenced {
+                    good,
+                    needs,
+                    max_lag_s: max_lag,
+                });
+            }
+        }
+        Some(WriteState::Accepts)
+    }
+}
+
+/// Whether a master takes writes (see [`NodeState::write_state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "writes", rename_all = "kebab-case")]
+pub enum WriteState {
+    Accepts,
+    /// Its fence is shut: `good` replicas acknowledged within `max_lag_s`, it needs `needs`.
+    Fenced { good: u32, needs: u32, max_lag_s: u64 },
+    /// Its own `cluster_state` is `fail`: it refuses every query.
+    ClusterFail,
+    Unreachable,
+}
+
+impl std::fmt::Display for WriteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteState::Accepts => write!(f, "yes"),
+            WriteState::Fenced {
+                good,
+                needs,
+                max_lag_s,
+            } => write!(
+                f,
+                "no: fenced, {good} of {needs} replicas within {max_lag_s}s"
+            ),
+            WriteState::ClusterFail => write!(f, "no: cluster_state fail"),
+            WriteState::Unreachable => write!(f, "-"),
         }
     }
 }
@@ -178,14 +247,10 @@ impl Snapshot {
         survivability(&self.layout(), &zones)
     }
 
-    /// How many masters claim each slot: reachable ones, or all.
-    fn claims(&self, reachable_only: bool) -> Vec<u8> {
+    /// How many masters claim each slot: those `which` keeps.
+    fn claims(&self, which: impl Fn(&NodeState) -> bool) -> Vec<u8> {
         let mut count = vec![0u8; usize::from(SLOT_COUNT)];
-        for m in self
-            .masters()
-            .into_iter()
-            .filter(|m| m.reachable || !reachable_only)
-        {
+        for m in self.masters().into_iter().filter(|m| which(m)) {
             for r in &m.slots {
                 for slot in r.start..=r.end {
                     if let Some(c) = count.get_mut(usize::from(slot)) {
@@ -200,12 +265,21 @@ impl Snapshot {
     /// Slots that a reachable master claims, each counted once (after a partition both sides
     /// may claim the same slots until the heal settles it by configEpoch).
     pub fn slots_covered(&self) -> usize {
-        self.claims(true).iter().filter(|c| **c > 0).count()
+        self.claims(|m| m.reachable).iter().filter(|c| **c > 0).count()
     }
 
     /// Slots that more than one master claims (each side of a partition that elected its own).
     pub fn slots_claimed_twice(&self) -> usize {
-        self.claims(false).iter().filter(|c| **c > 1).count()
+        self.claims(|_| true).iter().filter(|c| **c > 1).count()
+    }
+
+    /// Slots whose master (any of them, when two claim it) accepts writes now, each counted
+    /// once: what clients can write to, fences and `cluster_state` included.
+    pub fn slots_writable(&self) -> usize {
+        self.claims(|m| m.write_state() == Some(WriteState::Accepts))
+            .iter()
+            .filter(|c| **c > 0)
+            .count()
     }
 
     /// A master that claims one of `n`'s slots with a newer configEpoch: `n` has lost them
@@ -218,5 +292,66 @@ impl Snapshot {
                     .iter()
                     .any(|a| n.slots.iter().any(|b| a.start <= b.end && b.start <= a.end))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master() -> NodeState {
+        NodeState {
+            id: Some("m".into()),
+            reachable: true,
+            role: Some(Role::Master),
+            slots: vec![SlotRange { start: 0, end: 10 }],
+            cluster_state: Some(ClusterState::Ok),
+            fence: Some(1),
+            fence_max_lag_s: Some(2),
+            replica_lags_s: vec![0],
+            ..NodeState::silent(Some("m".into()), "dc-a", None)
+        }
+    }
+
+    #[test]
+    fn a_master_takes_writes_while_its_fence_is_satisfied() {
+        let mut m = master();
+        assert_eq!(m.write_state(), Some(WriteState::Accepts));
+        m.replica_lags_s = vec![5];
+        assert_eq!(
+            m.write_state(),
+            Some(WriteState::Fenced {
+                good: 0,
+                needs: 1,
+                max_lag_s: 2
+            })
+        );
+        m.fence = Some(0);
+        assert_eq!(m.write_state(), Some(WriteState::Accepts), "unfenced");
+        m.cluster_state = Some(ClusterState::Fail);
+        assert_eq!(m.write_state(), Some(WriteState::ClusterFail));
+        m.slots.clear();
+        assert_eq!(m.write_state(), None, "owns no slots");
+    }
+
+    #[test]
+    fn slots_are_counted_once_however_many_masters_claim_them() {
+        let a = master();
+        let mut b = master();
+        b.id = Some("b".into());
+        b.name = Some("b".into());
+        b.config_epoch = 2;
+        let mut snap = Snapshot {
+            zones: vec!["dc-a".into()],
+            nodes: vec![a, b],
+        };
+        assert_eq!(snap.slots_covered(), 11);
+        assert_eq!(snap.slots_writable(), 11);
+        assert_eq!(snap.slots_claimed_twice(), 11);
+        for n in &mut snap.nodes {
+            n.replica_lags_s = vec![30];
+        }
+        assert_eq!(snap.slots_writable(), 0, "both fenced shut");
+        assert_eq!(snap.slots_covered(), 11);
     }
 }

@@ -57,6 +57,8 @@ fn node(
         cluster_state: Some(redis_stretch_model::ClusterState::Ok),
         slots_assigned: Some(16384),
         fence: Some(1),
+        fence_max_lag_s: Some(2),
+        replica_lags_s: vec![],
         server: Some(ServerFlavour::Redis),
         version: Some("7.0.15".into()),
         availability_zone: None,

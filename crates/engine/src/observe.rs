@@ -19,6 +19,7 @@ struct Report {
     info: ClusterInfo,
     replication: ReplicationInfo,
     fence: Option<u32>,
+    fence_max_lag_s: Option<u32>,
     server: Option<ServerInfo>,
     availability_zone: Option<String>,
 }
@@ -27,7 +28,7 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
     let c = pool.get(addr).await?;
     // What the server is, and the zone it reports (Valkey's `availability-zone`; Redis has
     // none), are for status and one repair: a server we cannot name is still a node.
-    let (essential, server, zone) = tokio::join!(
+    let (essential, server, zone, max_lag) = tokio::join!(
         async {
             tokio::try_join!(
                 c.cluster_nodes(),
@@ -38,6 +39,7 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
         },
         c.info_server(),
         c.config_get("availability-zone"),
+        c.config_get("min-replicas-max-lag"),
     );
     let (nodes, info, replication, fence) = essential?;
     Ok(Report {
@@ -45,6 +47,7 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
         info,
         replication,
         fence: fence.and_then(|f| f.parse().ok()),
+        fence_max_lag_s: max_lag.ok().flatten().and_then(|l| l.parse().ok()),
         server: server.ok(),
         availability_zone: zone.ok().flatten().filter(|z| !z.is_empty()),
     })
@@ -165,6 +168,15 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         cluster_state: Some(r.info.state),
         slots_assigned: Some(r.info.slots_assigned),
         fence: r.fence,
+        fence_max_lag_s: r.fence_max_lag_s,
+        replica_lags_s: match &r.replication {
+            ReplicationInfo::Master { replicas, .. } => replicas
+                .iter()
+                .filter(|x| x.state == "online")
+                .map(|x| x.lag)
+                .collect(),
+            ReplicationInfo::Replica { .. } => Vec::new(),
+        },
         server: r.server.as_ref().map(|s| s.flavour),
         version: r.server.as_ref().map(|s| s.version.clone()),
         availability_zone: r.availability_zone.clone(),

@@ -139,6 +139,8 @@ struct StatusJson<'a> {
     slots_served: usize,
     /// Slots more than one master claims (both sides of a partition).
     slots_claimed_twice: usize,
+    /// Slots whose master accepts writes now (fences and cluster_state included).
+    slots_writable: usize,
     verdicts: Vec<ZoneVerdict>,
     summary: String,
 }
@@ -163,6 +165,7 @@ impl<'a> From<&'a Snapshot> for StatusJson<'a> {
                 .collect(),
             slots_served: snap.slots_covered(),
             slots_claimed_twice: snap.slots_claimed_twice(),
+            slots_writable: snap.slots_writable(),
             summary: summary_line(&verdicts),
             verdicts,
         }
