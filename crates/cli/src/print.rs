@@ -72,7 +72,8 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
                     (Some(e), false) if e.contains("timed out") => "down (timeout)".to_owned(),
                     _ => "down".to_owned(),
                 },
-                n.write_state().map_or_else(|| "-".to_owned(), |w| w.to_string()),
+                n.write_state()
+                    .map_or_else(|| "-".to_owned(), |w| w.to_string()),
                 match (n.server, &n.version) {
                     (Some(s), Some(v)) => format!("{} {v}", s.as_str()),
                     (Some(s), None) => s.as_str().to_owned(),

@@ -145,7 +145,11 @@ impl NodeState {
         let needs = self.fence.unwrap_or(0);
         if needs > 0 {
             let max_lag = u64::from(self.fence_max_lag_s.unwrap_or(10));
-            let good = self.replica_lags_s.iter().filter(|l| **l <= max_lag).count();
+            let good = self
+                .replica_lags_s
+                .iter()
+                .filter(|l| **l <= max_lag)
+                .count();
             let good = u32::try_from(good).unwrap_or(u32::MAX);
             if good < needs {
                 return Some(WriteState::Fenced {
@@ -165,7 +169,11 @@ impl NodeState {
 pub enum WriteState {
     Accepts,
     /// Its fence is shut: `good` replicas acknowledged within `max_lag_s`, it needs `needs`.
-    Fenced { good: u32, needs: u32, max_lag_s: u64 },
+    Fenced {
+        good: u32,
+        needs: u32,
+        max_lag_s: u64,
+    },
     /// Its own `cluster_state` is `fail`: it refuses every query.
     ClusterFail,
     Unreachable,
@@ -265,7 +273,10 @@ impl Snapshot {
     /// Slots that a reachable master claims, each counted once (after a partition both sides
     /// may claim the same slots until the heal settles it by configEpoch).
     pub fn slots_covered(&self) -> usize {
-        self.claims(|m| m.reachable).iter().filter(|c| **c > 0).count()
+        self.claims(|m| m.reachable)
+            .iter()
+            .filter(|c| **c > 0)
+            .count()
     }
 
     /// Slots that more than one master claims (each side of a partition that elected its own).
