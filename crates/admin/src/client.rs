@@ -251,6 +251,26 @@ impl AdminClient {
         let pairs: Vec<String> = self.call(&cmd).await?;
         Ok(pairs.into_iter().nth(1))
     }
+
+    /// `CONFIG GET p1 p2 ...` in one round trip (Redis 7+): the parameters the server knows,
+    /// by name. One that it does not know (Redis has no `availability-zone`) is absent.
+    pub async fn config_get_many(
+        &self,
+        params: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, String>, AdminError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET");
+        for p in params {
+            cmd.arg(*p);
+        }
+        let pairs: Vec<String> = self.call(&cmd).await?;
+        let mut out = std::collections::BTreeMap::new();
+        let mut it = pairs.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            out.insert(k, v);
+        }
+        Ok(out)
+    }
 }
 
 fn cluster(args: &[&str]) -> redis::Cmd {

@@ -26,30 +26,36 @@ struct Report {
 
 async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
     let c = pool.get(addr).await?;
-    // What the server is, and the zone it reports (Valkey's `availability-zone`; Redis has
-    // none), are for status and one repair: a server we cannot name is still a node.
-    let (essential, server, zone, max_lag) = tokio::join!(
+    // One CONFIG GET for the fence and the zone (a pass runs every 100 ms). What the server
+    // is only feeds status and one repair: a server we cannot name is still a node.
+    let (essential, server) = tokio::join!(
         async {
             tokio::try_join!(
                 c.cluster_nodes(),
                 c.cluster_info(),
                 c.info_replication(),
-                c.config_get("min-replicas-to-write")
+                c.config_get_many(&[
+                    "min-replicas-to-write",
+                    "min-replicas-max-lag",
+                    "availability-zone"
+                ])
             )
         },
         c.info_server(),
-        c.config_get("availability-zone"),
-        c.config_get("min-replicas-max-lag"),
     );
-    let (nodes, info, replication, fence) = essential?;
+    let (nodes, info, replication, config) = essential?;
+    let number = |k: &str| config.get(k).and_then(|v| v.parse().ok());
     Ok(Report {
         nodes,
         info,
         replication,
-        fence: fence.and_then(|f| f.parse().ok()),
-        fence_max_lag_s: max_lag.ok().flatten().and_then(|l| l.parse().ok()),
+        fence: number("min-replicas-to-write"),
+        fence_max_lag_s: number("min-replicas-max-lag"),
         server: server.ok(),
-        availability_zone: zone.ok().flatten().filter(|z| !z.is_empty()),
+        availability_zone: config
+            .get("availability-zone")
+            .filter(|z| !z.is_empty())
+            .cloned(),
     })
 }
 
