@@ -267,6 +267,13 @@ pub struct FailoverSpec {
     /// Masters whose only replicas are in the other zone refuse writes once they lose them
     /// (`min-replicas-to-write`), so that a cut-off zone stops accepting writes on its own.
     pub fencing: bool,
+    /// How soon a silent zone, or a cut between the zones, counts as a fault the engine acts
+    /// on. `Safe` never acts sooner than Redis's own failure detector would (node-timeout);
+    /// `Fast` acts after about a third of it and turns blips into failovers (docs/RELIABILITY.md).
+    pub detection: Detection,
+    /// The zone that keeps serving when the zones are cut from each other and the engine
+    /// reaches both. Unset: the zone holding the majority of masters (no takeover needed).
+    pub preferred_side: Option<String>,
 }
 
 impl Default for FailoverSpec {
@@ -275,8 +282,20 @@ impl Default for FailoverSpec {
             policy: FailoverPolicy::Automatic,
             failback: FailbackPolicy::Automatic,
             fencing: true,
+            detection: Detection::Safe,
+            preferred_side: None,
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+pub enum Detection {
+    /// Act on a silent zone or a cut only after cluster-node-timeout, as Redis would.
+    #[default]
+    Safe,
+    /// Act after about a third of cluster-node-timeout: faster, and blips become failovers.
+    Fast,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

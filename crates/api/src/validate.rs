@@ -87,6 +87,8 @@ const KNOWN_FIELDS: &[&str] = &[
     "policy",
     "failback",
     "fencing",
+    "detection",
+    "preferredSide",
     "placement",
     "mode",
     "zoneLabel",
@@ -265,6 +267,16 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
                 "spec.zones[1].name",
                 format!("both zones are named `{}`", a.name),
                 "give the two zones different names",
+            );
+        }
+    }
+    if let Some(side) = &spec.failover.preferred_side {
+        if !spec.zones.iter().any(|z| &z.name == side) {
+            let names: Vec<&str> = spec.zones.iter().map(|z| z.name.as_str()).collect();
+            push(
+                "spec.failover.preferredSide",
+                format!("`{side}` is not one of the zones ({})", names.join(", ")),
+                "name one of spec.zones, or leave it out to keep the zone holding most masters",
             );
         }
     }

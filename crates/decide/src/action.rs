@@ -46,6 +46,10 @@ pub enum ActionKind {
     /// `CONFIG SET availability-zone zone` (Valkey 8): the zone clients read from `HELLO` and
     /// `CLUSTER SHARDS` to prefer replicas in their own data center.
     SetZone { zone: String },
+    /// `CONFIG SET cluster-node-timeout ms`: lowered on survivors while taking over (Redis
+    /// keeps a master that was in the minority refusing queries for max(node-timeout, 500 ms)
+    /// after it rejoins a majority), put back when both zones answer.
+    SetNodeTimeout { ms: u64 },
 }
 
 impl Action {
@@ -87,6 +91,7 @@ impl ActionKind {
             ActionKind::Replicate { .. } => "replicate",
             ActionKind::Forget { .. } => "forget",
             ActionKind::SetZone { .. } => "set-zone",
+            ActionKind::SetNodeTimeout { .. } => "set-node-timeout",
         }
     }
 }
@@ -115,6 +120,9 @@ impl fmt::Display for Action {
             }
             ActionKind::Forget { id } => write!(f, "forget {} on {node}", short_id(id)),
             ActionKind::SetZone { zone } => write!(f, "set availability-zone of {node} to {zone}"),
+            ActionKind::SetNodeTimeout { ms } => {
+                write!(f, "set cluster-node-timeout of {node} to {ms} ms")
+            }
         }?;
         write!(f, ": {}", self.why)
     }

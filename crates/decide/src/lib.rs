@@ -15,8 +15,13 @@ mod waiting;
 pub mod zone;
 
 pub use action::{short_id, Action, ActionKind};
-pub use memory::{AskedFailover, HoldDown, HoldDownConfig, Memory, ZoneMemory};
-pub use rules::{decide, Decision, Input, Intent, PendingFailover, Policy};
+pub use memory::{
+    AskedFailover, HoldDown, HoldDownConfig, Memory, Partition, SideRule, ZoneMemory,
+};
+pub use rules::{
+    cut_threshold, decide, Decision, Input, Intent, PartitionChange, PendingFailover, Policy,
+    FENCE_SHUT,
+};
 pub use snapshot::{NodeState, Seen, Snapshot, WriteState};
 pub use status::{EngineEvent, EngineStatus};
 pub use waiting::Waiting;

@@ -27,6 +27,42 @@ pub struct Memory {
     /// Graceful failovers asked for that Redis may still be electing.
     #[serde(default)]
     pub failovers: Vec<AskedFailover>,
+    /// The cut between the zones the engine chose a side in, while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Partition>,
+}
+
+/// A cut between the zones, seen from a site that reaches both, and the side the engine chose:
+/// `chosen` serves every slot, every instance of `fenced` refuses writes until the heal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    pub chosen: String,
+    pub fenced: String,
+    pub rule: SideRule,
+    /// When the engine chose (Unix ms).
+    pub since_ms: u64,
+}
+
+/// Why a side was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SideRule {
+    /// `spec.failover.preferredSide` names it.
+    PreferredSide,
+    /// It holds the majority of masters: nothing to take over, Redis's own quorum agrees.
+    MajorityOfMasters,
+    /// Both hold as many masters: the first zone of the spec.
+    SpecOrder,
+}
+
+impl std::fmt::Display for SideRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SideRule::PreferredSide => "spec.failover.preferredSide",
+            SideRule::MajorityOfMasters => "it holds the majority of masters",
+            SideRule::SpecOrder => "as many masters on both sides: the first zone of the spec",
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +171,7 @@ impl Memory {
     /// starts afresh), and failover requests that are settled — the candidate is master, or
     /// Redis would have given up after `retry`.
     pub fn settle(&mut self, snap: &Snapshot, zones: &ZoneStates, now_ms: u64, retry: Duration) {
-        if zones.all_healthy() {
+        if zones.all_healthy() && self.partition.is_none() {
             self.bumped.clear();
         }
         let retry = ms(retry);
@@ -157,6 +193,28 @@ impl Memory {
                 left: Duration::from_millis(retry.saturating_sub(now_ms.saturating_sub(f.at_ms))),
             })
             .collect()
+    }
+
+    /// The engine chose a side in a cut: the fenced side counts as lost (flap history), and
+    /// comes back, with its failback hold-down, when the cut heals ([`Memory::end_partition`]).
+    pub fn choose_side(&mut self, p: Partition) {
+        if self.partition.is_some() {
+            return;
+        }
+        let z = self.zones.entry(p.fenced.clone()).or_default();
+        z.losses_ms.push(p.since_ms);
+        if z.losses_ms.len() > MAX_LOSSES {
+            z.losses_ms.remove(0);
+        }
+        self.partition = Some(p);
+    }
+
+    /// The cut healed and settled: the fenced side is back as of `now_ms`.
+    pub fn end_partition(&mut self, now_ms: u64) {
+        if let Some(p) = self.partition.take() {
+            self.zones.entry(p.fenced).or_default().returned_ms = Some(now_ms);
+            self.bumped.clear();
+        }
     }
 
     pub fn record_bump(&mut self, node_id: &str) {

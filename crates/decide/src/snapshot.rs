@@ -38,6 +38,9 @@ pub struct NodeState {
     /// `min-replicas-max-lag`: how recent a replica's acknowledgement must be to count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence_max_lag_s: Option<u32>,
+    /// Its `cluster-node-timeout` now (the engine lowers it on survivors while taking over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_timeout_ms: Option<u64>,
     /// Master only: the lag (s since its last acknowledgement) of each connected replica, as
     /// the master sees them (`INFO replication`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -79,6 +82,10 @@ pub struct Seen {
     /// evidence of when a lost node went silent, which outlives a restarted engine.
     #[serde(default)]
     pub pong_recv_ms: u64,
+    /// When this peer sent it a PING still unanswered (Unix ms; 0: none pending). With
+    /// `pong_recv_ms`, how a cut between the zones shows while every node answers the engine.
+    #[serde(default)]
+    pub ping_sent_ms: u64,
 }
 
 impl NodeState {
@@ -102,6 +109,7 @@ impl NodeState {
             slots_assigned: None,
             fence: None,
             fence_max_lag_s: None,
+            node_timeout_ms: None,
             replica_lags_s: Vec::new(),
             server: None,
             version: None,

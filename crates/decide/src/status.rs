@@ -4,7 +4,7 @@
 use redis_stretch_topology::ZoneVerdict;
 use serde::{Deserialize, Serialize};
 
-use crate::{Waiting, ZoneStates};
+use crate::{Partition, Waiting, ZoneStates};
 
 /// One action the engine carried out, as events and status show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +31,9 @@ pub struct EngineStatus {
     pub waiting_for: Option<Waiting>,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The cut between the zones the engine chose a side in, while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<Partition>,
     #[serde(default)]
     pub last_actions: Vec<EngineEvent>,
 }
@@ -68,6 +71,12 @@ mod tests {
                 left_ms: 3_000,
             }),
             notes: vec!["a note".into()],
+            partition: Some(Partition {
+                chosen: "dc-a".into(),
+                fenced: "dc-b".into(),
+                rule: crate::SideRule::MajorityOfMasters,
+                since_ms: 5,
+            }),
             last_actions: vec![EngineEvent {
                 at_ms: 1,
                 kind: "takeover".into(),

@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::SideRule;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "for", rename_all = "kebab-case")]
 pub enum Waiting {
@@ -57,6 +59,22 @@ pub enum Waiting {
         until_ms: u64,
         left_ms: u64,
     },
+    /// Every pair of instances across the zones has been silent for `silent_ms`, with pings
+    /// pending: confirming a cut until `threshold_ms`.
+    ConfirmingCut { silent_ms: u64, threshold_ms: u64 },
+    /// The zones are cut from each other: `chosen` serves every slot, `fenced` refuses writes.
+    Partition {
+        chosen: String,
+        fenced: String,
+        rule: SideRule,
+    },
+    /// The cut healed; gossip is settling which master owns the slots both sides claimed.
+    PartitionHealing {
+        fenced: String,
+        slots_claimed_twice: usize,
+    },
+    /// The side chosen in a partition went dark: a person decides.
+    ChosenSideDark { zone: String },
 }
 
 impl Waiting {
@@ -149,6 +167,32 @@ impl fmt::Display for Waiting {
                 f,
                 "failback hold-down: {:.1} s left before moving masters back to {zone}",
                 *left_ms as f64 / 1000.0
+            ),
+            Waiting::ConfirmingCut {
+                silent_ms,
+                threshold_ms,
+            } => write!(
+                f,
+                "every instance answers, but the zones have not heard each other for {silent_ms} ms; a cut is confirmed at {threshold_ms} ms"
+            ),
+            Waiting::Partition {
+                chosen,
+                fenced,
+                rule,
+            } => write!(
+                f,
+                "partition between the zones: {chosen} serves every slot ({rule}); {fenced} is fenced and refuses writes until the heal"
+            ),
+            Waiting::PartitionHealing {
+                fenced,
+                slots_claimed_twice,
+            } => write!(
+                f,
+                "the cut healed; {slots_claimed_twice} slot(s) still claimed by two masters until {fenced} hears the newer epochs"
+            ),
+            Waiting::ChosenSideDark { zone } => write!(
+                f,
+                "{zone}, the side chosen in the partition, is dark: no takeover from it without a person"
             ),
         }
     }

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use redis_stretch_api::Detection;
 use serde::{Deserialize, Serialize};
 
 use crate::{HoldDownConfig, Memory, Snapshot};
@@ -94,10 +95,17 @@ impl ZoneStates {
     }
 }
 
-/// Confirmation window for a given cluster-node-timeout: about a third of it, so the engine
-/// acts before the survivors declare `fail`, within 300 ms..1.5 s.
-pub fn confirm_window(node_timeout: Duration) -> Duration {
-    (node_timeout * 7 / 20).clamp(Duration::from_millis(300), Duration::from_millis(1500))
+/// Confirmation window for a given cluster-node-timeout. `Safe`: node-timeout itself, so a
+/// blip Redis rides out never becomes a failover. `Fast`: about a third of it, within
+/// 300 ms..1.5 s, so the engine acts before the survivors declare `fail` — and a blip longer
+/// than that is a takeover.
+pub fn confirm_window(node_timeout: Duration, detection: Detection) -> Duration {
+    match detection {
+        Detection::Safe => node_timeout.max(Duration::from_millis(500)),
+        Detection::Fast => {
+            (node_timeout * 7 / 20).clamp(Duration::from_millis(300), Duration::from_millis(1500))
+        }
+    }
 }
 
 /// Minimum failed probes per instance before its zone can be dark: one slow reply is not an
@@ -199,5 +207,24 @@ fn zone_state(members: &[&NodeTrack], now_ms: u64, confirm_ms: u64) -> ZoneState
         ZoneState::Dark { silent_ms }
     } else {
         ZoneState::Suspect { silent_ms }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_detection_waits_node_timeout_and_fast_a_third_of_it() {
+        let nt = Duration::from_millis(2000);
+        assert_eq!(confirm_window(nt, Detection::Safe), nt);
+        assert_eq!(
+            confirm_window(nt, Detection::Fast),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            confirm_window(Duration::from_millis(100), Detection::Safe),
+            Duration::from_millis(500)
+        );
     }
 }

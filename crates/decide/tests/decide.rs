@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use redis_stretch_api::{FailbackPolicy, FailoverPolicy};
+use redis_stretch_api::{Detection, FailbackPolicy, FailoverPolicy};
 use redis_stretch_decide::{
-    decide, Action, ActionKind, Decision, HoldDown, Input, Intent, NodeState, Policy, Seen,
-    Snapshot, Waiting, ZoneState, ZoneStates,
+    decide, Action, ActionKind, Decision, HoldDown, Input, Intent, NodeState, Partition,
+    PartitionChange, Policy, Seen, SideRule, Snapshot, Waiting, ZoneState, ZoneStates, FENCE_SHUT,
 };
 use redis_stretch_model::{NodeAddr, Role, ServerFlavour, SlotRange};
 
@@ -58,6 +58,7 @@ fn node(
         slots_assigned: Some(16384),
         fence: Some(1),
         fence_max_lag_s: Some(2),
+        node_timeout_ms: None,
         replica_lags_s: vec![],
         server: Some(ServerFlavour::Redis),
         version: Some("7.0.15".into()),
@@ -119,9 +120,29 @@ fn mesh(s: &mut Snapshot) {
             config_epoch: n.config_epoch,
             // Silent nodes last answered their peers a second ago, when their zone went.
             pong_recv_ms: if n.reachable { NOW_MS } else { NOW_MS - 1000 },
+            ping_sent_ms: if n.reachable { 0 } else { NOW_MS - 900 },
+        })
+        .collect();
+    // Masters see each replica whose link is up acknowledging now.
+    let acks: Vec<(String, usize)> = s
+        .nodes
+        .iter()
+        .filter(|n| n.role == Some(Role::Master))
+        .map(|m| {
+            let id = m.id.clone().unwrap();
+            let up = s
+                .nodes
+                .iter()
+                .filter(|r| r.reachable && r.link_up == Some(true))
+                .filter(|r| r.master_id.as_deref() == Some(id.as_str()))
+                .count();
+            (id, up)
         })
         .collect();
     for n in &mut s.nodes {
+        if let Some((_, up)) = acks.iter().find(|(id, _)| n.id.as_ref() == Some(id)) {
+            n.replica_lags_s = vec![0; *up];
+        }
         n.sees = if n.reachable {
             all.iter()
                 .filter(|x| Some(&x.id) != n.id.as_ref())
@@ -180,6 +201,9 @@ fn policy(failover: FailoverPolicy) -> Policy {
         fence_min_replicas: 1,
         fence_max_lag_s: 2,
         preferred: vec![("dc-a".into(), 2), ("dc-b".into(), 1)],
+        detection: Detection::Safe,
+        node_timeout_ms: 2000,
+        preferred_side: None,
     }
 }
 
@@ -202,6 +226,7 @@ fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
         failovers_pending: &[],
         silent: &[],
         now_ms: NOW_MS,
+        partition: None,
     })
 }
 
@@ -308,6 +333,7 @@ fn run_silent(s: &Snapshot, p: &Policy, silent: &[String]) -> Decision {
         failovers_pending: &[],
         silent,
         now_ms: NOW_MS,
+        partition: None,
     })
 }
 
@@ -635,6 +661,7 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         failovers_pending: &[],
         silent: &[],
         now_ms: NOW_MS,
+        partition: None,
     });
     assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
 }
@@ -750,6 +777,7 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         failovers_pending: &[],
         silent: &[],
         now_ms: NOW_MS,
+        partition: None,
     });
     assert!(held.is_empty());
     assert!(matches!(
@@ -793,6 +821,7 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
         failovers_pending: &[],
         silent: &[],
         now_ms: NOW_MS,
+        partition: None,
     });
     assert!(d.is_empty());
     assert!(matches!(d.waiting_for, Some(Waiting::Held { ref zone }) if zone == "dc-a"));
@@ -876,6 +905,7 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
         failovers_pending: &pending,
         silent: &[],
         now_ms: NOW_MS,
+        partition: None,
     };
     let z = zones(OK, OK);
     for intent in [Intent::Auto, Intent::Failback] {
@@ -937,6 +967,7 @@ fn instance_restarted_empty_is_paired_and_its_old_id_forgotten() {
             master_id: None,
             config_epoch: 1,
             pong_recv_ms: 0,
+            ping_sent_ms: 0,
         });
     }
     s.nodes.push(stray);
@@ -988,4 +1019,271 @@ fn valkey_instances_are_told_their_zone_and_redis_ones_are_not() {
         n.server = Some(ServerFlavour::Redis);
     }
     assert!(run(&s, &zones(OK, OK), &p, Intent::Auto).is_empty());
+}
+
+/// Every pair across the zones silent for `silent_ms`, a PING pending; within a zone all fresh.
+fn cut(s: &mut Snapshot, silent_ms: u64) {
+    let zone_of_peer: Vec<(String, String)> = s
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone().unwrap(), n.zone.clone()))
+        .collect();
+    for n in &mut s.nodes {
+        let zone = n.zone.clone();
+        for seen in &mut n.sees {
+            let far = zone_of_peer
+                .iter()
+                .any(|(id, z)| id == &seen.id && z != &zone);
+            if far {
+                seen.pong_recv_ms = NOW_MS - silent_ms;
+                seen.ping_sent_ms = NOW_MS - silent_ms + 100;
+            }
+        }
+    }
+}
+
+fn run_partition(s: &Snapshot, p: &Policy, partition: Option<&Partition>) -> Decision {
+    decide(&Input {
+        snapshot: s,
+        zones: &zones(OK, OK),
+        policy: p,
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down: None,
+        bumped: &[],
+        failovers_pending: &[],
+        silent: &[],
+        now_ms: NOW_MS,
+        partition,
+    })
+}
+
+fn chosen(d: &Decision) -> Partition {
+    match &d.partition {
+        Some(PartitionChange::Chose(p)) => p.clone(),
+        other => panic!("no side chosen: {other:?}"),
+    }
+}
+
+#[test]
+fn a_cut_seen_from_a_third_site_keeps_the_majority_side_and_shuts_the_other_at_once() {
+    let mut s = seed();
+    cut(&mut s, 1600);
+    let d = run_partition(&s, &policy(FailoverPolicy::Automatic), None);
+    assert_eq!(
+        summary(&d),
+        vec![
+            // dc-b (M3, R1, R2) refuses writes from now on, not 2-4 s later.
+            vec!["fence@7003", "fence@7004", "fence@7005"],
+            // dc-a's masters must not close their own fences; R3 is about to serve M3's slots.
+            vec!["unfence@7000", "unfence@7001", "unfence@7002"],
+            // dc-a holds 2 of 3 masters: a forced failover is voted at once.
+            vec!["force-failover@7002"],
+        ]
+    );
+    assert!(d
+        .actions()
+        .filter(|a| a.kind() == "fence")
+        .all(|a| matches!(
+            a.kind,
+            ActionKind::Fence {
+                min_replicas: FENCE_SHUT,
+                ..
+            }
+        )));
+    let p = chosen(&d);
+    assert_eq!((p.chosen.as_str(), p.fenced.as_str()), ("dc-a", "dc-b"));
+    assert_eq!(p.rule, SideRule::MajorityOfMasters);
+    assert!(matches!(d.waiting_for, Some(Waiting::Partition { .. })));
+}
+
+#[test]
+fn a_short_cut_is_confirmed_first_and_an_answered_ping_is_no_cut() {
+    let p = policy(FailoverPolicy::Automatic);
+    let mut s = seed();
+    cut(&mut s, 1200);
+    let d = run_partition(&s, &p, None);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(matches!(
+        d.waiting_for,
+        Some(Waiting::ConfirmingCut {
+            threshold_ms: 1500,
+            ..
+        })
+    ));
+    // One pair across answered its last PING: the zones still hear each other.
+    cut(&mut s, 5000);
+    let m3 = id("m3");
+    for seen in get(&mut s, "m1").sees.iter_mut().filter(|x| x.id == m3) {
+        seen.ping_sent_ms = 0;
+    }
+    let d = run_partition(&s, &p, None);
+    assert!(d.partition.is_none() && !d.actions().any(|a| a.kind() == "fence"));
+    // Fast detection: half of node-timeout is enough.
+    let mut s = seed();
+    cut(&mut s, 1200);
+    let fast = Policy {
+        detection: Detection::Fast,
+        ..p.clone()
+    };
+    assert_eq!(chosen(&run_partition(&s, &fast, None)).chosen, "dc-a");
+}
+
+#[test]
+fn a_node_silent_within_its_own_zone_is_not_a_cut_between_zones() {
+    let mut s = seed();
+    cut(&mut s, 3000);
+    let m2 = id("m2");
+    for seen in get(&mut s, "m1").sees.iter_mut().filter(|x| x.id == m2) {
+        seen.pong_recv_ms = NOW_MS - 3000;
+        seen.ping_sent_ms = NOW_MS - 2900;
+    }
+    let d = run_partition(&s, &policy(FailoverPolicy::Automatic), None);
+    assert!(d.partition.is_none(), "{d:?}");
+}
+
+#[test]
+fn the_preferred_side_serves_even_without_the_majority() {
+    let mut s = seed();
+    cut(&mut s, 1600);
+    for n in &mut s.nodes {
+        n.node_timeout_ms = Some(2000);
+    }
+    let p = Policy {
+        preferred_side: Some("dc-b".into()),
+        ..policy(FailoverPolicy::Automatic)
+    };
+    let d = run_partition(&s, &p, None);
+    assert_eq!(chosen(&d).rule, SideRule::PreferredSide);
+    assert_eq!(
+        summary(&d),
+        vec![
+            vec!["fence@7000", "fence@7001", "fence@7002"],
+            vec![
+                "unfence@7003",
+                "unfence@7004",
+                "unfence@7005",
+                "set-node-timeout@7003",
+                "set-node-timeout@7004",
+                "set-node-timeout@7005"
+            ],
+            vec!["takeover@7004", "takeover@7005"],
+        ]
+    );
+}
+
+#[test]
+fn the_chosen_side_is_kept_and_nothing_is_asked_twice() {
+    let p = policy(FailoverPolicy::Automatic);
+    let mut s = seed();
+    cut(&mut s, 1600);
+    let first = run_partition(&s, &p, None);
+    let memory = chosen(&first);
+    // Applied: dc-b shut, dc-a's masters unfenced, R3 promoted (epoch 7).
+    for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-b") {
+        n.fence = Some(FENCE_SHUT);
+    }
+    get(&mut s, "m1").fence = Some(0);
+    get(&mut s, "m2").fence = Some(0);
+    promote(&mut s, "r3", "m3", (10922, 16383), 7);
+    // M3 still claims its slots on its side of the cut.
+    get(&mut s, "m3").slots = vec![SlotRange {
+        start: 10922,
+        end: 16383,
+    }];
+    for m in ["m1", "m2", "r3"] {
+        get(&mut s, m).current_epoch = Some(7);
+    }
+    cut(&mut s, 4000);
+    let d = run_partition(&s, &p, Some(&memory));
+    assert!(d.partition.is_none(), "already remembered");
+    // Only the epoch margin for dc-a's masters whose replicas are across is left.
+    assert!(
+        d.actions().all(|a| a.kind() == "bump-epoch"),
+        "{:?}",
+        summary(&d)
+    );
+    assert!(!d.actions().any(|a| a.node.port == 7003), "M3 stays shut");
+    // The heal: the zones hear each other; M3 still claims its slots until it hears epoch 7.
+    let mut healed = s.clone();
+    mesh(&mut healed);
+    let d = run_partition(&healed, &p, Some(&memory));
+    assert!(d.is_empty() && d.partition.is_none(), "{d:?}");
+    assert!(matches!(
+        d.waiting_for,
+        Some(Waiting::PartitionHealing {
+            slots_claimed_twice: 5462,
+            ..
+        })
+    ));
+    // M3 turned into R3's replica: the partition is over, then the usual rules run.
+    let m3 = get(&mut healed, "m3");
+    m3.slots.clear();
+    m3.role = Some(Role::Replica);
+    m3.master_id = Some(id("r3"));
+    mesh(&mut healed);
+    let d = run_partition(&healed, &p, Some(&memory));
+    assert_eq!(d.partition, Some(PartitionChange::Healed));
+    assert!(d.is_empty());
+}
+
+#[test]
+fn the_chosen_side_going_dark_is_left_to_a_person() {
+    let mut s = seed();
+    cut(&mut s, 1600);
+    let memory = chosen(&run_partition(&s, &policy(FailoverPolicy::Automatic), None));
+    go_dark(&mut s, "dc-a");
+    let d = decide(&Input {
+        snapshot: &s,
+        zones: &zones(DARK, OK),
+        policy: &policy(FailoverPolicy::Automatic),
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down: None,
+        bumped: &[],
+        failovers_pending: &[],
+        silent: &[],
+        now_ms: NOW_MS,
+        partition: Some(&memory),
+    });
+    assert!(d.is_empty(), "{:?}", summary(&d));
+    assert_eq!(
+        d.waiting_for,
+        Some(Waiting::ChosenSideDark {
+            zone: "dc-a".into()
+        })
+    );
+}
+
+#[test]
+fn a_returned_replica_fences_its_master_only_once_it_acknowledges_again() {
+    let mut s = seed();
+    get(&mut s, "m1").fence = Some(0);
+    get(&mut s, "m1").replica_lags_s = vec![7];
+    let p = policy(FailoverPolicy::Automatic);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert!(
+        !d.actions().any(|a| a.node.port == 7000),
+        "{:?}",
+        summary(&d)
+    );
+    get(&mut s, "m1").replica_lags_s = vec![1];
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert_eq!(summary(&d), vec![vec!["fence@7000"]]);
+}
+
+#[test]
+fn a_lowered_node_timeout_is_put_back_once_both_zones_answer() {
+    let mut s = seed();
+    for n in &mut s.nodes {
+        n.node_timeout_ms = Some(2000);
+    }
+    get(&mut s, "m3").node_timeout_ms = Some(500);
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &policy(FailoverPolicy::Automatic),
+        Intent::Auto,
+    );
+    assert_eq!(summary(&d), vec![vec!["set-node-timeout@7003"]]);
 }

@@ -98,6 +98,11 @@ async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
             c.config_set("availability-zone", zone).await?;
             Ok("zone set".into())
         }
+        ActionKind::SetNodeTimeout { ms } => {
+            c.config_set("cluster-node-timeout", &ms.to_string())
+                .await?;
+            Ok("node-timeout set".into())
+        }
     }
 }
 

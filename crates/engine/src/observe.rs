@@ -20,6 +20,7 @@ struct Report {
     replication: ReplicationInfo,
     fence: Option<u32>,
     fence_max_lag_s: Option<u32>,
+    node_timeout_ms: Option<u64>,
     server: Option<ServerInfo>,
     availability_zone: Option<String>,
 }
@@ -37,7 +38,8 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
                 c.config_get_many(&[
                     "min-replicas-to-write",
                     "min-replicas-max-lag",
-                    "availability-zone"
+                    "availability-zone",
+                    "cluster-node-timeout"
                 ])
             )
         },
@@ -51,6 +53,9 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
         replication,
         fence: number("min-replicas-to-write"),
         fence_max_lag_s: number("min-replicas-max-lag"),
+        node_timeout_ms: config
+            .get("cluster-node-timeout")
+            .and_then(|v| v.parse().ok()),
         server: server.ok(),
         availability_zone: config
             .get("availability-zone")
@@ -175,6 +180,7 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         slots_assigned: Some(r.info.slots_assigned),
         fence: r.fence,
         fence_max_lag_s: r.fence_max_lag_s,
+        node_timeout_ms: r.node_timeout_ms,
         replica_lags_s: match &r.replication {
             ReplicationInfo::Master { replicas, .. } => replicas
                 .iter()
@@ -203,6 +209,7 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
                 master_id: n.master_id.clone(),
                 config_epoch: n.config_epoch,
                 pong_recv_ms: n.pong_recv_ms,
+                ping_sent_ms: n.ping_sent_ms,
             })
             .collect(),
     }

@@ -17,7 +17,7 @@ use redis_stretch_api::{RedisStretchClusterSpec, ValidatedCluster};
 use redis_stretch_decide::zone::confirm_window;
 use redis_stretch_decide::{
     decide, ActionKind, Decision, EngineEvent, EngineStatus, HoldDownConfig, Input, Intent, Memory,
-    Policy, Snapshot, Waiting, ZoneStates, ZoneTracker,
+    PartitionChange, Policy, Snapshot, Waiting, ZoneStates, ZoneTracker,
 };
 use redis_stretch_model::Instance;
 
@@ -86,7 +86,7 @@ impl EngineConfig {
         Self {
             interval: Duration::from_millis(100),
             probe_timeout: Duration::from_millis(250),
-            confirm: confirm_window(node_timeout),
+            confirm: confirm_window(node_timeout, spec.failover.detection),
             hold: HoldDownConfig {
                 base: (node_timeout * 2).max(Duration::from_secs(5)),
                 flap_window: Duration::from_secs(600),
@@ -231,7 +231,15 @@ impl Engine {
             failovers_pending: &pending,
             silent: &silent,
             now_ms: now,
+            partition: self.memory.partition.as_ref(),
         });
+        // Remember a side chosen before acting on it: an engine that dies mid-way and its
+        // successor keep the same side.
+        match &decision.partition {
+            Some(PartitionChange::Chose(p)) => self.memory.choose_side(p.clone()),
+            Some(PartitionChange::Healed) => self.memory.end_partition(now),
+            None => {}
+        }
         let results = if platform.may_act() {
             act(&decision, &self.pool).await
         } else {
@@ -292,6 +300,7 @@ impl Engine {
             verdicts: pass.snapshot.verdicts(),
             waiting_for: pass.decision.waiting_for.clone(),
             notes: pass.decision.notes.clone(),
+            partition: self.memory.partition.clone(),
             last_actions: self.recent.iter().cloned().collect(),
         }
     }

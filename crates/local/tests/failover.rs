@@ -316,6 +316,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         failovers_pending: &[],
         silent: &[],
         now_ms: redis_stretch_engine::unix_ms(),
+        partition: None,
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the
     // takeover step, after its first action.

@@ -125,6 +125,7 @@ fn report(
             verdicts: vec![],
             waiting_for: Some(waiting),
             notes: notes.iter().map(|s| s.to_string()).collect(),
+            partition: None,
             last_actions: vec![],
         }),
     }

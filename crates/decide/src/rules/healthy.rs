@@ -9,7 +9,8 @@
 //! 4. Zones: a Valkey instance whose `availability-zone` is not the zone it runs in is told
 //!    (local mode writes it into the config; a seed-compatible pod learns its zone only from
 //!    its node, so on Kubernetes the engine sets it at run time).
-//! 5. Fence: with fencing on, masters whose replica in the other zone is up, and every
+//! 5. Node-timeout: put back what a takeover lowered on the survivors.
+//! 6. Fence: with fencing on, masters whose replica in the other zone is up, and every
 //!    replica (so a promotion nobody ordered starts fenced), get `min-replicas-to-write`; a
 //!    master whose cross-zone replica is down while both zones are up is unfenced — one dead
 //!    replica must not take its shard's writes with it.
@@ -38,8 +39,30 @@ pub(crate) fn repair(input: &Input<'_>) -> Decision {
     if !d.is_empty() {
         return d;
     }
+    d.push_step(node_timeouts(input));
+    if !d.is_empty() {
+        return d;
+    }
     d.push_step(fence(input));
     d
+}
+
+fn node_timeouts(input: &Input<'_>) -> Vec<Action> {
+    let want = input.policy.node_timeout_ms;
+    input
+        .snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.reachable && n.name.is_some())
+        .filter(|n| n.node_timeout_ms.is_some_and(|t| t != want))
+        .filter_map(|n| {
+            Action::on(
+                n,
+                ActionKind::SetNodeTimeout { ms: want },
+                "both zones answer: back to the spec's cluster-node-timeout (a takeover lowered it)",
+            )
+        })
+        .collect()
 }
 
 fn zones(snap: &Snapshot) -> Vec<Action> {
@@ -217,7 +240,7 @@ fn fence(input: &Input<'_>) -> Vec<Action> {
         .iter()
         .filter(|n| n.reachable && n.name.is_some())
     {
-        let (want, why) = desired_fence(snap, n, p.fencing, p.fence_min_replicas);
+        let (want, why) = desired_fence(snap, n, p);
         let have = n.fence.unwrap_or(0);
         if want == have {
             continue;
@@ -235,8 +258,9 @@ fn fence(input: &Input<'_>) -> Vec<Action> {
     out
 }
 
-fn desired_fence(snap: &Snapshot, n: &NodeState, fencing: bool, k: u32) -> (u32, String) {
-    if !fencing {
+fn desired_fence(snap: &Snapshot, n: &NodeState, p: &crate::Policy) -> (u32, String) {
+    let k = p.fence_min_replicas;
+    if !p.fencing {
         return (0, "fencing is off in the spec".to_owned());
     }
     match n.role {
@@ -253,6 +277,19 @@ fn desired_fence(snap: &Snapshot, n: &NodeState, fencing: bool, k: u32) -> (u32,
                 .any(|r| r.reachable && r.zone != n.zone);
             if live.iter().any(|r| r.zone != n.zone) {
                 let k = k.min(u32::try_from(live.len()).unwrap_or(u32::MAX));
+                let acking = n
+                    .replica_lags_s
+                    .iter()
+                    .filter(|l| **l <= u64::from(p.fence_max_lag_s))
+                    .count();
+                if n.fence.unwrap_or(0) == 0 && acking < k as usize {
+                    // After a heal a replica's link is up before its acknowledgements are
+                    // current again; arming the fence then would refuse writes for seconds.
+                    return (
+                        0,
+                        "its replica across is back but has not acknowledged within max-lag yet: a fence now would refuse writes".to_owned(),
+                    );
+                }
                 (
                     k,
                     "its replica across the zone boundary is up: cut off from it, this master must stop taking writes".to_owned(),

@@ -49,13 +49,14 @@ const LINK_SLACK_S: u64 = 3;
 /// How long the survivors have not heard from `master`: now minus the most recent PONG any
 /// reachable node had from it (`pong-recv` in its `CLUSTER NODES`). `None` when no reachable
 /// node has ever had one.
-fn silent_for_ms(input: &Input<'_>, master: &NodeState) -> Option<u64> {
+fn silent_for_ms(input: &Input<'_>, master: &NodeState, survivor: &str) -> Option<u64> {
     let id = master.id.as_deref()?;
     let last = input
         .snapshot
         .nodes
         .iter()
-        .filter(|n| n.reachable)
+        // Survivors only: in a cut, the master's own side still hears it.
+        .filter(|n| n.reachable && n.zone == survivor)
         .flat_map(|n| n.sees.iter())
         .filter(|s| s.id == id && s.pong_recv_ms > 0)
         .map(|s| s.pong_recv_ms)
@@ -63,7 +64,48 @@ fn silent_for_ms(input: &Input<'_>, master: &NodeState) -> Option<u64> {
     Some(input.now_ms.saturating_sub(last))
 }
 
-pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: bool) -> Decision {
+/// Which zone is lost to whom, and how the engine knows.
+pub(crate) struct Loss<'z> {
+    pub lost: &'z str,
+    pub survivor: &'z str,
+    /// A human said so (`takeover --zone`): whatever the probes say, whatever the policy.
+    pub forced: bool,
+    /// Not dark but cut off: the engine still reaches `lost`, whose instances no longer hear
+    /// `survivor`'s (a partition seen from a third site). Its masters answer and are orphans
+    /// all the same; its replicas count as gone.
+    pub cut: bool,
+}
+
+impl<'z> Loss<'z> {
+    pub fn dark(lost: &'z str, survivor: &'z str) -> Self {
+        Self {
+            lost,
+            survivor,
+            forced: false,
+            cut: false,
+        }
+    }
+    pub fn forced(lost: &'z str, survivor: &'z str) -> Self {
+        Self {
+            forced: true,
+            ..Self::dark(lost, survivor)
+        }
+    }
+    pub fn cut(lost: &'z str, survivor: &'z str) -> Self {
+        Self {
+            cut: true,
+            ..Self::dark(lost, survivor)
+        }
+    }
+}
+
+/// While the survivors take over, their node-timeout drops to this: Redis keeps a master that
+/// was in the minority (`cluster_state:fail`) refusing queries for max(node-timeout, 500 ms)
+/// after it rejoins a majority, and 500 ms is Redis's floor.
+pub(crate) const REJOIN_NODE_TIMEOUT_MS: u64 = 500;
+
+pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
+    let (lost, survivor, forced) = (loss.lost, loss.survivor, loss.forced);
     let snap = input.snapshot;
     let mut d = Decision::default();
     let masters = snap.masters();
@@ -72,9 +114,12 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     let orphans: Vec<&NodeState> = masters
         .iter()
         .copied()
-        // An unreachable slot owner no instance stands behind any more (an instance restarted
-        // as a new node) can never come back: its shard is orphaned wherever it lived.
-        .filter(|m| (m.zone == lost || m.name.is_none()) && !m.reachable)
+        .filter(|m| {
+            (m.zone == lost && (loss.cut || !m.reachable))
+                // An unreachable slot owner no instance stands behind any more (an instance
+                // restarted as a new node) can never come back: orphaned wherever it lived.
+                || (m.name.is_none() && !m.reachable)
+        })
         .collect();
     let kept: Vec<&NodeState> = masters
         .iter()
@@ -89,10 +134,11 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     for m in &kept {
         // Only a replica in the other zone satisfies the fence's purpose; with several replicas
         // per shard, one beside the master must not keep the fence (N/2+1) armed and shut.
-        let has_live_replica = m.id.as_deref().is_some_and(|id| {
-            snap.replicas_of(id)
-                .any(|r| r.reachable && r.link_up == Some(true) && r.zone != m.zone)
-        });
+        let has_live_replica = !loss.cut
+            && m.id.as_deref().is_some_and(|id| {
+                snap.replicas_of(id)
+                    .any(|r| r.reachable && r.link_up == Some(true) && r.zone != m.zone)
+            });
         if fenced(m) && !has_live_replica {
             unfence.extend(Action::on(
                 m,
@@ -123,7 +169,7 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
     let mut promote = Vec::new();
     for o in &orphans {
         let shard = shard_name(o);
-        let silent_ms = match (silent_for_ms(input, o), engine_silence_ms) {
+        let silent_ms = match (silent_for_ms(input, o, survivor), engine_silence_ms) {
             (Some(evidence), Some(engine)) => Some(evidence.max(engine)),
             (evidence, engine) => evidence.or(engine),
         };
@@ -164,6 +210,25 @@ pub(crate) fn zone_lost(input: &Input<'_>, lost: &str, survivor: &str, forced: b
                 ),
             )
         });
+    }
+    if majority_lost && promote.iter().any(Action::is_promotion) {
+        unfence.extend(
+            snap.nodes
+                .iter()
+                .filter(|n| n.zone == survivor && n.reachable && n.name.is_some())
+                .filter(|n| n.node_timeout_ms.is_some_and(|t| t > REJOIN_NODE_TIMEOUT_MS))
+                .filter_map(|n| {
+                    Action::on(
+                        n,
+                        ActionKind::SetNodeTimeout {
+                            ms: REJOIN_NODE_TIMEOUT_MS,
+                        },
+                        format!(
+                            "survivors of {lost} that saw the majority go refuse queries for node-timeout after the takeover; {REJOIN_NODE_TIMEOUT_MS} ms is Redis's floor (put back when both zones answer)"
+                        ),
+                    )
+                }),
+        );
     }
     d.push_step(unfence);
 
@@ -265,7 +330,7 @@ pub(crate) fn masters_lost(input: &Input<'_>) -> Option<Decision> {
     match zones.into_iter().collect::<Vec<_>>().as_slice() {
         [zone] => {
             let survivor = crate::rules::other_zone(snap, zone)?;
-            Some(zone_lost(input, zone, survivor, false))
+            Some(zone_lost(input, &Loss::dark(zone, survivor)))
         }
         [] => Some(Decision::wait(Waiting::Unplaced { masters: names })),
         _ => {

@@ -5,14 +5,17 @@
 
 mod healthy;
 mod lost;
+mod partition;
 mod rebalance;
+
+pub use partition::{cut_threshold, FENCE_SHUT};
 
 use std::time::Duration;
 
-use redis_stretch_api::{FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec};
+use redis_stretch_api::{Detection, FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec};
 use serde::Serialize;
 
-use crate::{Action, HoldDown, NodeState, Snapshot, Waiting, ZoneState, ZoneStates};
+use crate::{Action, HoldDown, NodeState, Partition, Snapshot, Waiting, ZoneState, ZoneStates};
 
 /// The spec's failover settings, as decide needs them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +30,11 @@ pub struct Policy {
     pub fence_max_lag_s: u32,
     /// Preferred masters per zone (the failback target).
     pub preferred: Vec<(String, u32)>,
+    pub detection: Detection,
+    /// `cluster-node-timeout` as the spec sets it.
+    pub node_timeout_ms: u64,
+    /// The side that serves when the zones are cut from each other (`None`: most masters).
+    pub preferred_side: Option<String>,
 }
 
 impl Policy {
@@ -42,6 +50,9 @@ impl Policy {
                 .iter()
                 .map(|z| (z.name.clone(), z.preferred_masters))
                 .collect(),
+            detection: spec.failover.detection,
+            node_timeout_ms: spec.redis.cluster_node_timeout_ms,
+            preferred_side: spec.failover.preferred_side.clone(),
         }
     }
 }
@@ -77,6 +88,8 @@ pub struct Input<'a> {
     pub silent: &'a [String],
     /// When the snapshot was taken (Unix ms), to read Redis's own timestamps against.
     pub now_ms: u64,
+    /// The cut the engine chose a side in, from its memory.
+    pub partition: Option<&'a Partition>,
 }
 
 /// A graceful failover asked of `candidate` (node id) that Redis may still be working on: no
@@ -95,6 +108,17 @@ pub struct Decision {
     pub waiting_for: Option<Waiting>,
     /// What a human should know or run (policy Manual, data loss).
     pub notes: Vec<String>,
+    /// A side chosen in a cut, or the cut over: the engine records it in its memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<PartitionChange>,
+}
+
+/// What a pass changes about the partition the engine remembers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionChange {
+    Chose(Partition),
+    Healed,
 }
 
 impl Decision {
@@ -106,7 +130,9 @@ impl Decision {
     }
     /// The intent has nothing left to do (see [`Waiting::is_settled`]).
     pub fn is_settled(&self) -> bool {
-        self.is_empty() && self.waiting_for.as_ref().is_some_and(Waiting::is_settled)
+        self.is_empty()
+            && self.partition.is_none()
+            && self.waiting_for.as_ref().is_some_and(Waiting::is_settled)
     }
     pub fn is_empty(&self) -> bool {
         self.steps.iter().all(Vec::is_empty)
@@ -125,13 +151,27 @@ pub fn decide(input: &Input<'_>) -> Decision {
     let dark = input.zones.dark();
     if let Intent::Takeover { survivor } = &input.intent {
         return match other_zone(input.snapshot, survivor) {
-            Some(lost) => lost::zone_lost(input, lost, survivor, true),
+            Some(lost) => lost::zone_lost(input, &lost::Loss::forced(lost, survivor)),
             None => Decision::wait(Waiting::UnknownZone {
                 zone: survivor.clone(),
             }),
         };
     }
     match dark.as_slice() {
+        // The engine chose this side in a cut and unfenced its masters: they may still take
+        // writes behind whatever silences them now, so taking over from them could make two
+        // writers. A person decides (`takeover --zone`).
+        [zone] if input.partition.is_some_and(|p| p.chosen == *zone) => {
+            let mut d = Decision::wait(Waiting::ChosenSideDark {
+                zone: (*zone).to_owned(),
+            });
+            if let Some(other) = other_zone(input.snapshot, zone) {
+                d.notes.push(format!(
+                    "{zone}, the side chosen in the partition, went dark; its masters may still take writes. If it is really gone, run `redis-stretch takeover --zone {other}`"
+                ));
+            }
+            return d;
+        }
         [a, b] => {
             return Decision::wait(Waiting::EngineCutOff {
                 zones: vec![(*a).to_owned(), (*b).to_owned()],
@@ -139,7 +179,7 @@ pub fn decide(input: &Input<'_>) -> Decision {
         }
         [lost_zone] => {
             return match other_zone(input.snapshot, lost_zone) {
-                Some(survivor) => lost::zone_lost(input, lost_zone, survivor, false),
+                Some(survivor) => lost::zone_lost(input, &lost::Loss::dark(lost_zone, survivor)),
                 None => Decision::wait(Waiting::UnknownZone {
                     zone: (*lost_zone).to_owned(),
                 }),
@@ -152,6 +192,11 @@ pub fn decide(input: &Input<'_>) -> Decision {
         _ => None,
     }) {
         return Decision::wait(Waiting::Confirming { zone, silent_ms });
+    }
+    // Every instance answers but the zones do not hear each other: a cut, seen from a third
+    // site. Choose a side, or keep the side chosen, or settle the heal.
+    if let Some(d) = partition::partition(input) {
+        return d;
     }
     // Masters lost without their whole zone (two nodes of a DC, say): when the survivors are
     // below quorum Redis stays down exactly as after a zone loss.
