@@ -23,6 +23,7 @@ mod outcome;
 pub mod probe;
 pub mod report;
 pub mod scenario;
+pub mod sides;
 pub mod slots;
 pub mod svg;
 pub mod verify;

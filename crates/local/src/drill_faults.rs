@@ -4,12 +4,12 @@
 
 use redis_stretch_admin::Secret;
 use redis_stretch_api::RedisStretchClusterSpec;
-use redis_stretch_drill::scenario::{EngineStop, Layout};
+use redis_stretch_drill::scenario::{BlipKind as DrillBlip, EngineStop, Layout, NetFaults};
 use redis_stretch_drill::{Faults, ZoneFault};
 use redis_stretch_engine::EngineStatus;
 
 use crate::{
-    controller, engine_status, instances, kill_zone, live_engine, restore_zone, server_binary_for,
+    controller, lab, engine_status, instances, kill_zone, live_engine, restore_zone, server_binary_for,
     FaultSignal, LocalError, StateDir,
 };
 
@@ -74,5 +74,50 @@ impl Faults for LocalFaults {
             .await;
         });
         stop
+    }
+}
+
+/// A client at the third site: outside every zone's /24, and not 127.0.0.1 (which
+/// `cut --engine-with` places inside a zone with the engine).
+const THIRD_SITE_CLIENT: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 100, 250);
+
+impl NetFaults for LocalFaults {
+    fn cut(&self, a: &str, b: &str, engine_with: Option<&str>) -> Result<(), LocalError> {
+        lab::cut(&self.dir, a, b, engine_with).map(|_| ())
+    }
+
+    fn heal(&self) -> Result<(), LocalError> {
+        lab::heal(&self.dir).map(|_| ())
+    }
+
+    async fn blip(
+        &self,
+        zone: &str,
+        duration: std::time::Duration,
+        kind: DrillBlip,
+    ) -> Result<(), LocalError> {
+        let kind = match kind {
+            DrillBlip::Stop => lab::BlipKind::Stop,
+            DrillBlip::Cut => lab::BlipKind::Cut,
+        };
+        lab::blip(&self.dir, zone, duration, kind, std::future::pending())
+            .await
+            .map(|_| ())
+    }
+
+    fn client_source(&self, zone: Option<&str>) -> Result<std::net::IpAddr, LocalError> {
+        let Some(zone) = zone else {
+            return Ok(THIRD_SITE_CLIENT.into());
+        };
+        let state = self.dir.load()?;
+        let nets = lab::zone_subnets(&state)?;
+        let net = nets.get(zone).ok_or_else(|| {
+            LocalError::Usage(format!("no zone `{zone}` in this cluster"))
+        })?;
+        // `127.0.1.0/24` → 127.0.1.250: in the zone, never an instance's address.
+        let base = net.trim_end_matches("0/24");
+        format!("{base}250")
+            .parse()
+            .map_err(|_| LocalError::Usage(format!("zone {zone}: {net} is not an IPv4 /24")))
     }
 }

@@ -9,8 +9,11 @@
 //! `cluster_state:fail`). The last two are the baselines of `scripts/bench.sh`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use redis_stretch_drill::scenario::lab::{run_lab, EnginePlace, LabFault, LabResult, LabScenario};
+use redis_stretch_drill::scenario::BlipKind;
 use redis_stretch_drill::{DrillResult, Recovery, Scenario, ZoneFault};
 use redis_stretch_local::{LocalFaults, StateDir};
 
@@ -35,11 +38,46 @@ impl From<DrillMode> for Recovery {
     }
 }
 
+/// The lab's faults (`--fault`): each reported per side (a writer in each zone and one at a
+/// third site) and per shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LabFaultArg {
+    /// `--zone` killed (SIGKILL) for `--for`, then restarted.
+    Kill,
+    /// `--zone` frozen (SIGSTOP) for `--for`, then thawed.
+    Stop,
+    /// The two zones cut from each other for `--for` (needs `local up --netns`).
+    Partition,
+    /// `--zone` away for `--for` (`--blip-signal stop|cut`).
+    Blip,
+    /// Cut and heal every `--period` for `--for`.
+    Flap,
+    /// The engine stopped, `--zone` killed, a new engine `--restart-after` later.
+    EngineRestart,
+}
+
 #[derive(Args, Clone)]
 pub struct DrillArgs {
-    /// The zone to take down.
+    /// The zone to take down (every fault but `partition` and `flap`).
     #[arg(long)]
-    pub zone: String,
+    pub zone: Option<String>,
+    /// Run a lab fault instead of the classic drill: writers on each side, figures per side
+    /// and shard (docs/LAB.md).
+    #[arg(long, value_enum)]
+    pub fault: Option<LabFaultArg>,
+    /// How long the fault lasts.
+    #[arg(long = "for", value_name = "DURATION", default_value = "20s", value_parser = super::lab::parse_duration)]
+    pub duration: Duration,
+    /// During a partition: `third-site` (the engine reaches both zones) or a zone's name (the
+    /// engine sits in it).
+    #[arg(long, default_value = "third-site")]
+    pub engine_at: String,
+    #[arg(long, value_enum, default_value = "stop")]
+    pub blip_signal: BlipSignal,
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = super::lab::parse_duration)]
+    pub period: Duration,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::lab::parse_duration)]
+    pub restart_after: Duration,
     #[arg(long, value_enum, default_value = "kill")]
     pub signal: FaultSignalArg,
     #[arg(long, value_enum, default_value = "engine")]
@@ -60,11 +98,84 @@ pub struct DrillArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BlipSignal {
+    Stop,
+    Cut,
+}
+
+fn zone_arg(args: &DrillArgs) -> Result<String, CliError> {
+    args.zone
+        .clone()
+        .ok_or_else(|| CliError::Usage("this drill needs --zone NAME".into()))
+}
+
+fn lab_fault(args: &DrillArgs, fault: LabFaultArg) -> Result<LabFault, CliError> {
+    let secs = args.duration.as_secs_f64();
+    Ok(match fault {
+        LabFaultArg::Kill | LabFaultArg::Stop => LabFault::Zone {
+            zone: zone_arg(args)?,
+            secs,
+            fault: if fault == LabFaultArg::Kill {
+                ZoneFault::Kill
+            } else {
+                ZoneFault::Stop
+            },
+        },
+        LabFaultArg::Partition => LabFault::Partition {
+            secs,
+            engine: match args.engine_at.as_str() {
+                "third-site" => EnginePlace::ThirdSite,
+                z => EnginePlace::Inside(z.to_owned()),
+            },
+        },
+        LabFaultArg::Blip => LabFault::Blip {
+            zone: zone_arg(args)?,
+            secs,
+            kind: match args.blip_signal {
+                BlipSignal::Stop => BlipKind::Stop,
+                BlipSignal::Cut => BlipKind::Cut,
+            },
+        },
+        LabFaultArg::Flap => LabFault::Flap {
+            period_secs: args.period.as_secs_f64(),
+            secs,
+        },
+        LabFaultArg::EngineRestart => LabFault::EngineRestart {
+            zone: zone_arg(args)?,
+            after_secs: args.restart_after.as_secs_f64(),
+            secs,
+        },
+    })
+}
+
+async fn lab_local(
+    dir: &StateDir,
+    args: &DrillArgs,
+    fault: LabFaultArg,
+) -> Result<LabResult, CliError> {
+    let recovery: Recovery = args.mode.into();
+    if recovery == Recovery::SeedManual {
+        return Err(CliError::Usage(
+            "--fault runs with --mode engine or native".into(),
+        ));
+    }
+    let scenario = LabScenario {
+        fault: lab_fault(args, fault)?,
+        recovery,
+    };
+    let faults = LocalFaults { dir: dir.clone() };
+    run_lab(&faults, &scenario)
+        .await
+        .map_err(|e| CliError::drill(e, dir))
+}
+
 /// Run the drill on the local cluster in `dir`.
 async fn drill_local(dir: &StateDir, args: &DrillArgs) -> Result<DrillResult, CliError> {
     let fault = ZoneFault::from(args.signal);
+    let zone = zone_arg(args)?;
     let scenario = Scenario {
-        zone: args.zone.clone(),
+        zone: zone.clone(),
         fault,
         recovery: args.mode.into(),
         new_addresses: args.new_addresses,
@@ -72,7 +183,7 @@ async fn drill_local(dir: &StateDir, args: &DrillArgs) -> Result<DrillResult, Cl
         svg: args
             .svg
             .clone()
-            .unwrap_or_else(|| dir.file(&format!("drill-{}-{}.svg", args.zone, fault.as_str()))),
+            .unwrap_or_else(|| dir.file(&format!("drill-{zone}-{}.svg", fault.as_str()))),
     };
     let faults = LocalFaults { dir: dir.clone() };
     redis_stretch_drill::run_drill(&faults, &scenario)
@@ -82,6 +193,23 @@ async fn drill_local(dir: &StateDir, args: &DrillArgs) -> Result<DrillResult, Cl
 
 pub async fn run(args: DrillArgs) -> Result<(), CliError> {
     let dir = state_dir(args.state_dir.clone());
+    if let Some(fault) = args.fault {
+        let r = lab_local(&dir, &args, fault).await?;
+        match args.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&r).map_err(|e| CliError::Runtime(e.to_string()))?
+            ),
+            Output::Table => print!("{r}"),
+        }
+        if r.figures.wait_lost() > 0 {
+            return Err(CliError::Runtime(format!(
+                "{} WAIT-acknowledged writes lost",
+                r.figures.wait_lost()
+            )));
+        }
+        return Ok(());
+    }
     let r = drill_local(&dir, &args).await?;
     match args.output {
         Output::Json => println!(

@@ -120,6 +120,12 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
                 // restarted as a new node) can never come back: orphaned wherever it lived.
                 || (m.name.is_none() && !m.reachable)
         })
+        // In a cut the lost side's master still claims the slots a survivor took over (at a
+        // newer configEpoch, which wins at the heal): that shard is done.
+        .filter(|m| {
+            snap.newer_claimant(m)
+                .is_none_or(|w| w.zone != survivor || !w.reachable)
+        })
         .collect();
     let kept: Vec<&NodeState> = masters
         .iter()

@@ -76,3 +76,31 @@ pub trait Faults {
     /// Start an engine over this cluster, in this process, until the returned value stops it.
     fn start_engine(&self) -> EngineStop;
 }
+
+/// How a zone is taken away for a moment (`local blip`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlipKind {
+    /// Its processes frozen (SIGSTOP), then thawed.
+    Stop,
+    /// Cut off from everything on the network, then reconnected.
+    Cut,
+}
+
+/// Faults on the network between zones, and clients placed in a zone: the network lab.
+pub trait NetFaults: Faults {
+    /// Drop traffic between zones `a` and `b`; with `engine_with`, the engine (and anything
+    /// else at the third site's default address) loses the other zone too.
+    fn cut(&self, a: &str, b: &str, engine_with: Option<&str>) -> Result<(), Self::Error>;
+    /// Remove every network fault.
+    fn heal(&self) -> Result<(), Self::Error>;
+    /// Take `zone` away for `duration`, then bring it back.
+    fn blip(
+        &self,
+        zone: &str,
+        duration: std::time::Duration,
+        kind: BlipKind,
+    ) -> impl Future<Output = Result<(), Self::Error>>;
+    /// The source address of a client inside `zone`, or at a third site that no fault cuts
+    /// off (`None`).
+    fn client_source(&self, zone: Option<&str>) -> Result<std::net::IpAddr, Self::Error>;
+}

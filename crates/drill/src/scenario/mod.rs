@@ -12,6 +12,7 @@
 
 mod error;
 mod faults;
+pub mod lab;
 mod seed_manual;
 mod settle;
 
@@ -24,7 +25,7 @@ use redis_stretch_topology::Role;
 
 use crate::{cluster_check, svg, verify, DrillConfig, DrillReport, Workload};
 pub use error::ScenarioError;
-pub use faults::{EngineStop, Faults, Layout, ZoneFault};
+pub use faults::{BlipKind, EngineStop, Faults, Layout, NetFaults, ZoneFault};
 use settle::{engine_idle, settled, snapshot, wait_for};
 
 /// Who recovers the cluster.
@@ -204,7 +205,7 @@ const CHECK_SETTLE: Duration = Duration::from_secs(5);
 
 /// The cluster check, repeated until clean or for [`CHECK_SETTLE`]: a cluster that has not
 /// converged by then is not clean; one that converged says after how long.
-async fn settled_check(addr: &NodeAddr, password: Option<&Secret>) -> (bool, String) {
+pub(super) async fn settled_check(addr: &NodeAddr, password: Option<&Secret>) -> (bool, String) {
     let start = Instant::now();
     loop {
         let (clean, summary) = cluster_check(addr, password).await;

@@ -53,6 +53,7 @@ pub(super) fn settled(s: &Snapshot) -> bool {
         .iter()
         .all(|n| n.reachable && n.slots_assigned == Some(u32::from(SLOT_COUNT)))
         && s.slots_covered() == usize::from(SLOT_COUNT)
+        && s.slots_claimed_twice() == 0
         && s.nodes
             .iter()
             .filter(|n| n.role == Some(Role::Replica))

@@ -1,0 +1,359 @@
+//! The lab drill: one fault of the network lab (a cut, a blip, a flapping link, the engine
+//! restarted during an outage, a zone killed) under one writer per side and shard, and what
+//! each side saw (`crate::sides`). `Recovery::Native` runs the same fault on plain Redis: no
+//! engine, every fence open — the baseline every rule is measured against, in the same run.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use redis_stretch_admin::{AdminClient, NodeAddr, Secret};
+use serde::Serialize;
+
+use super::settle::{engine_idle, settled, snapshot, wait_for};
+use super::{settled_check, BlipKind, NetFaults, Recovery, ScenarioError, ZoneFault};
+use crate::sides::{figures, read_back, LabFigures, LabShard, Side, SideLoad};
+
+/// Where the engine sits during a cut.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnginePlace {
+    /// Reaches both zones.
+    ThirdSite,
+    /// Inside this zone: it loses the other one with the cut.
+    Inside(String),
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum LabFault {
+    /// The zones cut from each other for `secs`.
+    Partition { secs: f64, engine: EnginePlace },
+    /// `zone` away for `secs`: frozen, or cut off on the network.
+    Blip {
+        zone: String,
+        secs: f64,
+        #[serde(skip)]
+        kind: BlipKind,
+    },
+    /// Cut and heal every `period_secs`, for `secs`.
+    Flap { period_secs: f64, secs: f64 },
+    /// The engine stopped, `zone` killed, a new engine started `after_secs` later; the zone
+    /// comes back `secs` after the kill.
+    EngineRestart {
+        zone: String,
+        after_secs: f64,
+        secs: f64,
+    },
+    /// `zone` killed or frozen for `secs`, then brought back.
+    Zone {
+        zone: String,
+        secs: f64,
+        #[serde(skip)]
+        fault: ZoneFault,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct LabScenario {
+    pub fault: LabFault,
+    pub recovery: Recovery,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LabResult {
+    pub fault: LabFault,
+    pub recovery: String,
+    /// The fault, in ms of the load's clock: [start, end).
+    pub fault_ms: (u64, u64),
+    /// From the end of the fault until the cluster settled (and, with the engine, failed back).
+    pub settled_after_ms: Option<u64>,
+    pub figures: LabFigures,
+    pub cluster_check: Vec<(String, bool, String)>,
+    /// What the engine did, as it reported (kind: summary).
+    pub engine_actions: Vec<String>,
+    /// The sides, in report order.
+    pub sides: Vec<String>,
+}
+
+const BASELINE: Duration = Duration::from_secs(2);
+const SETTLE_BEFORE: Duration = Duration::from_secs(30);
+const SETTLE_AFTER: Duration = Duration::from_secs(60);
+const ENGINE_IDLE_LIMIT: Duration = Duration::from_secs(20);
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+/// Plain Redis: every fence open, on every instance.
+async fn open_fences(instances: &[NodeAddr], password: Option<&Secret>) {
+    for a in instances {
+        if let Ok(c) = AdminClient::connect(a, password, Duration::from_secs(1)).await {
+            let _ = c.config_set("min-replicas-to-write", "0").await;
+        }
+    }
+}
+
+pub async fn run_lab<F: NetFaults>(
+    faults: &F,
+    s: &LabScenario,
+) -> Result<LabResult, ScenarioError<F::Error>> {
+    let layout = faults.layout().map_err(ScenarioError::Platform)?;
+    let spec = faults.spec().map_err(ScenarioError::Platform)?;
+    let password = faults.password().map_err(ScenarioError::Platform)?;
+    let [a, b] = layout.zones.as_slice() else {
+        return Err(ScenarioError::UnknownZone(layout.zones.join(",")));
+    };
+    let (a, b) = (a.clone(), b.clone());
+    if faults.engine_live().is_some() {
+        // The lab starts, stops and places its own engine.
+        return Err(ScenarioError::LiveEngine);
+    }
+    let addrs: Vec<NodeAddr> = layout.instances.iter().map(|i| i.addr.clone()).collect();
+    if s.recovery == Recovery::Native {
+        open_fences(&addrs, password.as_ref()).await;
+    }
+    wait_for(faults, password.as_ref(), SETTLE_BEFORE, "settled", settled).await?;
+    let mut engine = None;
+    if s.recovery == Recovery::Engine {
+        engine = Some(faults.start_engine());
+        let start = Instant::now();
+        while !engine_idle(faults) && start.elapsed() < ENGINE_IDLE_LIMIT {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    let snap = snapshot(faults, password.as_ref()).await?;
+    let shards: Vec<LabShard> = snap
+        .masters()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            Some(LabShard {
+                name: format!("shard {}", i + 1),
+                slot: m.slots.first()?.start,
+                first_master: m.addr.clone()?,
+            })
+        })
+        .collect();
+    let source = |z: Option<&str>| faults.client_source(z).map_err(ScenarioError::Platform);
+    let sides = vec![
+        Side {
+            name: a.clone(),
+            source: source(Some(&a))?,
+        },
+        Side {
+            name: b.clone(),
+            source: source(Some(&b))?,
+        },
+        Side {
+            name: "third site".into(),
+            source: source(None)?,
+        },
+    ];
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let load = SideLoad::start(&run, &sides, &shards, &addrs, password.clone());
+    tokio::time::sleep(BASELINE).await;
+
+    let start = load.now_ms();
+    let platform = ScenarioError::Platform;
+    match &s.fault {
+        LabFault::Partition { secs: d, engine: e } => {
+            let with = match e {
+                EnginePlace::ThirdSite => None,
+                EnginePlace::Inside(z) => Some(z.as_str()),
+            };
+            faults.cut(&a, &b, with).map_err(platform)?;
+            tokio::time::sleep(secs(*d)).await;
+            faults.heal().map_err(platform)?;
+        }
+        LabFault::Blip {
+            zone,
+            secs: d,
+            kind,
+        } => faults.blip(zone, secs(*d), *kind).await.map_err(platform)?,
+        LabFault::Flap {
+            period_secs,
+            secs: d,
+        } => {
+            let began = Instant::now();
+            while began.elapsed() < secs(*d) {
+                faults.cut(&a, &b, None).map_err(platform)?;
+                tokio::time::sleep(secs(*period_secs)).await;
+                faults.heal().map_err(platform)?;
+                tokio::time::sleep(secs(*period_secs)).await;
+            }
+        }
+        LabFault::EngineRestart {
+            zone,
+            after_secs,
+            secs: d,
+        } => {
+            if let Some(e) = engine.take() {
+                e.stop();
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            faults.take_down(zone, ZoneFault::Kill).map_err(platform)?;
+            let killed = Instant::now();
+            if s.recovery == Recovery::Engine {
+                tokio::time::sleep(secs(*after_secs)).await;
+                engine = Some(faults.start_engine());
+            }
+            tokio::time::sleep(secs(*d).saturating_sub(killed.elapsed())).await;
+            faults.bring_back(zone, false).await.map_err(platform)?;
+        }
+        LabFault::Zone {
+            zone,
+            secs: d,
+            fault,
+        } => {
+            faults.take_down(zone, *fault).map_err(platform)?;
+            tokio::time::sleep(secs(*d)).await;
+            faults.bring_back(zone, false).await.map_err(platform)?;
+        }
+    }
+    let end = load.now_ms();
+
+    let settle_start = Instant::now();
+    let preferred = |snap: &redis_stretch_engine::Snapshot| {
+        spec.zones.iter().all(|z| {
+            snap.masters().iter().filter(|m| m.zone == z.name).count()
+                == z.preferred_masters as usize
+        })
+    };
+    let engine_on = engine.is_some();
+    let settled_ok = wait_for(faults, password.as_ref(), SETTLE_AFTER, "settled", |snap| {
+        settled(snap) && (!engine_on || preferred(snap))
+    })
+    .await;
+    let settled_after_ms = settled_ok
+        .is_ok()
+        .then(|| u64::try_from(settle_start.elapsed().as_millis()).unwrap_or(u64::MAX));
+    tokio::time::sleep(BASELINE).await;
+    let writes = load.stop().await;
+    let engine_actions = faults
+        .engine_status()
+        .map(|st| {
+            st.last_actions
+                .iter()
+                .filter(|e| e.at_ms > 0)
+                .map(|e| format!("{}: {}", e.kind, e.summary))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(e) = engine {
+        e.stop();
+    }
+
+    let now = faults.layout().map_err(ScenarioError::Platform)?;
+    let mut all = addrs.clone();
+    all.extend(now.instances.iter().map(|i| i.addr.clone()));
+    let reader: IpAddr = source(None)?;
+    let found = read_back(&writes, &all, password.as_ref(), reader).await;
+    let zone_of = |x: &NodeAddr| {
+        layout
+            .instances
+            .iter()
+            .chain(now.instances.iter())
+            .find(|i| &i.addr == x)
+            .map(|i| i.zone.clone())
+    };
+    let figures = figures(&sides, &shards, &writes, &found, (start, end), zone_of);
+    let mut cluster_check = Vec::new();
+    for zone in &now.zones {
+        if let Some(i) = now.instances.iter().find(|i| &i.zone == zone) {
+            let (clean, summary) = settled_check(&i.addr, password.as_ref()).await;
+            cluster_check.push((format!("from {zone} ({})", i.addr), clean, summary));
+        }
+    }
+    Ok(LabResult {
+        fault: s.fault.clone(),
+        recovery: match s.recovery {
+            Recovery::Engine => "engine".into(),
+            Recovery::Native => "plain Redis".into(),
+            Recovery::SeedManual => "seed manual".into(),
+        },
+        fault_ms: (start, end),
+        settled_after_ms,
+        figures,
+        cluster_check,
+        engine_actions,
+        sides: sides.iter().map(|s| s.name.clone()).collect(),
+    })
+}
+
+impl std::fmt::Display for LabResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b) = self.fault_ms;
+        writeln!(
+            f,
+            "lab drill ({}): fault from +{:.1}s to +{:.1}s ({:.1} s)",
+            self.recovery,
+            a as f64 / 1000.0,
+            b as f64 / 1000.0,
+            (b - a) as f64 / 1000.0
+        )?;
+        writeln!(
+            f,
+            "  {:<11} {:<8} {:>8} {:>6} {:>9} {:>5} {:>10} {:>9}",
+            "SIDE", "SHARD", "ATTEMPTS", "ACKED", "ACCEPTED", "LOST", "WAIT-ACKED", "WAIT-LOST"
+        )?;
+        for s in &self.figures.sides {
+            writeln!(
+                f,
+                "  {:<11} {:<8} {:>8} {:>6} {:>8.0}% {:>5} {:>10} {:>9}",
+                s.side,
+                s.shard,
+                s.attempts,
+                s.acked,
+                s.accepted * 100.0,
+                s.lost,
+                s.wait_acked,
+                s.wait_lost
+            )?;
+        }
+        for s in self.figures.sides.iter().filter(|s| !s.gaps.is_empty()) {
+            let gaps: Vec<String> = s
+                .gaps
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{:.1}-{:.1} s ({})",
+                        g.from_ms as f64 / 1000.0,
+                        g.to_ms as f64 / 1000.0,
+                        if g.error.is_empty() { "slow" } else { &g.error }
+                    )
+                })
+                .collect();
+            writeln!(f, "  {} {}: no write accepted {}", s.side, s.shard, gaps.join(", "))?;
+        }
+        for s in &self.figures.shards {
+            writeln!(
+                f,
+                "  {}: dual-write window {:.1} s, master changes {}",
+                s.shard,
+                s.dual_write_ms as f64 / 1000.0,
+                s.master_changes
+            )?;
+        }
+        match self.settled_after_ms {
+            Some(ms) => writeln!(f, "  settled {:.1} s after the fault", ms as f64 / 1000.0)?,
+            None => writeln!(f, "  NOT settled within {} s of the fault", SETTLE_AFTER.as_secs())?,
+        }
+        for (from, clean, summary) in &self.cluster_check {
+            writeln!(
+                f,
+                "  cluster check {from}: {} — {summary}",
+                if *clean { "clean" } else { "NOT CLEAN" }
+            )?;
+        }
+        for a in &self.engine_actions {
+            writeln!(f, "  engine: {a}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! The lab's numbers, from the side writers' records and the readback.
+//!
+//! - *accepted*: the fraction of the fault not inside a *gap* — a span of at least 250 ms in
+//!   which a side's writer had no write to a shard acknowledged (a writer sends every 20 ms,
+//!   and a write that waits for `WAIT 1 100` takes about 100 ms, so shorter spans are its own
+//!   rhythm, not the cluster's);
+//! - *lost*: acknowledged writes whose value is not there after the heal (plain, and those a
+//!   `WAIT 1` confirmed);
+//! - *dual-write window*: 100 ms buckets, from the fault to the end of the run, in which
+//!   instances of *both* zones acknowledged writes for the same shard — whichever writer sent
+//!   them. After a heal at most one of them keeps its writes;
+//! - *master changes*: how often the instance acknowledging a shard's writes changed, in the
+//!   order the third-site writer saw it (failovers and failbacks).
+
+use std::collections::BTreeSet;
+
+use redis_stretch_admin::NodeAddr;
+use serde::Serialize;
+
+use super::writer::{LabShard, Side, SideWrite, WriteResult};
+
+const BUCKET_MS: u64 = 100;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SideFigures {
+    pub side: String,
+    pub shard: String,
+    pub attempts: usize,
+    pub acked: usize,
+    /// Fraction (0..=1) of the fault during which this side could write to this shard.
+    pub accepted: f64,
+    pub lost: usize,
+    pub wait_acked: usize,
+    pub wait_lost: usize,
+    /// Spans of at least 250 ms within the fault without an acknowledged write, in ms from the
+    /// fault's start, with the first error seen in each.
+    pub gaps: Vec<Gap>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Gap {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub error: String,
+}
+
+const GAP_MS: u64 = 250;
+
+fn gaps(mine: &[(usize, &SideWrite)], from: u64, to: u64) -> Vec<Gap> {
+    let mut out = Vec::new();
+    let mut last_ok = from;
+    let mut first_err: Option<String> = None;
+    for (_, w) in mine.iter().filter(|(_, w)| w.at_ms >= from && w.at_ms < to) {
+        match &w.result {
+            WriteResult::Acked { .. } => {
+                if w.at_ms.saturating_sub(last_ok) >= GAP_MS {
+                    out.push(Gap {
+                        from_ms: last_ok - from,
+                        to_ms: w.at_ms - from,
+                        error: first_err.take().unwrap_or_default(),
+                    });
+                }
+                first_err = None;
+                last_ok = w.at_ms;
+            }
+            WriteResult::Refused { error } => {
+                first_err.get_or_insert_with(|| error.clone());
+            }
+            WriteResult::NoAnswer => {
+                first_err.get_or_insert_with(|| "no answer".to_owned());
+            }
+        }
+    }
+    if to.saturating_sub(last_ok) >= GAP_MS {
+        out.push(Gap {
+            from_ms: last_ok - from,
+            to_ms: to - from,
+            error: first_err.unwrap_or_default(),
+        });
+    }
+    out
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ShardFigures {
+    pub shard: String,
+    pub dual_write_ms: u64,
+    pub master_changes: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LabFigures {
+    pub sides: Vec<SideFigures>,
+    pub shards: Vec<ShardFigures>,
+}
+
+impl LabFigures {
+    pub fn lost(&self) -> usize {
+        self.sides.iter().map(|s| s.lost).sum()
+    }
+    pub fn wait_lost(&self) -> usize {
+        self.sides.iter().map(|s| s.wait_lost).sum()
+    }
+    pub fn dual_write_ms(&self) -> u64 {
+        self.shards.iter().map(|s| s.dual_write_ms).max().unwrap_or(0)
+    }
+    pub fn master_changes(&self) -> usize {
+        self.shards.iter().map(|s| s.master_changes).sum()
+    }
+    /// The lowest accepted fraction over the shards, for one side.
+    pub fn worst_accepted(&self, side: &str) -> Option<f64> {
+        self.sides
+            .iter()
+            .filter(|s| s.side == side)
+            .map(|s| s.accepted)
+            .reduce(f64::min)
+    }
+}
+
+/// `zone_of`: the zone of the instance at an address (the dual-write window needs it).
+/// `fault`: [start, end) in ms of the load's clock; `found`: the readback, per write.
+pub fn figures(
+    sides: &[Side],
+    shards: &[LabShard],
+    writes: &[SideWrite],
+    found: &[bool],
+    fault: (u64, u64),
+    zone_of: impl Fn(&NodeAddr) -> Option<String>,
+) -> LabFigures {
+    let (from, to) = fault;
+    let mut out = LabFigures {
+        sides: Vec::new(),
+        shards: Vec::new(),
+    };
+    for (si, side) in sides.iter().enumerate() {
+        for (hi, shard) in shards.iter().enumerate() {
+            let mine: Vec<(usize, &SideWrite)> = writes
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.side == si && w.shard == hi)
+                .collect();
+            let gaps = gaps(&mine, from, to);
+            let down: u64 = gaps.iter().map(|g| g.to_ms - g.from_ms).sum();
+            let span = to.saturating_sub(from).max(1);
+            let lost = |wait: bool| {
+                mine.iter()
+                    .filter(|(_, w)| w.acked_by().is_some() && (!wait || w.wait_acked()))
+                    .filter(|(i, _)| !found.get(*i).copied().unwrap_or(false))
+                    .count()
+            };
+            out.sides.push(SideFigures {
+                side: side.name.clone(),
+                shard: shard.name.clone(),
+                attempts: mine.len(),
+                acked: mine.iter().filter(|(_, w)| w.acked_by().is_some()).count(),
+                accepted: 1.0 - down.min(span) as f64 / span as f64,
+                lost: lost(false),
+                wait_acked: mine.iter().filter(|(_, w)| w.wait_acked()).count(),
+                wait_lost: lost(true),
+                gaps,
+            });
+        }
+    }
+    let third = sides.len().checked_sub(1);
+    for (hi, shard) in shards.iter().enumerate() {
+        let mut by_zone: Vec<(String, BTreeSet<u64>)> = Vec::new();
+        for w in writes.iter().filter(|w| w.shard == hi && w.at_ms >= from) {
+            let Some(zone) = w.acked_by().and_then(&zone_of) else {
+                continue;
+            };
+            let b = (w.at_ms - from) / BUCKET_MS;
+            match by_zone.iter_mut().find(|(z, _)| *z == zone) {
+                Some((_, set)) => {
+                    set.insert(b);
+                }
+                None => by_zone.push((zone, BTreeSet::from([b]))),
+            }
+        }
+        let dual = match by_zone.as_slice() {
+            [(_, a), (_, b)] => a.intersection(b).count() as u64 * BUCKET_MS,
+            _ => 0,
+        };
+        let mut seen: Vec<&NodeAddr> = Vec::new();
+        for w in writes
+            .iter()
+            .filter(|w| w.shard == hi && Some(w.side) == third)
+        {
+            if let Some(n) = w.acked_by() {
+                if seen.last() != Some(&n) {
+                    seen.push(n);
+                }
+            }
+        }
+        out.shards.push(ShardFigures {
+            shard: shard.name.clone(),
+            dual_write_ms: dual,
+            master_changes: seen.len().saturating_sub(1),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(side: usize, at_ms: u64, node: Option<&str>, replicas: Option<i64>) -> SideWrite {
+        SideWrite {
+            side,
+            shard: 0,
+            seq: at_ms,
+            key: format!("k{side}:{at_ms}"),
+            at_ms,
+            result: match node {
+                Some(n) => WriteResult::Acked {
+                    node: NodeAddr::new(n, 7000),
+                    replicas,
+                },
+                None => WriteResult::Refused {
+                    error: "NOREPLICAS".into(),
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn acceptance_loss_and_dual_writes_are_counted_per_side_and_shard() {
+        let sides = vec![
+            Side {
+                name: "dc-a".into(),
+                source: std::net::Ipv4Addr::new(127, 0, 1, 250).into(),
+            },
+            Side {
+                name: "third site".into(),
+                source: std::net::Ipv4Addr::LOCALHOST.into(),
+            },
+        ];
+        let shards = vec![LabShard {
+            name: "shard 1".into(),
+            slot: 0,
+            first_master: NodeAddr::new("127.0.1.1", 7000),
+        }];
+        // Fault from 1000 to 2000 ms: dc-a's instance acknowledges in two buckets, dc-b's (to
+        // the third site) in all ten: two buckets of dual writes.
+        let mut writes = vec![
+            w(0, 1000, Some("127.0.1.1"), Some(1)),
+            w(0, 1400, Some("127.0.1.1"), None),
+            w(0, 1600, None, None),
+            w(1, 1000, Some("127.0.1.1"), None),
+        ];
+        for t in (1000..2000).step_by(100) {
+            writes.push(w(1, t, Some("127.0.2.1"), Some(1)));
+        }
+        // Readback: dc-a's WAIT-acknowledged write is gone, everything else is there.
+        let found: Vec<bool> = (0..writes.len()).map(|i| i != 0).collect();
+        let zone = |a: &NodeAddr| {
+            Some(if a.host.starts_with("127.0.1.") {
+                "dc-a".to_owned()
+            } else {
+                "dc-b".to_owned()
+            })
+        };
+        let f = figures(&sides, &shards, &writes, &found, (1000, 2000), zone);
+        let a = &f.sides[0];
+        assert_eq!((a.attempts, a.acked, a.lost, a.wait_acked, a.wait_lost), (3, 2, 1, 1, 1));
+        // No acknowledgement from 1000 to 1400 and from 1400 to the end: never accepted.
+        assert!(a.accepted.abs() < 1e-9, "{}", a.accepted);
+        assert_eq!(a.gaps.len(), 2);
+        assert_eq!(a.gaps[1].error, "NOREPLICAS");
+        assert!((f.sides[1].accepted - 1.0).abs() < 1e-9);
+        assert_eq!(f.shards[0].dual_write_ms, 200);
+        // The third site saw 127.0.1.1 then 127.0.2.1: one change.
+        assert_eq!(f.shards[0].master_changes, 1);
+        assert_eq!(f.worst_accepted("dc-a"), Some(0.0));
+    }
+}
