@@ -109,6 +109,12 @@ fn print_engine(dir: &redis_stretch_local::StateDir) {
         (Some(pid), Some(s)) => {
             println!("engine: live (pid {pid})");
             println!("  zones: {}", zone_line(&s.zones));
+            if let Some(p) = &s.partition {
+                println!(
+                    "  partition: {} and {} do not hear each other; {} serves every slot ({}), {} is fenced",
+                    p.chosen, p.fenced, p.chosen, p.rule, p.fenced
+                );
+            }
             if let Some(w) = &s.waiting_for {
                 println!("  waiting for: {w}");
             }

@@ -340,7 +340,26 @@ fn conditions(
     } else {
         c("FailbackPending", false, "AsPreferred", String::new())
     };
-    vec![ready, degraded, zone_lost, takeover, failback]
+    let partition = i
+        .report
+        .and_then(|r| r.status.as_ref())
+        .and_then(|s| s.partition.as_ref());
+    let partitioned = match (partition, &waiting_for) {
+        (Some(p), _) => c(
+            "Partitioned",
+            true,
+            "SideChosen",
+            format!(
+                "{} and {} do not hear each other: {} serves every slot ({}); {} is fenced and refuses writes",
+                p.chosen, p.fenced, p.chosen, p.rule, p.fenced
+            ),
+        ),
+        (None, Some(w @ Waiting::ConfirmingCut { .. })) => {
+            c("Partitioned", true, "ConfirmingCut", w.to_string())
+        }
+        _ => c("Partitioned", false, "ZonesConnected", String::new()),
+    };
+    vec![ready, degraded, zone_lost, partitioned, takeover, failback]
 }
 
 /// A condition's `lastTransitionTime` moves only when its status does.
