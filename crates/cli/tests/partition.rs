@@ -17,9 +17,42 @@ use support::{run, text, Down, BIN};
 
 mod support;
 
+/// The lab drills share two cores: one at a time, or the timings measure the machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A seed-layout cluster in its own namespace, no engine (each drill brings its own).
+fn lab_cluster(name: &str) -> (redis_stretch_local::StateDir, String, Down) {
+    let dir = unique_state_dir(name);
+    let sd = dir.path().display().to_string();
+    let down = Down(dir.path().to_path_buf());
+    let manifest =
+        std::env::temp_dir().join(format!("{name}-seed-{}.yaml", std::process::id()));
+    std::fs::write(&manifest, SEED_MANIFEST).unwrap();
+    let o = run(&[
+        "local",
+        "up",
+        "-f",
+        &manifest.display().to_string(),
+        "--netns",
+        "--detach",
+        "--no-engine",
+        "--state-dir",
+        &sd,
+    ]);
+    let _ = std::fs::remove_file(&manifest);
+    assert!(o.status.success(), "{}", text(&o));
+    (dir, sd, down)
+}
+
 fn drill(sd: &str, mode: &str) -> Command {
+    lab_drill(sd, mode, &["--fault", "partition", "--for", "20s"])
+}
+
+fn lab_drill(sd: &str, mode: &str, fault: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(["drill", "--fault", "partition", "--for", "20s", "--mode", mode])
+    c.arg("drill")
+        .args(fault)
+        .args(["--mode", mode])
         .args(["--output", "json", "--state-dir", sd])
         .env_remove("REDIS_STRETCH_STATE_DIR")
         .env_remove("REDIS_STRETCH_NETNS")
@@ -76,24 +109,8 @@ fn a_cut_seen_from_a_third_site_keeps_the_majority_side_writing_and_loses_no_wai
         eprintln!("skipped: the network lab is not available here: {why}");
         return;
     }
-    let dir = unique_state_dir("partition");
-    let sd = dir.path().display().to_string();
-    let _down = Down(dir.path().to_path_buf());
-    let manifest = std::env::temp_dir().join(format!("partition-seed-{}.yaml", std::process::id()));
-    std::fs::write(&manifest, SEED_MANIFEST).unwrap();
-    let o = run(&[
-        "local",
-        "up",
-        "-f",
-        &manifest.display().to_string(),
-        "--netns",
-        "--detach",
-        "--no-engine",
-        "--state-dir",
-        &sd,
-    ]);
-    let _ = std::fs::remove_file(&manifest);
-    assert!(o.status.success(), "{}", text(&o));
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_dir, sd, _down) = lab_cluster("partition");
 
     // Plain Redis first: the baseline of the same cut on the same cluster.
     let native = figures(&drill(&sd, "native").output().unwrap());
@@ -144,4 +161,42 @@ fn a_cut_seen_from_a_third_site_keeps_the_majority_side_writing_and_loses_no_wai
         engine["settled_after_ms"].is_u64(),
         "not settled (failback): {engine}"
     );
+}
+
+/// `Safe` detection (the default): dc-a, holding 2 of 3 masters, frozen for 1.5 s — shorter
+/// than node-timeout (2 s), which Redis rides out — is no failover, and no write is lost.
+#[test]
+fn a_blip_shorter_than_node_timeout_is_ridden_out() {
+    if let Err(why) = netns::check_prerequisites() {
+        eprintln!("skipped: the network lab is not available here: {why}");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_dir, sd, _down) = lab_cluster("blip");
+    let r = figures(
+        &lab_drill(
+            &sd,
+            "engine",
+            &["--fault", "blip", "--zone", "dc-a", "--for", "1.5s"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let changes: u64 = r["figures"]["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["master_changes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(changes, 0, "a failover on a blip: {r}");
+    let actions = r["engine_actions"].as_array().unwrap();
+    assert!(
+        !actions.iter().any(|a| {
+            let a = a.as_str().unwrap();
+            a.starts_with("takeover") || a.starts_with("force-failover")
+        }),
+        "{r}"
+    );
+    assert_eq!(sum(&r, "lost"), 0, "{r}");
+    assert!(checks_clean(&r), "{r}");
 }

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The reliability table (docs/RELIABILITY.md): every fault of the network lab, with the engine
+# and with plain Redis (no engine, every fence open) on the same fault in the same run, a fresh
+# seed-layout cluster (node-timeout 2000 ms, fencing on) per row, one writer in each DC and one
+# at a third site (docs/LAB.md).
+#   scripts/reliability.sh            # the full set (about 30 minutes), rewrites docs/RELIABILITY.md
+#   QUICK=1 scripts/reliability.sh    # a few rows, printed, the document left alone
+# Needs root (network namespaces, nftables). Only loopback traffic, inside namespaces it creates
+# and removes. Not part of scripts/test.sh: CI runs the trimmed lab tests in
+# crates/cli/tests/partition.rs instead.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/deps.sh
+cargo build -q -p redis-stretch
+bin="$root/target/debug/redis-stretch"
+out_dir=$(mktemp -d)
+trap 'rm -rf "$out_dir"' EXIT
+
+# name | mode | drill arguments
+full=(
+  "partition 5 s, engine at a third site|engine|--fault partition --for 5s"
+  "partition 5 s|native|--fault partition --for 5s"
+  "partition 20 s, engine at a third site|engine|--fault partition --for 20s"
+  "partition 20 s|native|--fault partition --for 20s"
+  "partition 60 s, engine at a third site|engine|--fault partition --for 60s"
+  "partition 60 s|native|--fault partition --for 60s"
+  "partition 5 s, engine in dc-a|engine|--fault partition --for 5s --engine-at dc-a"
+  "partition 20 s, engine in dc-a|engine|--fault partition --for 20s --engine-at dc-a"
+  "partition 60 s, engine in dc-a|engine|--fault partition --for 60s --engine-at dc-a"
+  "partition 5 s, engine in dc-b|engine|--fault partition --for 5s --engine-at dc-b"
+  "partition 20 s, engine in dc-b|engine|--fault partition --for 20s --engine-at dc-b"
+  "partition 60 s, engine in dc-b|engine|--fault partition --for 60s --engine-at dc-b"
+  "dc-a frozen 0.5 s|engine|--fault blip --zone dc-a --for 500ms"
+  "dc-a frozen 0.5 s|native|--fault blip --zone dc-a --for 500ms"
+  "dc-a frozen 1.0 s|engine|--fault blip --zone dc-a --for 1s"
+  "dc-a frozen 1.0 s|native|--fault blip --zone dc-a --for 1s"
+  "dc-a frozen 1.5 s|engine|--fault blip --zone dc-a --for 1.5s"
+  "dc-a frozen 1.5 s|native|--fault blip --zone dc-a --for 1.5s"
+  "dc-a frozen 3 s|engine|--fault blip --zone dc-a --for 3s"
+  "dc-a frozen 3 s|native|--fault blip --zone dc-a --for 3s"
+  "dc-a cut off 1.0 s|engine|--fault blip --zone dc-a --for 1s --blip-signal cut"
+  "dc-a cut off 1.0 s|native|--fault blip --zone dc-a --for 1s --blip-signal cut"
+  "dc-a cut off 1.5 s|engine|--fault blip --zone dc-a --for 1.5s --blip-signal cut"
+  "dc-a cut off 1.5 s|native|--fault blip --zone dc-a --for 1.5s --blip-signal cut"
+  "flapping link: cut/heal every 3 s for 60 s|engine|--fault flap --period 3s --for 60s"
+  "flapping link: cut/heal every 3 s for 60 s|native|--fault flap --period 3s --for 60s"
+  "engine down, dc-a killed, engine back 5 s later (dc-a back at 30 s)|engine|--fault engine-restart --zone dc-a --restart-after 5s --for 30s"
+  "engine down, dc-a killed (dc-a back at 30 s)|native|--fault engine-restart --zone dc-a --restart-after 5s --for 30s"
+  "dc-a killed 20 s|engine|--fault kill --zone dc-a --for 20s"
+  "dc-a killed 20 s|native|--fault kill --zone dc-a --for 20s"
+  "dc-b frozen 20 s|engine|--fault stop --zone dc-b --for 20s"
+  "dc-b frozen 20 s|native|--fault stop --zone dc-b --for 20s"
+)
+quick=(
+  "partition 20 s, engine at a third site|engine|--fault partition --for 20s"
+  "partition 20 s|native|--fault partition --for 20s"
+  "dc-a frozen 1.5 s|engine|--fault blip --zone dc-a --for 1.5s"
+  "dc-a frozen 1.5 s|native|--fault blip --zone dc-a --for 1.5s"
+)
+if [ "${QUICK:-}" = 1 ]; then rows=("${quick[@]}"); else rows=("${full[@]}"); fi
+
+i=0
+for row in "${rows[@]}"; do
+  IFS='|' read -r name mode args <<<"$row"
+  i=$((i + 1))
+  work=$(mktemp -d)
+  echo "[$i/${#rows[@]}] $name ($mode)" >&2
+  "$bin" local up -f examples/seed-two-dc.yaml --netns --detach --no-engine --state-dir "$work/s" >/dev/null
+  # shellcheck disable=SC2086
+  if "$bin" drill $args --mode "$mode" --output json --state-dir "$work/s" >"$out_dir/$i.json" 2>"$out_dir/$i.err"; then :; else
+    echo "  drill exited $?: $(tail -1 "$out_dir/$i.err")" >&2
+  fi
+  "$bin" local down --state-dir "$work/s" >/dev/null 2>&1 || true
+  rm -rf "$work"
+  printf '%s\t%s\t%s\n' "$i" "$name" "$mode" >>"$out_dir/rows.tsv"
+done
+
+python3 - "$out_dir" "$( [ "${QUICK:-}" = 1 ] && echo - || echo docs/RELIABILITY.md )" <<'PY'
+import json, os, sys, datetime, subprocess
+out_dir, target = sys.argv[1], sys.argv[2]
+rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out_dir, "rows.tsv"))]
+
+def pct(x): return "–" if x is None else f"{100 * x:.0f} %"
+
+lines = []
+lines.append("| scenario | who | dc-a writer | dc-b writer | third-site writer | plain writes lost | WAIT-acked lost | dual-write window | master changes | settled after | cluster check |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+for i, name, mode in rows:
+    who = "engine" if mode == "engine" else "plain Redis"
+    try:
+        r = json.load(open(os.path.join(out_dir, f"{i}.json")))
+    except Exception:
+        err = open(os.path.join(out_dir, f"{i}.err")).read().strip().splitlines()
+        lines.append(f"| {name} | {who} | drill failed: {err[-1] if err else '?'} |||||||||")
+        continue
+    sides = r["figures"]["sides"]
+    def worst(side):
+        v = [s["accepted"] for s in sides if s["side"] == side]
+        return min(v) if v else None
+    lost = sum(s["lost"] for s in sides)
+    wlost = sum(s["wait_lost"] for s in sides)
+    dual = max((s["dual_write_ms"] for s in r["figures"]["shards"]), default=0) / 1000
+    changes = sum(s["master_changes"] for s in r["figures"]["shards"])
+    settled = r.get("settled_after_ms")
+    settled = "not in 60 s" if settled is None else f"{settled / 1000:.1f} s"
+    clean = "clean" if all(c[1] for c in r["cluster_check"]) else "NOT CLEAN"
+    lines.append(f"| {name} | {who} | {pct(worst('dc-a'))} | {pct(worst('dc-b'))} | {pct(worst('third site'))} | {lost} | {wlost} | {dual:.1f} s | {changes} | {settled} | {clean} |")
+table = "\n".join(lines)
+if target == "-":
+    print(table)
+    sys.exit(0)
+rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+head = open("docs/reliability-intro.md").read()
+with open(target, "w") as f:
+    f.write(head.rstrip() + "\n\n")
+    f.write(f"Measured {datetime.date.today()} at commit {rev} by `scripts/reliability.sh`, one run per row, rows in order.\n\n")
+    f.write(table + "\n")
+print(table)
+PY
