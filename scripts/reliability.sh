@@ -13,9 +13,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/deps.sh
 cargo build -q -p redis-stretch
-bin="$root/target/debug/redis-stretch"
 out_dir=$(mktemp -d)
 trap 'rm -rf "$out_dir"' EXIT
+# A copy: a rebuild during the run must not change the binary halfway through the table.
+cp "$root/target/debug/redis-stretch" "$out_dir/redis-stretch"
+bin="$out_dir/redis-stretch"
 
 # name | mode | drill arguments
 full=(
