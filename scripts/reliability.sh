@@ -19,7 +19,7 @@ trap 'rm -rf "$out_dir"' EXIT
 cp "$root/target/debug/redis-stretch" "$out_dir/redis-stretch"
 bin="$out_dir/redis-stretch"
 
-# name | mode | drill arguments
+# name | mode | drill arguments [| persistence: the manifest with persistence on]
 full=(
   "partition 5 s, engine at a third site|engine|--fault partition --for 5s"
   "partition 5 s|native|--fault partition --for 5s"
@@ -53,6 +53,12 @@ full=(
   "dc-a killed 20 s|native|--fault kill --zone dc-a --for 20s"
   "dc-b frozen 20 s|engine|--fault stop --zone dc-b --for 20s"
   "dc-b frozen 20 s|native|--fault stop --zone dc-b --for 20s"
+  "one replica lost 20 s (dc-b-1, M1's only replica)|engine|--fault instance --instance dc-b-1 --for 20s"
+  "one replica lost 20 s (dc-b-1, M1's only replica)|native|--fault instance --instance dc-b-1 --for 20s"
+  "dc-a killed 10 s; dc-b killed 10 s the moment failback into dc-a starts|engine|--fault lost-during-failback --zone dc-a --for 10s"
+  "dc-a killed 10 s; dc-b killed 10 s after dc-a is back|native|--fault lost-during-failback --zone dc-a --for 10s"
+  "all six killed, back on new addresses 5 s later (persistence on)|engine|--fault all-restarted --for 5s|persistence"
+  "all six killed, back on new addresses 5 s later (persistence on)|native|--fault all-restarted --for 5s|persistence"
 )
 quick=(
   "partition 20 s, engine at a third site|engine|--fault partition --for 20s"
@@ -64,11 +70,16 @@ if [ "${QUICK:-}" = 1 ]; then rows=("${quick[@]}"); else rows=("${full[@]}"); fi
 
 i=0
 for row in "${rows[@]}"; do
-  IFS='|' read -r name mode args <<<"$row"
+  IFS='|' read -r name mode args variant <<<"$row"
   i=$((i + 1))
   work=$(mktemp -d)
   echo "[$i/${#rows[@]}] $name ($mode)" >&2
-  "$bin" local up -f examples/seed-two-dc.yaml --netns --detach --no-engine --state-dir "$work/s" >/dev/null
+  manifest=examples/seed-two-dc.yaml
+  if [ "${variant:-}" = persistence ]; then
+    sed '/persistence:/{n;s/enabled: false/enabled: true/}' examples/seed-two-dc.yaml >"$work/m.yaml"
+    manifest="$work/m.yaml"
+  fi
+  "$bin" local up -f "$manifest" --netns --detach --no-engine --state-dir "$work/s" >/dev/null
   # shellcheck disable=SC2086
   if "$bin" drill $args --mode "$mode" --output json --state-dir "$work/s" >"$out_dir/$i.json" 2>"$out_dir/$i.err"; then :; else
     echo "  drill exited $?: $(tail -1 "$out_dir/$i.err")" >&2

@@ -46,6 +46,14 @@ impl Faults for LocalFaults {
         kill_zone(&self.dir, zone, sig)
     }
 
+    fn take_down_instance(&self, name: &str, fault: ZoneFault) -> Result<Vec<String>, LocalError> {
+        let sig = match fault {
+            ZoneFault::Kill => FaultSignal::Kill,
+            ZoneFault::Stop => FaultSignal::Stop,
+        };
+        crate::faults::kill_instance(&self.dir, name, sig)
+    }
+
     async fn bring_back(&self, zone: &str, new_addresses: bool) -> Result<Vec<String>, LocalError> {
         restore_zone(
             &self.dir,

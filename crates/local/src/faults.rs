@@ -51,6 +51,34 @@ pub fn kill_zone(dir: &StateDir, zone: &str, sig: FaultSignal) -> Result<Vec<Str
     Ok(hit)
 }
 
+/// `local`'s single-instance fault: SIGKILL or SIGSTOP to one instance, by name.
+pub fn kill_instance(
+    dir: &StateDir,
+    name: &str,
+    sig: FaultSignal,
+) -> Result<Vec<String>, LocalError> {
+    let state = dir.load()?;
+    let Some(i) = state.instances.iter().find(|i| i.name == name) else {
+        let names: Vec<&str> = state.instances.iter().map(|i| i.name.as_str()).collect();
+        return Err(LocalError::Usage(format!(
+            "no instance `{name}` in this cluster (instances: {})",
+            names.join(", ")
+        )));
+    };
+    let signal = match sig {
+        FaultSignal::Kill => Signal::SIGKILL,
+        FaultSignal::Stop => Signal::SIGSTOP,
+    };
+    let mut hit = Vec::new();
+    if process::send(i, signal)? {
+        hit.push(format!("{} ({}, pid {})", i.name, i.addr(), i.pid.unwrap_or_default()));
+    }
+    if sig == FaultSignal::Kill {
+        process::reap(std::slice::from_ref(i));
+    }
+    Ok(hit)
+}
+
 /// Bring `zone` back: resume frozen processes, restart killed ones from their data dir and
 /// `nodes.conf` — on a new address when `new_addresses` (a pod back with a new IP).
 ///

@@ -54,6 +54,12 @@ pub enum LabFaultArg {
     Flap,
     /// The engine stopped, `--zone` killed, a new engine `--restart-after` later.
     EngineRestart,
+    /// One instance (`--instance NAME`) killed for `--for`, then restarted.
+    Instance,
+    /// `--zone` killed for `--for`; once failback into it starts, the other zone killed too.
+    LostDuringFailback,
+    /// Every instance killed, all restarted on new addresses after `--for`.
+    AllRestarted,
 }
 
 #[derive(Args, Clone)]
@@ -78,6 +84,9 @@ pub struct DrillArgs {
     pub period: Duration,
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::lab::parse_duration)]
     pub restart_after: Duration,
+    /// The instance `--fault instance` kills (`local status` lists them: dc-b-1, ...).
+    #[arg(long)]
+    pub instance: Option<String>,
     #[arg(long, value_enum, default_value = "kill")]
     pub signal: FaultSignalArg,
     #[arg(long, value_enum, default_value = "engine")]
@@ -141,6 +150,18 @@ fn lab_fault(args: &DrillArgs, fault: LabFaultArg) -> Result<LabFault, CliError>
             period_secs: args.period.as_secs_f64(),
             secs,
         },
+        LabFaultArg::Instance => LabFault::Instance {
+            name: args
+                .instance
+                .clone()
+                .ok_or_else(|| CliError::Usage("--fault instance needs --instance NAME".into()))?,
+            secs,
+        },
+        LabFaultArg::LostDuringFailback => LabFault::LostDuringFailback {
+            zone: zone_arg(args)?,
+            secs,
+        },
+        LabFaultArg::AllRestarted => LabFault::AllRestarted { secs },
         LabFaultArg::EngineRestart => LabFault::EngineRestart {
             zone: zone_arg(args)?,
             after_secs: args.restart_after.as_secs_f64(),

@@ -63,6 +63,8 @@ pub trait Faults {
     fn password(&self) -> Result<Option<Secret>, Self::Error>;
     /// Take every instance of `zone` down; returns what was hit, in words.
     fn take_down(&self, zone: &str, fault: ZoneFault) -> Result<Vec<String>, Self::Error>;
+    /// Take one instance down, by name; returns what was hit.
+    fn take_down_instance(&self, name: &str, fault: ZoneFault) -> Result<Vec<String>, Self::Error>;
     /// Bring `zone` back (on new addresses when `new_addresses`); returns what was done.
     fn bring_back(
         &self,

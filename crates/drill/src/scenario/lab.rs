@@ -44,6 +44,13 @@ pub enum LabFault {
         after_secs: f64,
         secs: f64,
     },
+    /// One instance killed for `secs`, then restarted.
+    Instance { name: String, secs: f64 },
+    /// `zone` killed for `secs` and restored; the moment the engine starts failing back into
+    /// it, the other zone is killed for `secs` and restored.
+    LostDuringFailback { zone: String, secs: f64 },
+    /// Every instance killed, then all restarted on new addresses after `secs`.
+    AllRestarted { secs: f64 },
     /// `zone` killed or frozen for `secs`, then brought back.
     Zone {
         zone: String,
@@ -205,6 +212,51 @@ pub async fn run_lab<F: NetFaults>(
             }
             tokio::time::sleep(secs(*d).saturating_sub(killed.elapsed())).await;
             faults.bring_back(zone, false).await.map_err(platform)?;
+        }
+        LabFault::Instance { name, secs: d } => {
+            faults
+                .take_down_instance(name, ZoneFault::Kill)
+                .map_err(platform)?;
+            tokio::time::sleep(secs(*d)).await;
+            let zone = layout
+                .instances
+                .iter()
+                .find(|i| &i.name == name)
+                .map(|i| i.zone.clone())
+                .unwrap_or_default();
+            faults.bring_back(&zone, false).await.map_err(platform)?;
+        }
+        LabFault::LostDuringFailback { zone, secs: d } => {
+            let other = if zone == &a { &b } else { &a };
+            faults.take_down(zone, ZoneFault::Kill).map_err(platform)?;
+            tokio::time::sleep(secs(*d)).await;
+            let back = redis_stretch_engine::unix_ms();
+            faults.bring_back(zone, false).await.map_err(platform)?;
+            // Wait for the engine's first graceful failover into the returned zone.
+            let began = Instant::now();
+            while began.elapsed() < Duration::from_secs(60) {
+                let failing_back = faults.engine_status().is_some_and(|st| {
+                    st.last_actions
+                        .iter()
+                        .any(|e| e.kind == "graceful-failover" && e.at_ms >= back)
+                });
+                if failing_back {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            faults.take_down(other, ZoneFault::Kill).map_err(platform)?;
+            tokio::time::sleep(secs(*d)).await;
+            faults.bring_back(other, false).await.map_err(platform)?;
+        }
+        LabFault::AllRestarted { secs: d } => {
+            for z in [&a, &b] {
+                faults.take_down(z, ZoneFault::Kill).map_err(platform)?;
+            }
+            tokio::time::sleep(secs(*d)).await;
+            for z in [&a, &b] {
+                faults.bring_back(z, true).await.map_err(platform)?;
+            }
         }
         LabFault::Zone {
             zone,
