@@ -11,15 +11,16 @@ cd "$root"
 scripts/deps.sh
 runs="${RUNS:-7}"
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(bootstrap rto servers)
+[ ${#sections[@]} -gt 0 ] || sections=(bootstrap rto detection servers)
 command -v jq >/dev/null 2>&1 || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq jq >/dev/null; }
 bin="$root/target/release/redis-stretch"
 
 # One drill on a fresh local cluster; prints "rto_ms acked_lost plain_lost failed_plain".
 rto_run() {
-  local timeout_ms=$1 zone=$2 signal=$3 mode=$4 server=${5:-redis}
+  local timeout_ms=$1 zone=$2 signal=$3 mode=$4 server=${5:-redis} detection=${6:-Safe}
   local work; work=$(mktemp -d)
-  sed "s/clusterNodeTimeoutMs: 2000/clusterNodeTimeoutMs: $timeout_ms/" examples/seed-two-dc.yaml > "$work/m.yaml"
+  sed -e "s/clusterNodeTimeoutMs: 2000/clusterNodeTimeoutMs: $timeout_ms/" \
+    -e "s/^    fencing: true$/    fencing: true\n    detection: $detection/" examples/seed-two-dc.yaml > "$work/m.yaml"
   local engine_flag=""
   [ "$mode" = engine ] || engine_flag="--no-engine"
   "$bin" local up -f "$work/m.yaml" --detach $engine_flag --server "$server" --state-dir "$work/s" >/dev/null
@@ -47,7 +48,8 @@ rto_section() {
   echo "  manual procedure at machine speed (TAKEOVER on one replica of dc-b the moment a"
   echo "  survivor reports \`cluster_state:fail\`, polled every 10 ms)."
   echo "- *minority loss* (dc-b, 1 of 3 masters): baseline is Redis's own failover (no engine, no fencing)."
-  echo "- *ours*: the engine with fencing on (the default)."
+  echo "- *ours*: the engine with fencing on and \`detection: Fast\` (the \`Safe\` default is in the"
+  echo "  detection section)."
   echo
   echo "| node-timeout | signal | case | ours (s) | baseline | baseline (s) | ours / baseline | acked writes lost (ours, all runs) |"
   echo "|---|---|---|---|---|---|---|---|"
@@ -58,7 +60,7 @@ rto_section() {
         if [ "$case" = minority ]; then zone=dc-b; base=native; label="Redis native"; fi
         local ours="" theirs="" lost=0
         for _ in $(seq "$runs"); do
-          read -r r a p f < <(rto_run "$t" "$zone" "$sig" engine)
+          read -r r a p f < <(rto_run "$t" "$zone" "$sig" engine redis Fast)
           ours="$ours $r"; [ "$a" = nan ] || lost=$((lost + a))
           read -r r2 _ _ _ < <(rto_run "$t" "$zone" "$sig" "$base")
           theirs="$theirs $r2"
@@ -74,6 +76,66 @@ rto_section() {
   echo
   machine
   echo "Produced by \`scripts/bench.sh rto\` (\`redis-stretch drill --rto-only --output json\` per run)."
+}
+
+# Safe against Fast detection, and both against the baselines, in one run; and what a freeze
+# shorter than node-timeout costs with each.
+detection_section() {
+  local runs=$1
+  echo "## Detection: \`Safe\` (default) and \`Fast\`"
+  echo
+  echo "\`failover.detection\` sets how long a DC must be silent before the engine acts: \`Safe\`,"
+  echo "node-timeout (what Redis itself tolerates); \`Fast\`, about a third of it. Node-timeout"
+  echo "2000 ms, the DC frozen (SIGSTOP), seed layout, a fresh cluster per run, RTO as above,"
+  echo "baselines as above, all in one run. Medians of $runs runs."
+  echo
+  echo "| case | Safe (s) | Fast (s) | baseline | baseline (s) | Safe / baseline | acked writes lost (Safe + Fast, all runs) |"
+  echo "|---|---|---|---|---|---|---|"
+  for case in majority minority; do
+    local zone=dc-a base=seed-manual label="seed manual"
+    if [ "$case" = minority ]; then zone=dc-b; base=native; label="Redis native"; fi
+    local safe="" fast="" theirs="" lost=0
+    for _ in $(seq "$runs"); do
+      read -r r a _ _ < <(rto_run 2000 "$zone" stop engine redis Safe)
+      safe="$safe $r"; [ "$a" = nan ] || lost=$((lost + a))
+      read -r r1 a _ _ < <(rto_run 2000 "$zone" stop engine redis Fast)
+      fast="$fast $r1"; [ "$a" = nan ] || lost=$((lost + a))
+      read -r r2 _ _ _ < <(rto_run 2000 "$zone" stop "$base")
+      theirs="$theirs $r2"
+      echo "  detection $case: Safe ${r} ms, Fast ${r1} ms, $label ${r2} ms" >&2
+    done
+    local ms mf mt
+    ms=$(echo "$safe" | median); mf=$(echo "$fast" | median); mt=$(echo "$theirs" | median)
+    awk -v c="$case" -v ms="$ms" -v mf="$mf" -v mt="$mt" -v l="$label" -v lost="$lost" 'BEGIN {
+      printf "| %s | %.2f | %.2f | %s | %.2f | %.2f | %d |\n", c, ms/1000, mf/1000, l, mt/1000, (mt > 0 ? ms/mt : 0), lost }'
+  done
+  echo
+  echo "The price of \`Fast\`: dc-a (2 of 3 masters) frozen for less than node-timeout, which Redis"
+  echo "rides out (\`redis-stretch drill --fault blip\`, engine running; $runs runs each, totals)."
+  echo
+  echo "| freeze | detection | failovers + failbacks | plain writes lost | WAIT-acked writes lost |"
+  echo "|---|---|---|---|---|"
+  for blip in 1s 1.5s; do
+    for detection in Safe Fast; do
+      local changes=0 plain=0 waited=0
+      for _ in $(seq "$runs"); do
+        local work; work=$(mktemp -d)
+        sed "s/^    fencing: true$/    fencing: true\n    detection: $detection/" examples/seed-two-dc.yaml > "$work/m.yaml"
+        "$bin" local up -f "$work/m.yaml" --detach --no-engine --state-dir "$work/s" >/dev/null
+        local json
+        json=$("$bin" drill --fault blip --zone dc-a --for "$blip" --output json --state-dir "$work/s" 2>/dev/null || true)
+        "$bin" local down --state-dir "$work/s" >/dev/null 2>&1 || true
+        rm -rf "$work"
+        [ -n "$json" ] || continue
+        read -r c p w < <(echo "$json" | jq -r '[([.figures.shards[].master_changes] | add), ([.figures.sides[].lost] | add), ([.figures.sides[].wait_lost] | add)] | map(tostring) | join(" ")')
+        changes=$((changes + c)); plain=$((plain + p)); waited=$((waited + w))
+      done
+      echo "| $blip | $detection | $changes | $plain | $waited |"
+    done
+  done
+  echo
+  machine
+  echo "Produced by \`scripts/bench.sh detection\`."
 }
 
 # Redis and Valkey on the same drills, in the same run, and what the Kubernetes render differs by.
@@ -94,7 +156,7 @@ servers_section() {
     declare -A ours=() theirs=() lost=()
     for _ in $(seq "$runs"); do
       for server in redis valkey; do
-        read -r r a _ _ < <(rto_run 2000 "$zone" stop engine "$server")
+        read -r r a _ _ < <(rto_run 2000 "$zone" stop engine "$server" Fast)
         ours[$server]="${ours[$server]:-} $r"; [ "$a" = nan ] || lost[$server]=$(( ${lost[$server]:-0} + a ))
         read -r r2 _ _ _ < <(rto_run 2000 "$zone" stop "$base" "$server")
         theirs[$server]="${theirs[$server]:-} $r2"
@@ -176,13 +238,18 @@ for s in "${sections[@]}"; do
       rto_section "$runs" > docs/bench/rto.md.tmp
       mv docs/bench/rto.md.tmp docs/bench/rto.md
       ;;
+    detection)
+      cargo build --quiet --release -p redis-stretch
+      detection_section "${DETECTION_RUNS:-5}" > docs/bench/detection.md.tmp
+      mv docs/bench/detection.md.tmp docs/bench/detection.md
+      ;;
     servers)
       cargo build --quiet --release -p redis-stretch
       servers_section "${SERVER_RUNS:-5}" > docs/bench/servers.md.tmp
       mv docs/bench/servers.md.tmp docs/bench/servers.md
       ;;
     *)
-      echo "unknown benchmark section: $s (known: bootstrap, rto, servers)" >&2
+      echo "unknown benchmark section: $s (known: bootstrap, rto, detection, servers)" >&2
       exit 2
       ;;
   esac

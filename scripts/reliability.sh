@@ -13,8 +13,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 scripts/deps.sh
 cargo build -q -p redis-stretch
-out_dir=$(mktemp -d)
-trap 'rm -rf "$out_dir"' EXIT
+# Every row's JSON stays in target/reliability/ (the table can be rebuilt from it with
+# `python3 scripts/reliability_table.py target/reliability docs/RELIABILITY.md`).
+out_dir="$root/target/reliability"
+rm -rf "$out_dir"
+mkdir -p "$out_dir"
 # A copy: a rebuild during the run must not change the binary halfway through the table.
 cp "$root/target/debug/redis-stretch" "$out_dir/redis-stretch"
 bin="$out_dir/redis-stretch"
@@ -89,45 +92,4 @@ for row in "${rows[@]}"; do
   printf '%s\t%s\t%s\n' "$i" "$name" "$mode" >>"$out_dir/rows.tsv"
 done
 
-python3 - "$out_dir" "$( [ "${QUICK:-}" = 1 ] && echo - || echo docs/RELIABILITY.md )" <<'PY'
-import json, os, sys, datetime, subprocess
-out_dir, target = sys.argv[1], sys.argv[2]
-rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out_dir, "rows.tsv"))]
-
-def pct(x): return "–" if x is None else f"{100 * x:.0f} %"
-
-lines = []
-lines.append("| scenario | who | dc-a writer | dc-b writer | third-site writer | plain writes lost | WAIT-acked lost | dual-write window | master changes | settled after | cluster check |")
-lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
-for i, name, mode in rows:
-    who = "engine" if mode == "engine" else "plain Redis"
-    try:
-        r = json.load(open(os.path.join(out_dir, f"{i}.json")))
-    except Exception:
-        err = open(os.path.join(out_dir, f"{i}.err")).read().strip().splitlines()
-        lines.append(f"| {name} | {who} | drill failed: {err[-1] if err else '?'} |||||||||")
-        continue
-    sides = r["figures"]["sides"]
-    def worst(side):
-        v = [s["accepted"] for s in sides if s["side"] == side]
-        return min(v) if v else None
-    lost = sum(s["lost"] for s in sides)
-    wlost = sum(s["wait_lost"] for s in sides)
-    dual = max((s["dual_write_ms"] for s in r["figures"]["shards"]), default=0) / 1000
-    changes = sum(s["master_changes"] for s in r["figures"]["shards"])
-    settled = r.get("settled_after_ms")
-    settled = "not in 60 s" if settled is None else f"{settled / 1000:.1f} s"
-    clean = "clean" if all(c[1] for c in r["cluster_check"]) else "NOT CLEAN"
-    lines.append(f"| {name} | {who} | {pct(worst('dc-a'))} | {pct(worst('dc-b'))} | {pct(worst('third site'))} | {lost} | {wlost} | {dual:.1f} s | {changes} | {settled} | {clean} |")
-table = "\n".join(lines)
-if target == "-":
-    print(table)
-    sys.exit(0)
-rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-head = open("docs/reliability-intro.md").read()
-with open(target, "w") as f:
-    f.write(head.rstrip() + "\n\n")
-    f.write(f"Measured {datetime.date.today()} at commit {rev} by `scripts/reliability.sh`, one run per row, rows in order.\n\n")
-    f.write(table + "\n")
-print(table)
-PY
+python3 scripts/reliability_table.py "$out_dir" "$( [ "${QUICK:-}" = 1 ] && echo - || echo docs/RELIABILITY.md )"

@@ -25,8 +25,7 @@ fn lab_cluster(name: &str) -> (redis_stretch_local::StateDir, String, Down) {
     let dir = unique_state_dir(name);
     let sd = dir.path().display().to_string();
     let down = Down(dir.path().to_path_buf());
-    let manifest =
-        std::env::temp_dir().join(format!("{name}-seed-{}.yaml", std::process::id()));
+    let manifest = std::env::temp_dir().join(format!("{name}-seed-{}.yaml", std::process::id()));
     std::fs::write(&manifest, SEED_MANIFEST).unwrap();
     let o = run(&[
         "local",

@@ -36,6 +36,10 @@ impl Faults for Scripted {
         self.touched.set(self.touched.get() + 1);
         Ok(Vec::new())
     }
+    fn take_down_instance(&self, _: &str, _: ZoneFault) -> Result<Vec<String>, Self::Error> {
+        self.touched.set(self.touched.get() + 1);
+        Ok(Vec::new())
+    }
     async fn bring_back(&self, _: &str, _: bool) -> Result<Vec<String>, Self::Error> {
         self.touched.set(self.touched.get() + 1);
         Ok(Vec::new())

@@ -19,7 +19,7 @@ pub use runner::{unix_ms, Engine, EngineConfig, Pass, Platform, Reporter, RunErr
 /// The pure core, re-exported so that platforms need one dependency.
 pub use redis_stretch_decide as decide;
 pub use redis_stretch_decide::{
-    zone, Action, ActionKind, EngineEvent, EngineStatus, Memory, NodeState, Seen, Snapshot,
-    Waiting, ZoneReport, ZoneState, ZoneStates, UNKNOWN_ZONE,
+    zone, Action, ActionKind, EngineEvent, EngineStatus, Memory, NodeState, Partition, Seen,
+    SideRule, Snapshot, Waiting, ZoneReport, ZoneState, ZoneStates, UNKNOWN_ZONE,
 };
 pub use redis_stretch_model::Instance;

@@ -9,8 +9,8 @@ use redis_stretch_drill::{Faults, ZoneFault};
 use redis_stretch_engine::EngineStatus;
 
 use crate::{
-    controller, lab, engine_status, instances, kill_zone, live_engine, restore_zone, server_binary_for,
-    FaultSignal, LocalError, StateDir,
+    controller, engine_status, instances, kill_zone, lab, live_engine, restore_zone,
+    server_binary_for, FaultSignal, LocalError, StateDir,
 };
 
 /// The local cluster in a state dir, as a drill's platform.
@@ -119,9 +119,9 @@ impl NetFaults for LocalFaults {
         };
         let state = self.dir.load()?;
         let nets = lab::zone_subnets(&state)?;
-        let net = nets.get(zone).ok_or_else(|| {
-            LocalError::Usage(format!("no zone `{zone}` in this cluster"))
-        })?;
+        let net = nets
+            .get(zone)
+            .ok_or_else(|| LocalError::Usage(format!("no zone `{zone}` in this cluster")))?;
         // `127.0.1.0/24` → 127.0.1.250: in the zone, never an instance's address.
         let base = net.trim_end_matches("0/24");
         format!("{base}250")

@@ -71,7 +71,12 @@ pub fn kill_instance(
     };
     let mut hit = Vec::new();
     if process::send(i, signal)? {
-        hit.push(format!("{} ({}, pid {})", i.name, i.addr(), i.pid.unwrap_or_default()));
+        hit.push(format!(
+            "{} ({}, pid {})",
+            i.name,
+            i.addr(),
+            i.pid.unwrap_or_default()
+        ));
     }
     if sig == FaultSignal::Kill {
         process::reap(std::slice::from_ref(i));

@@ -303,3 +303,46 @@ fn returned_zone_waits_for_failback() {
         Some("loss of dc-a: automatic; loss of dc-b: needs takeover")
     );
 }
+
+#[test]
+fn a_partition_names_the_side_chosen() {
+    let c = cluster("Automatic");
+    let mut r = report(
+        seed(),
+        [ZoneState::Healthy, ZoneState::Healthy],
+        Waiting::Partition {
+            chosen: "dc-a".into(),
+            fenced: "dc-b".into(),
+            rule: redis_stretch_engine::SideRule::MajorityOfMasters,
+        },
+        &[],
+    );
+    let healthy = status_of(&c, &r);
+    assert_eq!(
+        cond(&healthy, "Partitioned").0,
+        "True",
+        "the engine waits on a cut"
+    );
+    if let Some(s) = r.status.as_mut() {
+        s.partition = Some(redis_stretch_engine::Partition {
+            chosen: "dc-a".into(),
+            fenced: "dc-b".into(),
+            rule: redis_stretch_engine::SideRule::MajorityOfMasters,
+            since_ms: 1,
+        });
+    }
+    let s = status_of(&c, &r);
+    let (status, reason, message) = cond(&s, "Partitioned");
+    assert_eq!((status, reason), ("True", "SideChosen"));
+    assert!(
+        message.contains("dc-a serves every slot") && message.contains("dc-b is fenced"),
+        "{message}"
+    );
+    let ok = report(
+        seed(),
+        [ZoneState::Healthy, ZoneState::Healthy],
+        Waiting::AsPreferred,
+        &[],
+    );
+    assert_eq!(cond(&status_of(&c, &ok), "Partitioned").0, "False");
+}

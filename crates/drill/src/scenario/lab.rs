@@ -381,7 +381,13 @@ impl std::fmt::Display for LabResult {
                     )
                 })
                 .collect();
-            writeln!(f, "  {} {}: no write accepted {}", s.side, s.shard, gaps.join(", "))?;
+            writeln!(
+                f,
+                "  {} {}: no write accepted {}",
+                s.side,
+                s.shard,
+                gaps.join(", ")
+            )?;
         }
         for s in &self.figures.shards {
             writeln!(
@@ -394,7 +400,11 @@ impl std::fmt::Display for LabResult {
         }
         match self.settled_after_ms {
             Some(ms) => writeln!(f, "  settled {:.1} s after the fault", ms as f64 / 1000.0)?,
-            None => writeln!(f, "  NOT settled within {} s of the fault", SETTLE_AFTER.as_secs())?,
+            None => writeln!(
+                f,
+                "  NOT settled within {} s of the fault",
+                SETTLE_AFTER.as_secs()
+            )?,
         }
         for (from, clean, summary) in &self.cluster_check {
             writeln!(

@@ -102,7 +102,11 @@ impl LabFigures {
         self.sides.iter().map(|s| s.wait_lost).sum()
     }
     pub fn dual_write_ms(&self) -> u64 {
-        self.shards.iter().map(|s| s.dual_write_ms).max().unwrap_or(0)
+        self.shards
+            .iter()
+            .map(|s| s.dual_write_ms)
+            .max()
+            .unwrap_or(0)
     }
     pub fn master_changes(&self) -> usize {
         self.shards.iter().map(|s| s.master_changes).sum()
@@ -262,7 +266,10 @@ mod tests {
         };
         let f = figures(&sides, &shards, &writes, &found, (1000, 2000), zone);
         let a = &f.sides[0];
-        assert_eq!((a.attempts, a.acked, a.lost, a.wait_acked, a.wait_lost), (3, 2, 1, 1, 1));
+        assert_eq!(
+            (a.attempts, a.acked, a.lost, a.wait_acked, a.wait_lost),
+            (3, 2, 1, 1, 1)
+        );
         // No acknowledgement from 1000 to 1400 and from 1400 to the end: never accepted.
         assert!(a.accepted.abs() < 1e-9, "{}", a.accepted);
         assert_eq!(a.gaps.len(), 2);

@@ -161,12 +161,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(
-        mut self,
-        epoch: Instant,
-        stop: Arc<AtomicBool>,
-        out: Arc<Mutex<Vec<SideWrite>>>,
-    ) {
+    async fn run(mut self, epoch: Instant, stop: Arc<AtomicBool>, out: Arc<Mutex<Vec<SideWrite>>>) {
         let mut tick = tokio::time::interval(INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut seq = 0u64;
@@ -175,7 +170,7 @@ impl Writer {
             seq += 1;
             let key = format!("{}:{seq}", self.prefix);
             let at_ms = ms_since(epoch);
-            let result = self.write(&key, seq, seq % 2 == 0).await;
+            let result = self.write(&key, seq, seq.is_multiple_of(2)).await;
             if let Ok(mut o) = out.lock() {
                 o.push(SideWrite {
                     side: self.side,

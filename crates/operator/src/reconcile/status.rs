@@ -357,6 +357,9 @@ fn conditions(
         (None, Some(w @ Waiting::ConfirmingCut { .. })) => {
             c("Partitioned", true, "ConfirmingCut", w.to_string())
         }
+        (None, Some(w @ Waiting::Partition { .. })) => {
+            c("Partitioned", true, "SideChosen", w.to_string())
+        }
         _ => c("Partitioned", false, "ZonesConnected", String::new()),
     };
     vec![ready, degraded, zone_lost, partitioned, takeover, failback]

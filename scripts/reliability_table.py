@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The reliability table from the lab drills' JSON (scripts/reliability.sh writes them).
+
+usage: reliability_table.py DIR TARGET   (TARGET '-' prints the table only; otherwise the
+document is docs/reliability-intro.md, the run's provenance and the table)
+"""
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+
+def pct(x):
+    return "–" if x is None else f"{100 * x:.0f} %"
+
+
+def row(name, mode, r):
+    who = "engine" if mode == "engine" else "plain Redis"
+    sides = r["figures"]["sides"]
+
+    def worst(side):
+        v = [s["accepted"] for s in sides if s["side"] == side]
+        return min(v) if v else None
+
+    third_gap = max(
+        (g["to_ms"] - g["from_ms"] for s in sides if s["side"] == "third site" for g in s["gaps"]),
+        default=0,
+    )
+    lost = sum(s["lost"] for s in sides)
+    wlost = sum(s["wait_lost"] for s in sides)
+    dual = max((s["dual_write_ms"] for s in r["figures"]["shards"]), default=0) / 1000
+    changes = sum(s["master_changes"] for s in r["figures"]["shards"])
+    settled = r.get("settled_after_ms")
+    settled = "not in 60 s" if settled is None else f"{settled / 1000:.1f} s"
+    clean = "clean" if all(c[1] for c in r["cluster_check"]) else "NOT CLEAN"
+    return (
+        f"| {name} | {who} | {pct(worst('dc-a'))} | {pct(worst('dc-b'))} | "
+        f"{pct(worst('third site'))} | {third_gap / 1000:.1f} s | {lost} | {wlost} | "
+        f"{dual:.1f} s | {changes} | {settled} | {clean} |"
+    )
+
+
+def main():
+    out_dir, target = sys.argv[1], sys.argv[2]
+    rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out_dir, "rows.tsv"))]
+    lines = [
+        "| scenario | who | dc-a writer | dc-b writer | third-site writer | third-site longest outage "
+        "| plain writes lost | WAIT-acked lost | dual-write window | master changes | settled after "
+        "| cluster check |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, name, mode in rows:
+        try:
+            with open(os.path.join(out_dir, f"{i}.json")) as f:
+                lines.append(row(name, mode, json.load(f)))
+        except (OSError, ValueError, KeyError):
+            try:
+                err = open(os.path.join(out_dir, f"{i}.err")).read().strip().splitlines()
+            except OSError:
+                err = []
+            who = "engine" if mode == "engine" else "plain Redis"
+            why = err[-1] if err else "no output"
+            lines.append(f"| {name} | {who} | drill failed: {why} |||||||||||")
+    table = "\n".join(lines)
+    if target == "-":
+        print(table)
+        return
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    with open("docs/reliability-intro.md") as f:
+        head = f.read()
+    with open(target, "w") as f:
+        f.write(head.rstrip() + "\n\n")
+        f.write(
+            f"Measured {datetime.date.today()} at commit {rev} by `scripts/reliability.sh`, "
+            "one run per row, rows in order.\n\n"
+        )
+        f.write(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
