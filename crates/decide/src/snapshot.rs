@@ -14,6 +14,10 @@ pub struct NodeState {
     /// Cluster node id; `None` for an instance that never answered and no peer knows.
     pub id: Option<String>,
     pub reachable: bool,
+    /// Consecutive passes in which it did not answer, as the engine's tracker counts them (0 in
+    /// a snapshot no tracker has seen): one lost probe is not a dead node.
+    #[serde(default)]
+    pub failed_probes: u32,
     /// Why the node did not answer.
     pub error: Option<String>,
     /// Current role: its own word when reachable, else its peers'.
@@ -97,6 +101,7 @@ impl NodeState {
             addr,
             id: None,
             reachable: false,
+            failed_probes: 0,
             error: None,
             role: None,
             master_id: None,

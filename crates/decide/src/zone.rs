@@ -145,8 +145,8 @@ impl ZoneTracker {
 
     /// Feed one snapshot taken at `now_ms`; records losses and returns in `memory` and returns
     /// every zone's report, in snapshot zone order.
-    pub fn update(&mut self, snap: &Snapshot, now_ms: u64, memory: &mut Memory) -> ZoneStates {
-        for n in &snap.nodes {
+    pub fn update(&mut self, snap: &mut Snapshot, now_ms: u64, memory: &mut Memory) -> ZoneStates {
+        for n in &mut snap.nodes {
             let Some(name) = &n.name else { continue };
             let t = self.nodes.entry(name.clone()).or_insert(NodeTrack {
                 // An instance never seen answering counts as silent since the engine started.
@@ -159,6 +159,7 @@ impl ZoneTracker {
             } else {
                 t.failed_probes += 1;
             }
+            n.failed_probes = t.failed_probes;
         }
         let mut out = Vec::new();
         for zone in &snap.zones {

@@ -44,6 +44,7 @@ fn node(
         )),
         id: Some(id(name)),
         reachable: true,
+        failed_probes: 0,
         error: None,
         role: Some(role),
         master_id: master.map(id),
@@ -164,6 +165,7 @@ fn get<'a>(s: &'a mut Snapshot, name: &str) -> &'a mut NodeState {
 fn go_dark(s: &mut Snapshot, zone: &str) {
     for n in s.nodes.iter_mut().filter(|n| n.zone == zone) {
         n.reachable = false;
+        n.failed_probes = 2;
         n.cluster_state = None;
         n.link_up = None;
         n.fence = None;
@@ -672,13 +674,14 @@ fn a_single_dead_replica_does_not_fence_its_master_shut() {
     let r1 = get(&mut s, "r1");
     r1.reachable = false;
     r1.link_up = None;
+    r1.failed_probes = 1;
     mesh(&mut s);
-    let d = run(
-        &s,
-        &zones(OK, OK),
-        &policy(FailoverPolicy::Automatic),
-        Intent::Auto,
-    );
+    let p = policy(FailoverPolicy::Automatic);
+    // One missed probe is not a dead replica (debounce)...
+    assert!(run(&s, &zones(OK, OK), &p, Intent::Auto).is_empty());
+    // ...two are: the master is unfenced within two passes, long before its fence closes.
+    get(&mut s, "r1").failed_probes = 2;
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
     assert_eq!(summary(&d), vec![vec!["unfence@7000"]]);
 }
 

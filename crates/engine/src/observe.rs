@@ -168,6 +168,7 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         addr: Some(inst.addr.clone()),
         id: me.map(|m| m.id.clone()),
         reachable: true,
+        failed_probes: 0,
         error: None,
         role: me.and_then(role_of),
         master_id: me.and_then(|m| m.master_id.clone()),

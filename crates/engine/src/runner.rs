@@ -212,9 +212,9 @@ impl Engine {
     ) -> Result<Pass, RunError> {
         self.load(platform);
         let instances = platform.instances().map_err(RunError::Instances)?;
-        let snapshot = observe(&instances, &self.zones, &self.pool).await;
+        let mut snapshot = observe(&instances, &self.zones, &self.pool).await;
         let now = unix_ms();
-        let zones = self.tracker.update(&snapshot, now, &mut self.memory);
+        let zones = self.tracker.update(&mut snapshot, now, &mut self.memory);
         let retry = self.cfg.failover_retry;
         self.memory.settle(&snapshot, &zones, now, retry);
         let held = platform.held_zone();

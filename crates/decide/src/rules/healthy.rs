@@ -258,6 +258,10 @@ fn fence(input: &Input<'_>) -> Vec<Action> {
     out
 }
 
+/// A replica across must miss this many probes in a row before its master is unfenced: about
+/// two passes (under a second), well before the master's own fence closes (2-4 s).
+const UNFENCE_AFTER_FAILED_PROBES: u32 = 2;
+
 fn desired_fence(snap: &Snapshot, n: &NodeState, p: &crate::Policy) -> (u32, String) {
     let k = p.fence_min_replicas;
     if !p.fencing {
@@ -313,6 +317,16 @@ fn desired_fence(snap: &Snapshot, n: &NodeState, p: &crate::Policy) -> (u32, Str
                         winner.config_epoch,
                         n.config_epoch
                     ),
+                )
+            } else if snap
+                .replicas_of(id)
+                .any(|r| r.zone != n.zone && r.failed_probes < UNFENCE_AFTER_FAILED_PROBES)
+            {
+                // One lost probe is not a dead replica: wait for the next pass (debounce).
+                (
+                    n.fence.unwrap_or(0),
+                    "its replica across missed a probe; unfenced if it misses the next one too"
+                        .to_owned(),
                 )
             } else {
                 (
