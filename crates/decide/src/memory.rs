@@ -30,6 +30,11 @@ pub struct Memory {
     /// The cut between the zones the engine chose a side in, while it lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<Partition>,
+    /// Replicas the engine promoted (takeover, forced failover) since the layout was last as
+    /// preferred: failback moves these back first, so each shard returns to the zone it came
+    /// from (clients placed next to their master find it there again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promoted: Vec<String>,
 }
 
 /// A cut between the zones, seen from a site that reaches both, and the side the engine chose:
@@ -215,6 +220,17 @@ impl Memory {
             self.zones.entry(p.fenced).or_default().returned_ms = Some(now_ms);
             self.bumped.clear();
         }
+    }
+
+    pub fn record_promotion(&mut self, node_id: &str) {
+        if !self.promoted.iter().any(|p| p == node_id) {
+            self.promoted.push(node_id.to_owned());
+        }
+    }
+
+    /// The layout is as preferred again: nothing is left to move back.
+    pub fn forget_promotions(&mut self) {
+        self.promoted.clear();
     }
 
     pub fn record_bump(&mut self, node_id: &str) {

@@ -229,6 +229,7 @@ fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
         silent: &[],
         now_ms: NOW_MS,
         partition: None,
+        promoted: &[],
     })
 }
 
@@ -336,6 +337,7 @@ fn run_silent(s: &Snapshot, p: &Policy, silent: &[String]) -> Decision {
         silent,
         now_ms: NOW_MS,
         partition: None,
+        promoted: &[],
     })
 }
 
@@ -664,6 +666,7 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         silent: &[],
         now_ms: NOW_MS,
         partition: None,
+        promoted: &[],
     });
     assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
 }
@@ -781,6 +784,7 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         silent: &[],
         now_ms: NOW_MS,
         partition: None,
+        promoted: &[],
     });
     assert!(held.is_empty());
     assert!(matches!(
@@ -825,6 +829,7 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
         silent: &[],
         now_ms: NOW_MS,
         partition: None,
+        promoted: &[],
     });
     assert!(d.is_empty());
     assert!(matches!(d.waiting_for, Some(Waiting::Held { ref zone }) if zone == "dc-a"));
@@ -909,6 +914,7 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
         silent: &[],
         now_ms: NOW_MS,
         partition: None,
+        promoted: &[],
     };
     let z = zones(OK, OK);
     for intent in [Intent::Auto, Intent::Failback] {
@@ -1058,6 +1064,7 @@ fn run_partition(s: &Snapshot, p: &Policy, partition: Option<&Partition>) -> Dec
         silent: &[],
         now_ms: NOW_MS,
         partition,
+        promoted: &[],
     })
 }
 
@@ -1248,6 +1255,7 @@ fn the_chosen_side_going_dark_is_left_to_a_person() {
         silent: &[],
         now_ms: NOW_MS,
         partition: Some(&memory),
+        promoted: &[],
     });
     assert!(d.is_empty(), "{:?}", summary(&d));
     assert_eq!(
@@ -1289,4 +1297,43 @@ fn a_lowered_node_timeout_is_put_back_once_both_zones_answer() {
         Intent::Auto,
     );
     assert_eq!(summary(&d), vec![vec!["set-node-timeout@7003"]]);
+}
+
+#[test]
+fn failback_returns_the_shards_the_engine_moved_away_first() {
+    // After a cut dc-a serves dc-b's shard too: R3 was promoted (epoch 7); M3 is its replica.
+    let mut s = seed();
+    promote(&mut s, "r3", "m3", (10922, 16383), 7);
+    let m3 = get(&mut s, "m3");
+    m3.role = Some(Role::Replica);
+    m3.master_id = Some(id("r3"));
+    m3.link_up = Some(true);
+    get(&mut s, "r3").fence = Some(1);
+    for n in &mut s.nodes {
+        n.current_epoch = Some(7);
+    }
+    mesh(&mut s);
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(OK, OK);
+    let input = |promoted: &'static [String]| Input {
+        snapshot: &s,
+        zones: &z,
+        policy: &p,
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down: None,
+        bumped: &[],
+        failovers_pending: &[],
+        silent: &[],
+        now_ms: NOW_MS,
+        partition: None,
+        promoted,
+    };
+    // Without memory of it, the first master in slot order would move (M1 to dc-b).
+    let d = decide(&input(&[]));
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7004"]]);
+    // R3 was promoted by the engine: its shard goes back to dc-b, through M3.
+    let promoted: &'static [String] = Box::leak(Box::new([id("r3")]));
+    let d = decide(&input(promoted));
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7003"]]);
 }

@@ -232,6 +232,7 @@ impl Engine {
             silent: &silent,
             now_ms: now,
             partition: self.memory.partition.as_ref(),
+            promoted: &self.memory.promoted,
         });
         // Remember a side chosen before acting on it: an engine that dies mid-way and its
         // successor keep the same side.
@@ -239,6 +240,9 @@ impl Engine {
             Some(PartitionChange::Chose(p)) => self.memory.choose_side(p.clone()),
             Some(PartitionChange::Healed) => self.memory.end_partition(now),
             None => {}
+        }
+        if decision.waiting_for == Some(Waiting::AsPreferred) {
+            self.memory.forget_promotions();
         }
         let results = if platform.may_act() {
             act(&decision, &self.pool).await
@@ -250,6 +254,9 @@ impl Engine {
                 ActionKind::BumpEpoch => self.memory.record_bump(&r.action.node_id),
                 ActionKind::GracefulFailover { .. } => {
                     self.memory.record_failover(&r.action.node_id, now);
+                }
+                ActionKind::Takeover { .. } | ActionKind::ForceFailover { .. } => {
+                    self.memory.record_promotion(&r.action.node_id);
                 }
                 _ => {}
             }

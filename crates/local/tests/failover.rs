@@ -317,6 +317,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         silent: &[],
         now_ms: redis_stretch_engine::unix_ms(),
         partition: None,
+        promoted: &[],
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the
     // takeover step, after its first action.

@@ -90,6 +90,8 @@ pub struct Input<'a> {
     pub now_ms: u64,
     /// The cut the engine chose a side in, from its memory.
     pub partition: Option<&'a Partition>,
+    /// Node ids the engine promoted during the current loss (failback moves them back first).
+    pub promoted: &'a [String],
 }
 
 /// A graceful failover asked of `candidate` (node id) that Redis may still be working on: no

@@ -203,7 +203,18 @@ fn failback(input: &Input<'_>, asked: bool) -> Decision {
             });
         }
     }
-    for m in snap.masters().into_iter().filter(|m| &m.zone != zone) {
+    // The shards the engine moved away go back first: each returns to the zone it came from.
+    let mut candidates: Vec<&NodeState> = snap
+        .masters()
+        .into_iter()
+        .filter(|m| &m.zone != zone)
+        .collect();
+    candidates.sort_by_key(|m| {
+        !m.id
+            .as_deref()
+            .is_some_and(|id| input.promoted.iter().any(|p| p == id))
+    });
+    for m in candidates {
         if let Some(r) = ready_replica(input, m, zone) {
             let why = format!(
                 "failback: {zone} holds {have} of its preferred {want} masters and this replica is in sync"
