@@ -20,6 +20,7 @@ rm -rf "$out_dir"
 mkdir -p "$out_dir"
 # A copy: a rebuild during the run must not change the binary halfway through the table.
 cp "$root/target/debug/redis-stretch" "$out_dir/redis-stretch"
+git rev-parse --short HEAD >"$out_dir/commit"
 bin="$out_dir/redis-stretch"
 
 # name | mode | drill arguments [| persistence: the manifest with persistence on]

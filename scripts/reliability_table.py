@@ -66,9 +66,13 @@ def main():
     if target == "-":
         print(table)
         return
-    rev = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    try:
+        with open(os.path.join(out_dir, "commit")) as f:
+            rev = f.read().strip()
+    except OSError:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
     with open("docs/reliability-intro.md") as f:
         head = f.read()
     with open(target, "w") as f:
