@@ -39,6 +39,16 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
                 String::new()
             }
         );
+        // Redis's own peer tables tell a cut between the zones, engine or not.
+        let now = redis_stretch_engine::unix_ms();
+        if let Some(ms) =
+            redis_stretch_engine::decide::cut_silence_ms(snap, now, 1000).filter(|ms| *ms >= 1000)
+        {
+            println!(
+                "partition: the zones have not heard each other for {:.1} s (every pair across silent, pings pending)",
+                ms as f64 / 1000.0
+            );
+        }
     }
     let mut zones = snap.zones.clone();
     for n in &snap.nodes {

@@ -19,8 +19,8 @@ pub use memory::{
     AskedFailover, HoldDown, HoldDownConfig, Memory, Partition, SideRule, ZoneMemory,
 };
 pub use rules::{
-    cut_threshold, decide, Decision, Input, Intent, PartitionChange, PendingFailover, Policy,
-    FENCE_SHUT,
+    cut_silence_ms, cut_threshold, decide, Decision, Input, Intent, PartitionChange,
+    PendingFailover, Policy, FENCE_SHUT,
 };
 pub use snapshot::{NodeState, Seen, Snapshot, WriteState};
 pub use status::{EngineEvent, EngineStatus};

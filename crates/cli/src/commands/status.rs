@@ -145,6 +145,10 @@ struct StatusJson<'a> {
     slots_served: usize,
     /// Slots more than one master claims (both sides of a partition).
     slots_claimed_twice: usize,
+    /// How long the zones have not heard each other (every pair across silent with a PING
+    /// pending, per Redis's own peer tables), when they have not for a second or more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zones_cut_for_ms: Option<u64>,
     /// Slots whose master accepts writes now (fences and cluster_state included).
     slots_writable: usize,
     verdicts: Vec<ZoneVerdict>,
@@ -171,6 +175,12 @@ impl<'a> From<&'a Snapshot> for StatusJson<'a> {
                 .collect(),
             slots_served: snap.slots_covered(),
             slots_claimed_twice: snap.slots_claimed_twice(),
+            zones_cut_for_ms: redis_stretch_engine::decide::cut_silence_ms(
+                snap,
+                redis_stretch_engine::unix_ms(),
+                1000,
+            )
+            .filter(|ms| *ms >= 1000),
             slots_writable: snap.slots_writable(),
             summary: summary_line(&verdicts),
             verdicts,

@@ -8,7 +8,7 @@ mod lost;
 mod partition;
 mod rebalance;
 
-pub use partition::{cut_threshold, FENCE_SHUT};
+pub use partition::{cut_silence_ms, cut_threshold, FENCE_SHUT};
 
 use std::time::Duration;
 

@@ -50,9 +50,9 @@ pub fn cut_threshold(detection: Detection, node_timeout_ms: u64) -> u64 {
 
 /// The shortest silence between any two reachable instances in different zones, as the
 /// instances themselves report it (`pong-recv`, with a `ping-sent` pending): `None` when some
-/// pair across answered its last PING, a pair within a zone is silent too (not a clean cut
-/// between zones), or there is nothing to judge.
-pub(crate) fn cut_silence_ms(snap: &Snapshot, now_ms: u64, min_ms: u64) -> Option<u64> {
+/// pair across answered its last PING, a pair within a zone is silent for `min_ms` or more too
+/// (not a clean cut between zones), or there is nothing to judge.
+pub fn cut_silence_ms(snap: &Snapshot, now_ms: u64, min_ms: u64) -> Option<u64> {
     let [a, b] = snap.zones.as_slice() else {
         return None;
     };
