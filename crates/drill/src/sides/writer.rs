@@ -74,6 +74,9 @@ const TRY_TIMEOUT: Duration = Duration::from_millis(250);
 const WRITE_BUDGET: Duration = Duration::from_millis(600);
 /// An instance that did not answer is not tried again by this writer for this long.
 const BACKOFF: Duration = Duration::from_secs(1);
+/// `MOVED` to an instance that just timed out, from this many instances in one write: the slot
+/// has not moved yet; give up the write.
+const MAX_STALE_REDIRECTS: u32 = 6;
 
 pub struct SideLoad {
     epoch: Instant,
@@ -188,6 +191,11 @@ impl Writer {
     fn next_target(&mut self, failed: &NodeAddr) {
         self.silent_until
             .insert(failed.clone(), Instant::now() + BACKOFF);
+        self.rotate_from(failed);
+    }
+
+    /// The instance after `from` in order that has not been silent recently.
+    fn rotate_from(&mut self, failed: &NodeAddr) {
         let n = self.instances.len();
         let start = self.instances.iter().position(|a| a == failed).unwrap_or(0);
         let now = Instant::now();
@@ -210,6 +218,7 @@ impl Writer {
         let start = Instant::now();
         let value = seq.to_string();
         let mut last = WriteResult::NoAnswer;
+        let mut redirects = 0;
         while start.elapsed() < WRITE_BUDGET {
             let target = self.target.clone();
             let conn = match self.conns.remove(&target) {
@@ -258,6 +267,22 @@ impl Writer {
                 }
                 Some(Reply::Err(e)) => {
                     if let Some(to) = moved_to(e) {
+                        // Sent to an instance that just timed out: this node's slot map is as
+                        // stale as ours. Ask another one instead (a client refreshing its map
+                        // on a timeout), a moment later.
+                        if self
+                            .silent_until
+                            .get(&to)
+                            .is_some_and(|t| *t > Instant::now())
+                        {
+                            redirects += 1;
+                            if redirects > MAX_STALE_REDIRECTS {
+                                return WriteResult::NoAnswer;
+                            }
+                            self.rotate_from(&target);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
                         self.target = to;
                         continue;
                     }
