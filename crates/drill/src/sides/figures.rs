@@ -32,8 +32,9 @@ pub struct SideFigures {
     pub lost: usize,
     pub wait_acked: usize,
     pub wait_lost: usize,
-    /// Spans of at least 250 ms within the fault without an acknowledged write, in ms from the
-    /// fault's start, with the first error seen in each.
+    /// Spans of at least 250 ms without an acknowledged write, from the fault's start to the
+    /// end of the run (an outage may outlast the fault), in ms from the fault's start, with the
+    /// first error seen in each.
     pub gaps: Vec<Gap>,
 }
 
@@ -46,39 +47,46 @@ pub struct Gap {
 
 const GAP_MS: u64 = 250;
 
-fn gaps(mine: &[(usize, &SideWrite)], from: u64, to: u64) -> Vec<Gap> {
+/// Spans from `from` to `end` of at least [`GAP_MS`] without an acknowledgement (counted when
+/// the reply arrived), each labelled with the first error of a write sent inside it.
+fn gaps(mine: &[(usize, &SideWrite)], from: u64, end: u64) -> Vec<Gap> {
+    let mut acks: Vec<u64> = mine
+        .iter()
+        .filter(|(_, w)| w.acked_by().is_some() && w.done_ms >= from && w.done_ms <= end)
+        .map(|(_, w)| w.done_ms)
+        .collect();
+    acks.sort_unstable();
+    acks.push(end);
+    let first_error = |a: u64, b: u64| {
+        mine.iter()
+            .filter(|(_, w)| w.at_ms >= a && w.at_ms < b)
+            .find_map(|(_, w)| match &w.result {
+                WriteResult::Acked { .. } => None,
+                WriteResult::Refused { error } => Some(error.clone()),
+                WriteResult::NoAnswer => Some("no answer".to_owned()),
+            })
+            .unwrap_or_default()
+    };
     let mut out = Vec::new();
-    let mut last_ok = from;
-    let mut first_err: Option<String> = None;
-    for (_, w) in mine.iter().filter(|(_, w)| w.at_ms >= from && w.at_ms < to) {
-        match &w.result {
-            WriteResult::Acked { .. } => {
-                if w.at_ms.saturating_sub(last_ok) >= GAP_MS {
-                    out.push(Gap {
-                        from_ms: last_ok - from,
-                        to_ms: w.at_ms - from,
-                        error: first_err.take().unwrap_or_default(),
-                    });
-                }
-                first_err = None;
-                last_ok = w.at_ms;
-            }
-            WriteResult::Refused { error } => {
-                first_err.get_or_insert_with(|| error.clone());
-            }
-            WriteResult::NoAnswer => {
-                first_err.get_or_insert_with(|| "no answer".to_owned());
-            }
+    let mut last = from;
+    for t in acks {
+        if t.saturating_sub(last) >= GAP_MS {
+            out.push(Gap {
+                from_ms: last - from,
+                to_ms: t - from,
+                error: first_error(last, t),
+            });
         }
-    }
-    if to.saturating_sub(last_ok) >= GAP_MS {
-        out.push(Gap {
-            from_ms: last_ok - from,
-            to_ms: to - from,
-            error: first_err.unwrap_or_default(),
-        });
+        last = last.max(t);
     }
     out
+}
+
+/// How much of [0, span) (ms from the fault's start) the gaps cover.
+fn covered(gaps: &[Gap], span: u64) -> u64 {
+    gaps.iter()
+        .map(|g| g.to_ms.min(span).saturating_sub(g.from_ms.min(span)))
+        .sum()
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -132,6 +140,8 @@ pub fn figures(
     zone_of: impl Fn(&NodeAddr) -> Option<String>,
 ) -> LabFigures {
     let (from, to) = fault;
+    // Outages are followed past the fault's end: what clients see until writes go through.
+    let end = writes.iter().map(|w| w.done_ms).max().unwrap_or(to).max(to);
     let mut out = LabFigures {
         sides: Vec::new(),
         shards: Vec::new(),
@@ -143,9 +153,9 @@ pub fn figures(
                 .enumerate()
                 .filter(|(_, w)| w.side == si && w.shard == hi)
                 .collect();
-            let gaps = gaps(&mine, from, to);
-            let down: u64 = gaps.iter().map(|g| g.to_ms - g.from_ms).sum();
+            let gaps = gaps(&mine, from, end);
             let span = to.saturating_sub(from).max(1);
+            let down = covered(&gaps, span);
             let lost = |wait: bool| {
                 mine.iter()
                     .filter(|(_, w)| w.acked_by().is_some() && (!wait || w.wait_acked()))
@@ -168,11 +178,11 @@ pub fn figures(
     let third = sides.len().checked_sub(1);
     for (hi, shard) in shards.iter().enumerate() {
         let mut by_zone: Vec<(String, BTreeSet<u64>)> = Vec::new();
-        for w in writes.iter().filter(|w| w.shard == hi && w.at_ms >= from) {
+        for w in writes.iter().filter(|w| w.shard == hi && w.done_ms >= from) {
             let Some(zone) = w.acked_by().and_then(&zone_of) else {
                 continue;
             };
-            let b = (w.at_ms - from) / BUCKET_MS;
+            let b = (w.done_ms - from) / BUCKET_MS;
             match by_zone.iter_mut().find(|(z, _)| *z == zone) {
                 Some((_, set)) => {
                     set.insert(b);
@@ -215,6 +225,7 @@ mod tests {
             seq: at_ms,
             key: format!("k{side}:{at_ms}"),
             at_ms,
+            done_ms: at_ms,
             result: match node {
                 Some(n) => WriteResult::Acked {
                     node: NodeAddr::new(n, 7000),

@@ -50,6 +50,8 @@ pub struct SideWrite {
     pub key: String,
     /// Sent, ms since the load started.
     pub at_ms: u64,
+    /// Answered (or given up), ms since the load started.
+    pub done_ms: u64,
     pub result: WriteResult,
 }
 
@@ -174,6 +176,7 @@ impl Writer {
             let key = format!("{}:{seq}", self.prefix);
             let at_ms = ms_since(epoch);
             let result = self.write(&key, seq, seq.is_multiple_of(2)).await;
+            let done_ms = ms_since(epoch);
             if let Ok(mut o) = out.lock() {
                 o.push(SideWrite {
                     side: self.side,
@@ -181,6 +184,7 @@ impl Writer {
                     seq,
                     key,
                     at_ms,
+                    done_ms,
                     result,
                 });
             }
