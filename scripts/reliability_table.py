@@ -33,6 +33,8 @@ def row(name, mode, r):
     changes = sum(s["master_changes"] for s in r["figures"]["shards"])
     settled = r.get("settled_after_ms")
     settled = "not in 60 s" if settled is None else f"{settled / 1000:.1f} s"
+    if "hold-down" in (r.get("engine_waiting_for") or ""):
+        settled += " (failback held down: flapping)"
     clean = "clean" if all(c[1] for c in r["cluster_check"]) else "NOT CLEAN"
     return (
         f"| {name} | {who} | {pct(worst('dc-a'))} | {pct(worst('dc-b'))} | "

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use redis_stretch_admin::{AdminClient, NodeAddr, Secret};
+use redis_stretch_engine::Waiting;
 use serde::Serialize;
 
 use super::settle::{engine_idle, settled, snapshot, wait_for};
@@ -78,6 +79,8 @@ pub struct LabResult {
     pub cluster_check: Vec<(String, bool, String)>,
     /// What the engine did, as it reported (kind: summary).
     pub engine_actions: Vec<String>,
+    /// What the engine waited for when the drill stopped waiting (a failback hold-down, say).
+    pub engine_waiting_for: Option<String>,
     /// The sides, in report order.
     pub sides: Vec<String>,
 }
@@ -86,6 +89,8 @@ const BASELINE: Duration = Duration::from_secs(2);
 const SETTLE_BEFORE: Duration = Duration::from_secs(30);
 const SETTLE_AFTER: Duration = Duration::from_secs(60);
 const ENGINE_IDLE_LIMIT: Duration = Duration::from_secs(20);
+/// A failback hold-down with more than this left ends the wait for failback.
+const HELD_DOWN_MS: u64 = 20_000;
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
@@ -278,10 +283,21 @@ pub async fn run_lab<F: NetFaults>(
         })
     };
     let engine_on = engine.is_some();
+    // With the engine, settled includes the failback — unless the engine holds it down for
+    // longer than the drill waits (a flapping zone gets its masters back ever later).
+    let held_down = || {
+        faults.engine_status().is_some_and(|st| {
+            matches!(st.waiting_for, Some(Waiting::HoldDown { left_ms, .. }) if left_ms > HELD_DOWN_MS)
+        })
+    };
     let settled_ok = wait_for(faults, password.as_ref(), SETTLE_AFTER, "settled", |snap| {
-        settled(snap) && (!engine_on || preferred(snap))
+        settled(snap) && (!engine_on || preferred(snap) || held_down())
     })
     .await;
+    let engine_waiting_for = faults
+        .engine_status()
+        .and_then(|st| st.waiting_for)
+        .map(|w| w.to_string());
     let settled_after_ms = settled_ok
         .is_ok()
         .then(|| u64::try_from(settle_start.elapsed().as_millis()).unwrap_or(u64::MAX));
@@ -334,6 +350,7 @@ pub async fn run_lab<F: NetFaults>(
         figures,
         cluster_check,
         engine_actions,
+        engine_waiting_for,
         sides: sides.iter().map(|s| s.name.clone()).collect(),
     })
 }
@@ -412,6 +429,9 @@ impl std::fmt::Display for LabResult {
                 "  cluster check {from}: {} — {summary}",
                 if *clean { "clean" } else { "NOT CLEAN" }
             )?;
+        }
+        if let Some(w) = &self.engine_waiting_for {
+            writeln!(f, "  engine waiting for: {w}")?;
         }
         for a in &self.engine_actions {
             writeln!(f, "  engine: {a}")?;
