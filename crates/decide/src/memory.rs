@@ -56,6 +56,8 @@ pub enum SideRule {
     PreferredSide,
     /// It holds the majority of masters: nothing to take over, Redis's own quorum agrees.
     MajorityOfMasters,
+    /// The other side came back from a loss only recently; this one served meanwhile.
+    ServedDuringLoss,
     /// Both hold as many masters: the first zone of the spec.
     SpecOrder,
 }
@@ -65,6 +67,9 @@ impl std::fmt::Display for SideRule {
         f.write_str(match self {
             SideRule::PreferredSide => "spec.failover.preferredSide",
             SideRule::MajorityOfMasters => "it holds the majority of masters",
+            SideRule::ServedDuringLoss => {
+                "it served while the other side was lost, and that side is only just back"
+            }
             SideRule::SpecOrder => "as many masters on both sides: the first zone of the spec",
         })
     }

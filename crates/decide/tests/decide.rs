@@ -1337,3 +1337,81 @@ fn failback_returns_the_shards_the_engine_moved_away_first() {
     let d = decide(&input(promoted));
     assert_eq!(summary(&d), vec![vec!["graceful-failover@7003"]]);
 }
+
+#[test]
+fn right_after_a_zone_returns_the_side_that_served_is_kept_and_stale_masters_stay_fenced() {
+    // The engine (in dc-b) took dc-a's shards over while dc-a was cut off: R1 and R2 are
+    // masters at epochs 7 and 8, M3 was bumped to 9. dc-a's side elected R3 for M3's slots
+    // (epoch 7) and M1, M2 still claim theirs at epochs 1 and 2. The cut healed a moment ago:
+    // the links across are still silent (TCP backoff), dc-a is in its failback hold-down.
+    let mut s = seed();
+    promote(&mut s, "r1", "m1", (0, 5460), 7);
+    promote(&mut s, "r2", "m2", (5461, 10921), 8);
+    get(&mut s, "m1").slots = vec![SlotRange {
+        start: 0,
+        end: 5460,
+    }];
+    get(&mut s, "m2").slots = vec![SlotRange {
+        start: 5461,
+        end: 10921,
+    }];
+    get(&mut s, "m3").config_epoch = 9;
+    promote(&mut s, "r3", "m3", (10922, 16383), 7);
+    get(&mut s, "m3").slots = vec![SlotRange {
+        start: 10922,
+        end: 16383,
+    }];
+    for n in &mut s.nodes {
+        n.fence = Some(1);
+    }
+    mesh(&mut s);
+    cut(&mut s, 3000);
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(OK, OK);
+    let d = decide(&Input {
+        snapshot: &s,
+        zones: &z,
+        policy: &p,
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down: Some(HoldDown {
+            zone: "dc-a".into(),
+            until_ms: NOW_MS + 5000,
+            left_ms: 5000,
+        }),
+        bumped: &[],
+        failovers_pending: &[],
+        silent: &[],
+        now_ms: NOW_MS,
+        partition: None,
+        promoted: &[],
+    });
+    let p = chosen(&d);
+    assert_eq!(
+        (p.chosen.as_str(), p.rule),
+        ("dc-b", SideRule::ServedDuringLoss)
+    );
+    // dc-a, whose masters are stale (overruled by newer epochs), is shut; nothing there is
+    // unfenced and nothing is promoted.
+    let fenced: Vec<u16> = d
+        .actions()
+        .filter(|a| a.kind() == "fence")
+        .map(|a| a.node.port)
+        .collect();
+    assert_eq!(fenced, vec![7000, 7001, 7002], "{:?}", summary(&d));
+    assert!(
+        !d.actions()
+            .any(|a| a.kind() == "unfence" && [7000, 7001, 7002].contains(&a.node.port)),
+        "{:?}",
+        summary(&d)
+    );
+    assert!(!d.actions().any(Action::is_promotion), "{:?}", summary(&d));
+    // Without the hold-down (a restarted engine that lost it, say), counting only masters no
+    // newer epoch overrules still keeps dc-b: dc-a's M1 and M2 are stale, R3 is overruled.
+    let d = run_partition(&s, &policy(FailoverPolicy::Automatic), None);
+    let p = chosen(&d);
+    assert_eq!(
+        (p.chosen.as_str(), p.rule),
+        ("dc-b", SideRule::MajorityOfMasters)
+    );
+}

@@ -145,7 +145,9 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
                 snap.replicas_of(id)
                     .any(|r| r.reachable && r.link_up == Some(true) && r.zone != m.zone)
             });
-        if fenced(m) && !has_live_replica {
+        // A master whose slots another master holds at a newer configEpoch is a stale one of
+        // the side that lost them: never unfenced.
+        if fenced(m) && !has_live_replica && snap.newer_claimant(m).is_none() {
             unfence.extend(Action::on(
                 m,
                 ActionKind::Unfence,

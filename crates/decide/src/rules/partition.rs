@@ -11,8 +11,9 @@
 //!
 //! So the engine decides, once the cut is confirmed (every pair across silent for
 //! [`cut_threshold`], both ways, pings pending, while every pair within a zone answers):
-//! 1. it chooses a side — `spec.failover.preferredSide`, else the zone holding the majority
-//!    of masters, else the first zone — and remembers it (a restarted engine keeps it);
+//! 1. it chooses a side — `spec.failover.preferredSide`; else, when one zone came back from a
+//!    loss recently, the one that served meanwhile; else the zone holding the majority of
+//!    current masters; else the first zone — and remembers it (a restarted engine keeps it);
 //! 2. it shuts the fence of every instance of the other side at once
 //!    (`min-replicas-to-write` [`FENCE_SHUT`]): no more acknowledged writes there, instead of
 //!    2–4 s later when replication lag would have closed them;
@@ -109,7 +110,11 @@ pub(crate) fn partition(input: &Input<'_>) -> Option<Decision> {
     }
 }
 
-/// The side to keep: the one chosen before, the preferred one, or the one with most masters.
+/// The side to keep: the preferred one; the one that served while the other was lost, when
+/// the other came back only recently (right after a heal the links across stay silent for a
+/// few seconds: TCP's retransmission backoff, Redis's reconnects); else the one with most
+/// masters — counting only masters no other master overrules with a newer configEpoch (the
+/// stale masters of a side that lost its slots do not count).
 fn choose(input: &Input<'_>) -> Option<(String, SideRule)> {
     let snap = input.snapshot;
     if let Some(side) = &input.policy.preferred_side {
@@ -117,10 +122,20 @@ fn choose(input: &Input<'_>) -> Option<(String, SideRule)> {
             return Some((side.clone(), SideRule::PreferredSide));
         }
     }
+    if let Some(back) = &input.hold_down {
+        if let Some(survivor) = other_zone(snap, &back.zone) {
+            return Some((survivor.to_owned(), SideRule::ServedDuringLoss));
+        }
+    }
     let [a, b] = snap.zones.as_slice() else {
         return None;
     };
-    let count = |z: &str| snap.masters().iter().filter(|m| m.zone == z).count();
+    let count = |z: &str| {
+        snap.masters()
+            .iter()
+            .filter(|m| m.zone == z && snap.newer_claimant(m).is_none())
+            .count()
+    };
     let (ca, cb) = (count(a), count(b));
     Some(match ca.cmp(&cb) {
         std::cmp::Ordering::Greater => (a.clone(), SideRule::MajorityOfMasters),
