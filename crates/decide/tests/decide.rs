@@ -1415,3 +1415,43 @@ fn right_after_a_zone_returns_the_side_that_served_is_kept_and_stale_masters_sta
         ("dc-b", SideRule::MajorityOfMasters)
     );
 }
+
+#[test]
+fn survivors_get_their_node_timeout_back_once_the_takeover_is_done() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-b") {
+        n.node_timeout_ms = Some(2000);
+    }
+    let p = policy(FailoverPolicy::Automatic);
+    // Taking over: the survivors' node-timeout drops to 500 ms with the unfences.
+    let d = run(&s, &zones(DARK, OK), &p, Intent::Auto);
+    let lowered: Vec<String> = d.steps[0]
+        .iter()
+        .filter(|a| a.kind() == "set-node-timeout")
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(lowered.len(), 3, "{:?}", summary(&d));
+    assert!(lowered.iter().all(|a| a.contains("to 500 ms")));
+    // Done (both promoted, M3 bumped) and every survivor serves: back to 2000 ms.
+    promote(&mut s, "r1", "m1", (0, 5460), 7);
+    promote(&mut s, "r2", "m2", (5461, 10921), 8);
+    for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-b") {
+        n.node_timeout_ms = Some(500);
+        n.fence = Some(0);
+        n.current_epoch = Some(9);
+    }
+    get(&mut s, "m3").config_epoch = 9;
+    let d = run(&s, &zones(DARK, OK), &p, Intent::Auto);
+    assert_eq!(
+        summary(&d),
+        vec![vec![
+            "set-node-timeout@7003",
+            "set-node-timeout@7004",
+            "set-node-timeout@7005"
+        ]]
+    );
+    // A survivor still in `cluster_state:fail` keeps the short timeout (its rejoin delay).
+    get(&mut s, "r1").cluster_state = Some(redis_stretch_model::ClusterState::Fail);
+    assert!(run(&s, &zones(DARK, OK), &p, Intent::Auto).is_empty());
+}

@@ -280,6 +280,34 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
             })
             .collect();
         d.push_step(bumps);
+        // The lowered node-timeout served the takeover (the rejoin delay); once every survivor
+        // serves again, put the spec's back: 500 ms would make the survivors flag each other
+        // on any stall for the rest of the outage, and a master flagged `fail` by the other
+        // survivors could lose its slots to its replica across when the zone returns.
+        let want = input.policy.node_timeout_ms;
+        let survivors: Vec<&NodeState> = snap
+            .nodes
+            .iter()
+            .filter(|n| n.zone == survivor && n.reachable && n.name.is_some())
+            .collect();
+        if survivors
+            .iter()
+            .all(|n| n.cluster_state == Some(redis_stretch_model::ClusterState::Ok))
+        {
+            d.push_step(
+                survivors
+                    .iter()
+                    .filter(|n| n.node_timeout_ms.is_some_and(|t| t < want))
+                    .filter_map(|n| {
+                        Action::on(
+                            n,
+                            ActionKind::SetNodeTimeout { ms: want },
+                            format!("the takeover is done and every survivor in {survivor} serves: back to the spec's cluster-node-timeout"),
+                        )
+                    })
+                    .collect(),
+            );
+        }
     }
     d.push_step(promote);
     if d.is_empty() && d.waiting_for.is_none() {

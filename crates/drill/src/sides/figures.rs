@@ -32,6 +32,10 @@ pub struct SideFigures {
     pub lost: usize,
     pub wait_acked: usize,
     pub wait_lost: usize,
+    /// When the first and the last lost write were sent, in ms from the fault's start (negative
+    /// values clamp to 0): which part of the fault the losses come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_sent_ms: Option<(u64, u64)>,
     /// Spans of at least 250 ms without an acknowledged write, from the fault's start to the
     /// end of the run (an outage may outlast the fault), in ms from the fault's start, with the
     /// first error seen in each.
@@ -162,7 +166,18 @@ pub fn figures(
                     .filter(|(i, _)| !found.get(*i).copied().unwrap_or(false))
                     .count()
             };
+            let lost_at: Vec<u64> = mine
+                .iter()
+                .filter(|(i, w)| w.acked_by().is_some() && !found.get(*i).copied().unwrap_or(false))
+                .map(|(_, w)| w.at_ms.saturating_sub(from))
+                .collect();
+            let lost_sent_ms = lost_at
+                .iter()
+                .min()
+                .zip(lost_at.iter().max())
+                .map(|(a, b)| (*a, *b));
             out.sides.push(SideFigures {
+                lost_sent_ms,
                 side: side.name.clone(),
                 shard: shard.name.clone(),
                 attempts: mine.len(),
