@@ -127,6 +127,8 @@ pub struct ZoneTracker {
     started_ms: u64,
     hold: HoldDownConfig,
     nodes: BTreeMap<String, NodeTrack>,
+    /// Since when every zone has answered without a break (`None`: not now).
+    healthy_since_ms: Option<u64>,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -140,6 +142,7 @@ impl ZoneTracker {
             started_ms: now_ms,
             hold,
             nodes: BTreeMap::new(),
+            healthy_since_ms: None,
         }
     }
 
@@ -179,7 +182,22 @@ impl ZoneTracker {
                 hold_down_until_ms: hold.map(|h| h.until_ms),
             });
         }
-        ZoneStates(out)
+        let states = ZoneStates(out);
+        if states.all_healthy() {
+            self.healthy_since_ms.get_or_insert(now_ms);
+        } else {
+            self.healthy_since_ms = None;
+        }
+        states
+    }
+
+    /// How long every zone has answered without a break, as of `now_ms` (0 while one does not).
+    /// Evidence the instances give about each other (a cut between the zones) only counts from
+    /// then: right after a zone comes back, its links across are still silent for a second or
+    /// so (TCP's retransmission backoff, Redis's reconnects), which is not a cut.
+    pub fn healthy_for_ms(&self, now_ms: u64) -> u64 {
+        self.healthy_since_ms
+            .map_or(0, |since| now_ms.saturating_sub(since))
     }
 
     /// Instances silent for the whole confirmation window (and at least two probes): lost, as

@@ -230,6 +230,7 @@ fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     })
 }
 
@@ -338,6 +339,7 @@ fn run_silent(s: &Snapshot, p: &Policy, silent: &[String]) -> Decision {
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     })
 }
 
@@ -667,6 +669,7 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     });
     assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
 }
@@ -785,6 +788,7 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     });
     assert!(held.is_empty());
     assert!(matches!(
@@ -830,6 +834,7 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     });
     assert!(d.is_empty());
     assert!(matches!(d.waiting_for, Some(Waiting::Held { ref zone }) if zone == "dc-a"));
@@ -915,6 +920,7 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     };
     let z = zones(OK, OK);
     for intent in [Intent::Auto, Intent::Failback] {
@@ -1065,6 +1071,7 @@ fn run_partition(s: &Snapshot, p: &Policy, partition: Option<&Partition>) -> Dec
         now_ms: NOW_MS,
         partition,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     })
 }
 
@@ -1256,6 +1263,7 @@ fn the_chosen_side_going_dark_is_left_to_a_person() {
         now_ms: NOW_MS,
         partition: Some(&memory),
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     });
     assert!(d.is_empty(), "{:?}", summary(&d));
     assert_eq!(
@@ -1328,6 +1336,7 @@ fn failback_returns_the_shards_the_engine_moved_away_first() {
         now_ms: NOW_MS,
         partition: None,
         promoted,
+        healthy_for_ms: u64::MAX,
     };
     // Without memory of it, the first master in slot order would move (M1 to dc-b).
     let d = decide(&input(&[]));
@@ -1385,6 +1394,7 @@ fn right_after_a_zone_returns_the_side_that_served_is_kept_and_stale_masters_sta
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     });
     let p = chosen(&d);
     assert_eq!(
@@ -1454,4 +1464,33 @@ fn survivors_get_their_node_timeout_back_once_the_takeover_is_done() {
     // A survivor still in `cluster_state:fail` keeps the short timeout (its rejoin delay).
     get(&mut s, "r1").cluster_state = Some(redis_stretch_model::ClusterState::Fail);
     assert!(run(&s, &zones(DARK, OK), &p, Intent::Auto).is_empty());
+}
+
+#[test]
+fn silence_across_right_after_a_zone_came_back_is_not_a_cut() {
+    // dc-a was away from the engine too (an isolated blip) and answers again since 400 ms; its
+    // links across are still in TCP backoff, silent for 3 s: the tail of the blip, not a cut.
+    let mut s = seed();
+    cut(&mut s, 3000);
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(OK, OK);
+    let input = |healthy_for_ms| Input {
+        snapshot: &s,
+        zones: &z,
+        policy: &p,
+        intent: Intent::Auto,
+        held_zone: None,
+        hold_down: None,
+        bumped: &[],
+        failovers_pending: &[],
+        silent: &[],
+        now_ms: NOW_MS,
+        partition: None,
+        promoted: &[],
+        healthy_for_ms,
+    };
+    let d = decide(&input(400));
+    assert!(d.is_empty() && d.partition.is_none(), "{:?}", summary(&d));
+    // Seen while both zones answered for long enough, the same silence is a cut.
+    assert_eq!(chosen(&decide(&input(1600))).chosen, "dc-a");
 }

@@ -233,6 +233,7 @@ impl Engine {
             now_ms: now,
             partition: self.memory.partition.as_ref(),
             promoted: &self.memory.promoted,
+            healthy_for_ms: self.tracker.healthy_for_ms(now),
         });
         // Remember a side chosen before acting on it: an engine that dies mid-way and its
         // successor keep the same side.

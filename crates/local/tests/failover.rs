@@ -318,6 +318,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         now_ms: redis_stretch_engine::unix_ms(),
         partition: None,
         promoted: &[],
+        healthy_for_ms: u64::MAX,
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the
     // takeover step, after its first action.

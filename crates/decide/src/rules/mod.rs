@@ -92,6 +92,8 @@ pub struct Input<'a> {
     pub partition: Option<&'a Partition>,
     /// Node ids the engine promoted during the current loss (failback moves them back first).
     pub promoted: &'a [String],
+    /// How long every zone has answered the engine without a break ([`crate::ZoneTracker::healthy_for_ms`]).
+    pub healthy_for_ms: u64,
 }
 
 /// A graceful failover asked of `candidate` (node id) that Redis may still be working on: no

@@ -95,7 +95,10 @@ pub fn cut_silence_ms(snap: &Snapshot, now_ms: u64, min_ms: u64) -> Option<u64> 
 pub(crate) fn partition(input: &Input<'_>) -> Option<Decision> {
     let p = input.policy;
     let threshold = cut_threshold(p.detection, p.node_timeout_ms);
-    let cut = cut_silence_ms(input.snapshot, input.now_ms, threshold);
+    // Counted only from when the engine saw every zone answer: silence across that began
+    // while a zone was away from the engine too is the tail of that outage, not a cut.
+    let cut = cut_silence_ms(input.snapshot, input.now_ms, threshold)
+        .map(|ms| ms.min(input.healthy_for_ms));
     match (input.partition, cut) {
         (Some(chosen), Some(silent)) if silent >= threshold / 2 => Some(hold(input, Some(chosen))),
         (Some(chosen), _) => Some(heal(input, chosen)),
