@@ -181,9 +181,21 @@ async fn lab_local(
             "--fault runs with --mode engine or native".into(),
         ));
     }
+    let svg = args.svg.clone().unwrap_or_else(|| {
+        dir.file(&format!(
+            "drill-{}-{}.svg",
+            format!("{fault:?}").to_lowercase(),
+            if recovery == Recovery::Engine {
+                "engine"
+            } else {
+                "native"
+            }
+        ))
+    });
     let scenario = LabScenario {
         fault: lab_fault(args, fault)?,
         recovery,
+        svg: Some(svg),
     };
     let faults = LocalFaults { dir: dir.clone() };
     run_lab(&faults, &scenario)

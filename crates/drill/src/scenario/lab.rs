@@ -61,10 +61,49 @@ pub enum LabFault {
     },
 }
 
+impl std::fmt::Display for LabFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LabFault::Partition { secs, engine } => match engine {
+                EnginePlace::ThirdSite => write!(f, "cut {secs} s, engine at a third site"),
+                EnginePlace::Inside(z) => write!(f, "cut {secs} s, engine in {z}"),
+            },
+            LabFault::Blip { zone, secs, kind } => match kind {
+                BlipKind::Stop => write!(f, "{zone} frozen {secs} s"),
+                BlipKind::Cut => write!(f, "{zone} cut off {secs} s"),
+            },
+            LabFault::Flap { period_secs, secs } => {
+                write!(f, "cut and healed every {period_secs} s for {secs} s")
+            }
+            LabFault::EngineRestart {
+                zone, after_secs, ..
+            } => write!(
+                f,
+                "engine down, {zone} killed, engine back after {after_secs} s"
+            ),
+            LabFault::Instance { name, secs } => write!(f, "{name} killed {secs} s"),
+            LabFault::LostDuringFailback { zone, secs } => {
+                write!(
+                    f,
+                    "{zone} killed {secs} s, the other zone lost during failback"
+                )
+            }
+            LabFault::AllRestarted { secs } => {
+                write!(f, "all killed, back on new addresses after {secs} s")
+            }
+            LabFault::Zone { zone, secs, fault } => {
+                write!(f, "{zone} {} {secs} s", fault.as_str())
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LabScenario {
     pub fault: LabFault,
     pub recovery: Recovery,
+    /// Where the SVG timeline goes (`None`: no file).
+    pub svg: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -83,6 +122,8 @@ pub struct LabResult {
     pub engine_waiting_for: Option<String>,
     /// The sides, in report order.
     pub sides: Vec<String>,
+    /// The SVG timeline, when one was written.
+    pub svg: Option<std::path::PathBuf>,
 }
 
 const BASELINE: Duration = Duration::from_secs(2);
@@ -338,7 +379,23 @@ pub async fn run_lab<F: NetFaults>(
             cluster_check.push((format!("from {zone} ({})", i.addr), clean, summary));
         }
     }
+    if let Some(path) = &s.svg {
+        let title = format!(
+            "{} — {}",
+            s.fault,
+            match s.recovery {
+                Recovery::Engine => "engine",
+                _ => "plain Redis",
+            }
+        );
+        let svg = crate::sides::svg::render(&title, &figures, BASELINE.as_millis() as u64);
+        std::fs::write(path, svg).map_err(|source| ScenarioError::Svg {
+            path: path.clone(),
+            source,
+        })?;
+    }
     Ok(LabResult {
+        svg: s.svg.clone(),
         fault: s.fault.clone(),
         recovery: match s.recovery {
             Recovery::Engine => "engine".into(),
@@ -435,6 +492,9 @@ impl std::fmt::Display for LabResult {
         }
         for a in &self.engine_actions {
             writeln!(f, "  engine: {a}")?;
+        }
+        if let Some(p) = &self.svg {
+            writeln!(f, "timeline: {}", p.display())?;
         }
         Ok(())
     }

@@ -104,6 +104,9 @@ pub struct ShardFigures {
 pub struct LabFigures {
     pub sides: Vec<SideFigures>,
     pub shards: Vec<ShardFigures>,
+    /// The fault's length and the end of the run, in ms from the fault's start.
+    pub fault_len_ms: u64,
+    pub run_end_ms: u64,
 }
 
 impl LabFigures {
@@ -149,6 +152,8 @@ pub fn figures(
     let mut out = LabFigures {
         sides: Vec::new(),
         shards: Vec::new(),
+        fault_len_ms: to.saturating_sub(from),
+        run_end_ms: end.saturating_sub(from),
     };
     for (si, side) in sides.iter().enumerate() {
         for (hi, shard) in shards.iter().enumerate() {
@@ -305,5 +310,10 @@ mod tests {
         // The third site saw 127.0.1.1 then 127.0.2.1: one change.
         assert_eq!(f.shards[0].master_changes, 1);
         assert_eq!(f.worst_accepted("dc-a"), Some(0.0));
+        // The timeline draws every side and shard, each gap with its error.
+        let svg = crate::sides::svg::render("cut", &f, 1000);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("dc-a · shard 1").count(), 1);
+        assert!(svg.contains("0.4-1.0 s: NOREPLICAS"), "{svg}");
     }
 }

@@ -13,6 +13,7 @@
 
 mod figures;
 mod resp;
+pub mod svg;
 mod writer;
 
 pub use figures::{figures, Gap, LabFigures, ShardFigures, SideFigures};
