@@ -337,7 +337,7 @@ fn desired_fence(snap: &Snapshot, n: &NodeState, p: &crate::Policy) -> (u32, Str
         }
         Some(Role::Replica) => (
             k,
-            "a replica promoted by Redis's own election (a cut-off side) must start fenced"
+            "replicas carry the fence too: one that Redis's own election promotes on a cut-off side starts fenced"
                 .to_owned(),
         ),
         _ => (0, "serves no slots".to_owned()),
