@@ -216,12 +216,14 @@ fn zones(a: ZoneState, b: ZoneState) -> ZoneStates {
 const OK: ZoneState = ZoneState::Healthy;
 const DARK: ZoneState = ZoneState::Dark { silent_ms: 800 };
 
-fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
-    decide(&Input {
+/// What `decide` gets in the engine loop with no memory and no history: each case overrides
+/// what it is about.
+fn input<'a>(s: &'a Snapshot, z: &'a ZoneStates, p: &'a Policy) -> Input<'a> {
+    Input {
         snapshot: s,
         zones: z,
         policy: p,
-        intent,
+        intent: Intent::Auto,
         held_zone: None,
         hold_down: None,
         bumped: &[],
@@ -231,6 +233,13 @@ fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
         partition: None,
         promoted: &[],
         healthy_for_ms: u64::MAX,
+    }
+}
+
+fn run(s: &Snapshot, z: &ZoneStates, p: &Policy, intent: Intent) -> Decision {
+    decide(&Input {
+        intent,
+        ..input(s, z, p)
     })
 }
 
@@ -327,19 +336,8 @@ fn two_masters_dead() -> Snapshot {
 
 fn run_silent(s: &Snapshot, p: &Policy, silent: &[String]) -> Decision {
     decide(&Input {
-        snapshot: s,
-        zones: &zones(OK, OK),
-        policy: p,
-        intent: Intent::Auto,
-        held_zone: None,
-        hold_down: None,
-        bumped: &[],
-        failovers_pending: &[],
         silent,
-        now_ms: NOW_MS,
-        partition: None,
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(s, &zones(OK, OK), p)
     })
 }
 
@@ -657,19 +655,8 @@ fn engine_restarted_mid_takeover_finishes_only_what_is_left() {
     assert_eq!(summary(&d), vec![vec!["bump-epoch@7003"]]);
     let ids = vec![id("m3")];
     let again = decide(&Input {
-        snapshot: &s,
-        zones: &zones(DARK, OK),
-        policy: &policy(FailoverPolicy::Automatic),
-        intent: Intent::Auto,
-        held_zone: None,
-        hold_down: None,
         bumped: &ids,
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
-        partition: None,
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(&s, &zones(DARK, OK), &policy(FailoverPolicy::Automatic))
     });
     assert!(!again.actions().any(|a| a.kind() == "bump-epoch"));
 }
@@ -772,23 +759,12 @@ fn returned_zone_is_fenced_again_then_failed_back_after_hold_down() {
         n.fence = Some(1);
     }
     let held = decide(&Input {
-        snapshot: &fenced,
-        zones: &zones(OK, OK),
-        policy: &p,
-        intent: Intent::Auto,
-        held_zone: None,
         hold_down: Some(HoldDown {
             zone: "dc-a".into(),
             until_ms: 3_000,
             left_ms: 3_000,
         }),
-        bumped: &[],
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
-        partition: None,
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(&fenced, &zones(OK, OK), &p)
     });
     assert!(held.is_empty());
     assert!(matches!(
@@ -822,19 +798,8 @@ fn evacuated_zone_gets_no_failback_until_resumed() {
     }
     let p = policy(FailoverPolicy::Automatic);
     let d = decide(&Input {
-        snapshot: &s,
-        zones: &zones(OK, OK),
-        policy: &p,
-        intent: Intent::Auto,
         held_zone: Some("dc-a"),
-        hold_down: None,
-        bumped: &[],
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
-        partition: None,
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(&s, &zones(OK, OK), &p)
     });
     assert!(d.is_empty());
     assert!(matches!(d.waiting_for, Some(Waiting::Held { ref zone }) if zone == "dc-a"));
@@ -908,19 +873,9 @@ fn a_requested_failover_is_not_asked_for_again_while_redis_works_on_it() {
     }];
     let none = ZoneStates::default();
     let input = |intent| Input {
-        snapshot: &s,
-        zones: &none,
-        policy: &p,
         intent,
-        held_zone: None,
-        hold_down: None,
-        bumped: &[],
         failovers_pending: &pending,
-        silent: &[],
-        now_ms: NOW_MS,
-        partition: None,
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(&s, &none, &p)
     };
     let z = zones(OK, OK);
     for intent in [Intent::Auto, Intent::Failback] {
@@ -1059,19 +1014,8 @@ fn cut(s: &mut Snapshot, silent_ms: u64) {
 
 fn run_partition(s: &Snapshot, p: &Policy, partition: Option<&Partition>) -> Decision {
     decide(&Input {
-        snapshot: s,
-        zones: &zones(OK, OK),
-        policy: p,
-        intent: Intent::Auto,
-        held_zone: None,
-        hold_down: None,
-        bumped: &[],
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
         partition,
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(s, &zones(OK, OK), p)
     })
 }
 
@@ -1251,19 +1195,8 @@ fn the_chosen_side_going_dark_is_left_to_a_person() {
     let memory = chosen(&run_partition(&s, &policy(FailoverPolicy::Automatic), None));
     go_dark(&mut s, "dc-a");
     let d = decide(&Input {
-        snapshot: &s,
-        zones: &zones(DARK, OK),
-        policy: &policy(FailoverPolicy::Automatic),
-        intent: Intent::Auto,
-        held_zone: None,
-        hold_down: None,
-        bumped: &[],
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
         partition: Some(&memory),
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(&s, &zones(DARK, OK), &policy(FailoverPolicy::Automatic))
     });
     assert!(d.is_empty(), "{:?}", summary(&d));
     assert_eq!(
@@ -1324,19 +1257,8 @@ fn failback_returns_the_shards_the_engine_moved_away_first() {
     let p = policy(FailoverPolicy::Automatic);
     let z = zones(OK, OK);
     let input = |promoted: &'static [String]| Input {
-        snapshot: &s,
-        zones: &z,
-        policy: &p,
-        intent: Intent::Auto,
-        held_zone: None,
-        hold_down: None,
-        bumped: &[],
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
-        partition: None,
         promoted,
-        healthy_for_ms: u64::MAX,
+        ..input(&s, &z, &p)
     };
     // Without memory of it, the first master in slot order would move (M1 to dc-b).
     let d = decide(&input(&[]));
@@ -1378,23 +1300,12 @@ fn right_after_a_zone_returns_the_side_that_served_is_kept_and_stale_masters_sta
     let p = policy(FailoverPolicy::Automatic);
     let z = zones(OK, OK);
     let d = decide(&Input {
-        snapshot: &s,
-        zones: &z,
-        policy: &p,
-        intent: Intent::Auto,
-        held_zone: None,
         hold_down: Some(HoldDown {
             zone: "dc-a".into(),
             until_ms: NOW_MS + 5000,
             left_ms: 5000,
         }),
-        bumped: &[],
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
-        partition: None,
-        promoted: &[],
-        healthy_for_ms: u64::MAX,
+        ..input(&s, &z, &p)
     });
     let p = chosen(&d);
     assert_eq!(
@@ -1475,19 +1386,8 @@ fn silence_across_right_after_a_zone_came_back_is_not_a_cut() {
     let p = policy(FailoverPolicy::Automatic);
     let z = zones(OK, OK);
     let input = |healthy_for_ms| Input {
-        snapshot: &s,
-        zones: &z,
-        policy: &p,
-        intent: Intent::Auto,
-        held_zone: None,
-        hold_down: None,
-        bumped: &[],
-        failovers_pending: &[],
-        silent: &[],
-        now_ms: NOW_MS,
-        partition: None,
-        promoted: &[],
         healthy_for_ms,
+        ..input(&s, &z, &p)
     };
     let d = decide(&input(400));
     assert!(d.is_empty() && d.partition.is_none(), "{:?}", summary(&d));
