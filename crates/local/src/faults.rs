@@ -12,7 +12,7 @@ use redis_stretch_engine::{observe, Pool};
 use crate::cluster::{instance_conf, wait_listening};
 use crate::ports::{free_port_pair, lock_ports, FIRST_PORT};
 use crate::process::{self, ProcessStatus};
-use crate::state::{write_atomic, StateDir};
+use crate::state::{write_atomic, LocalInstance, StateDir};
 use crate::LocalError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +30,19 @@ pub fn kill_zone(dir: &StateDir, zone: &str, sig: FaultSignal) -> Result<Vec<Str
             state.zones.join(", ")
         )));
     }
+    let members: Vec<&LocalInstance> = state.instances.iter().filter(|i| i.zone == zone).collect();
+    signal_all(&members, sig)
+}
+
+/// Send `sig` to each of `instances` (by recorded PID, checked), reap the killed; returns what
+/// was signalled, in words.
+fn signal_all(instances: &[&LocalInstance], sig: FaultSignal) -> Result<Vec<String>, LocalError> {
+    let signal = match sig {
+        FaultSignal::Kill => Signal::SIGKILL,
+        FaultSignal::Stop => Signal::SIGSTOP,
+    };
     let mut hit = Vec::new();
-    for i in state.instances.iter().filter(|i| i.zone == zone) {
-        let signal = match sig {
-            FaultSignal::Kill => Signal::SIGKILL,
-            FaultSignal::Stop => Signal::SIGSTOP,
-        };
+    for i in instances {
         if process::send(i, signal)? {
             hit.push(format!(
                 "{} ({}, pid {})",
@@ -46,7 +53,8 @@ pub fn kill_zone(dir: &StateDir, zone: &str, sig: FaultSignal) -> Result<Vec<Str
         }
     }
     if sig == FaultSignal::Kill {
-        process::reap(&state.instances);
+        let killed: Vec<LocalInstance> = instances.iter().map(|i| (*i).clone()).collect();
+        process::reap(&killed);
     }
     Ok(hit)
 }
@@ -65,23 +73,7 @@ pub fn kill_instance(
             names.join(", ")
         )));
     };
-    let signal = match sig {
-        FaultSignal::Kill => Signal::SIGKILL,
-        FaultSignal::Stop => Signal::SIGSTOP,
-    };
-    let mut hit = Vec::new();
-    if process::send(i, signal)? {
-        hit.push(format!(
-            "{} ({}, pid {})",
-            i.name,
-            i.addr(),
-            i.pid.unwrap_or_default()
-        ));
-    }
-    if sig == FaultSignal::Kill {
-        process::reap(std::slice::from_ref(i));
-    }
-    Ok(hit)
+    signal_all(&[i], sig)
 }
 
 /// Bring `zone` back: resume frozen processes, restart killed ones from their data dir and

@@ -57,7 +57,13 @@ pub async fn run(
     .for_each(|result| async move {
         match result {
             Ok((obj, _)) => tracing::debug!(cluster = %obj, "reconciled"),
-            Err(e) => tracing::debug!("reconcile: {e}"),
+            // A failed reconcile is logged by `error_policy`, and a deleted object is no news;
+            // anything else (a watch the API refuses, RBAC) would otherwise go unseen.
+            Err(
+                e @ (kube::runtime::controller::Error::ReconcilerFailed(..)
+                | kube::runtime::controller::Error::ObjectNotFound(..)),
+            ) => tracing::debug!("reconcile: {e}"),
+            Err(e) => tracing::warn!("controller: {e}"),
         }
     })
     .await;

@@ -1,7 +1,7 @@
 //! One engine per `RedisStretchCluster`, each in its own task, running only on the leader.
 //!
 //! The reconciler is event-driven (a spec change, a pod change), but a data center going dark
-//! sends Kubernetes nothing for 40 s (node-monitor-grace-period): the engine must look for
+//! sends Kubernetes nothing for 50 s (node-monitor-grace-period in v1.37): the engine must look for
 //! itself, every 100 ms, straight at Redis. So each cluster gets a long-lived task that forms the
 //! cluster once (bootstrap) and then runs observe → decide → act passes, and the reconciler only
 //! reads what it reports (status, role labels) and keeps it running with the current spec.
