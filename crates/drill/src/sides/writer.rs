@@ -309,6 +309,16 @@ impl Writer {
     }
 }
 
+/// How long the readback may wait, in all, for slots whose owner is still being settled
+/// (`CLUSTERDOWN`, `TRYAGAIN`, `LOADING`) before such a write counts as lost.
+const READ_SETTLE: Duration = Duration::from_secs(10);
+
+fn transient(err: &str) -> bool {
+    ["CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN"]
+        .iter()
+        .any(|w| err.starts_with(w))
+}
+
 /// Read every acknowledged key back from wherever its slot lives now (from `source`, which must
 /// reach every instance: run it after the heal); returns, per write, whether its value is there.
 pub async fn read_back(
@@ -319,6 +329,8 @@ pub async fn read_back(
 ) -> Vec<bool> {
     let mut conns: BTreeMap<NodeAddr, RespConn> = BTreeMap::new();
     let mut out = Vec::with_capacity(writes.len());
+    // One window for the whole readback: a cluster that never settles costs it once.
+    let settle_until = Instant::now() + READ_SETTLE;
     for w in writes {
         let Some(first) = w.acked_by() else {
             out.push(false);
@@ -326,7 +338,9 @@ pub async fn read_back(
         };
         let mut target = first.clone();
         let mut found = false;
-        for _ in 0..(instances.len() + 3) {
+        let mut tries = 0;
+        while tries < instances.len() + 3 {
+            tries += 1;
             if !conns.contains_key(&target) {
                 match RespConn::connect(source, &target, password, Duration::from_secs(2)).await {
                     Ok(c) => {
@@ -353,6 +367,12 @@ pub async fn read_back(
                     }
                     Some(Reply::Err(e)) => match moved_to(e) {
                         Some(to) => target = to,
+                        // The slot's owner is being settled (a heal, a failover): ask again a
+                        // moment later, for a while, before calling the write lost.
+                        None if transient(e) && Instant::now() < settle_until => {
+                            tries -= 1;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                         None => break,
                     },
                     _ => break,
