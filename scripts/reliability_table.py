@@ -54,6 +54,12 @@ def main():
     ]
     for i, name, mode in rows:
         try:
+            # A row re-measured on its own says at which commit.
+            with open(os.path.join(out_dir, f"{i}.commit")) as f:
+                name = f"{name} (re-measured at {f.read().strip()})"
+        except OSError:
+            pass
+        try:
             with open(os.path.join(out_dir, f"{i}.json")) as f:
                 lines.append(row(name, mode, json.load(f)))
         except (OSError, ValueError, KeyError):
