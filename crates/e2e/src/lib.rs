@@ -10,12 +10,15 @@
 
 pub mod api;
 pub mod controlplane;
+pub mod env;
 pub mod error;
+pub mod faults;
 pub mod kubelet;
 pub mod operator;
 pub mod wait;
 
 pub use controlplane::ControlPlane;
+pub use env::Env;
 pub use error::{Error, Result};
 pub use kubelet::{Kubelet, NodeSpec};
 pub use operator::Operator;

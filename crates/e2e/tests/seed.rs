@@ -1,27 +1,18 @@
 //! The recipe's cluster on a real control plane: the seed's six nodes (test kubelet), the real
-//! scheduler places the SeedCompatible StatefulSets exactly as the recipe says, read from the
-//! API's `spec.nodeName`; the real StatefulSet controller creates the pods one by one as the
-//! test kubelet reports them Ready; `redis-stretch operator` (the binary, outside the cluster,
-//! with a kubeconfig) forms the cluster with every master's replica in the other DC.
+//! scheduler places the SeedCompatible StatefulSets as the recipe says, read from the API's
+//! `spec.nodeName`; the real StatefulSet controller creates the pods one by one as the test
+//! kubelet reports them Ready; `redis-stretch operator` (the binary, outside the cluster, with
+//! a kubeconfig) forms the cluster with every master's replica in the other DC.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, Pod, Secret as KubeSecret};
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client, ResourceExt};
-use redis_stretch_admin::{AdminClient, NodeAddr, Secret};
-use redis_stretch_e2e::api::{
-    cluster_pods, clusters, condition, create_namespace, install_crd, pod_ready, MANAGER,
-};
-use redis_stretch_e2e::kubelet::seed_nodes;
-use redis_stretch_e2e::wait::{until, Step};
-use redis_stretch_e2e::{init_tracing, ControlPlane, Kubelet, Operator};
+use redis_stretch_e2e::env::{placement, zone_of_ip};
+use redis_stretch_e2e::{init_tracing, Env};
 use serde_json::Value;
 
-const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 const NS: &str = "redis";
 
 /// The recipe's placement: leaders on the `az1` nodes 01, 02, 06, followers on the `az2`
@@ -37,204 +28,72 @@ fn seed_manifest() -> Value {
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-async fn apply(client: &Client, manifest: Value) {
-    let name = manifest["metadata"]["name"].as_str().unwrap().to_owned();
-    clusters(client, NS)
-        .patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(manifest),
-        )
-        .await
-        .unwrap();
-}
-
-/// Wait until the cluster's `n` pods are Running and Ready; returns them.
-async fn ready_pods(client: &Client, cluster: &str, n: usize, limit: Duration) -> Vec<Pod> {
-    until(
-        &format!("{n} ready pods of {cluster}"),
-        limit,
-        Duration::from_millis(500),
-        || async {
-            let pods = cluster_pods(client, NS, cluster).await?;
-            let ready: Vec<Pod> = pods.iter().filter(|p| pod_ready(p)).cloned().collect();
-            Ok(if ready.len() == n {
-                Step::Done(ready)
-            } else {
-                Step::Pending(describe(&pods))
-            })
-        },
-    )
-    .await
-    .unwrap()
-}
-
-fn describe(pods: &[Pod]) -> String {
-    let mut s: Vec<String> = pods
+/// Nodes of the pods of one StatefulSet (`seed-leader-*`), sorted.
+fn nodes_of(placed: &BTreeMap<String, String>, set: &str) -> Vec<String> {
+    let mut n: Vec<String> = placed
         .iter()
-        .map(|p| {
-            format!(
-                "{} node={} phase={} ready={}",
-                p.name_any(),
-                p.spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.clone())
-                    .unwrap_or_else(|| "-".into()),
-                p.status
-                    .as_ref()
-                    .and_then(|s| s.phase.clone())
-                    .unwrap_or_default(),
-                pod_ready(p)
-            )
-        })
+        .filter(|(pod, _)| pod.starts_with(&format!("seed-{set}-")))
+        .map(|(_, node)| node.clone())
         .collect();
-    s.sort();
-    format!("[{}]", s.join(", "))
+    n.sort();
+    n
 }
 
-async fn wait_condition(
-    client: &Client,
-    cluster: &str,
-    type_: &str,
-    status: &str,
-    limit: Duration,
-) {
-    until(
-        &format!("{cluster} condition {type_}={status}"),
-        limit,
-        Duration::from_millis(500),
-        || async {
-            let obj = clusters(client, NS)
-                .get(cluster)
-                .await
-                .map_err(redis_stretch_e2e::Error::kube("reading the cluster"))?;
-            Ok(match condition(&obj, type_) {
-                Some((s, _, _)) if s == status => Step::Done(()),
-                other => Step::Pending(format!(
-                    "{other:?}; conditions: {}",
-                    obj.data
-                        .pointer("/status/conditions")
-                        .cloned()
-                        .unwrap_or_default()
-                )),
-            })
-        },
-    )
-    .await
-    .unwrap()
-}
-
-/// node -> zone, from the API's Node labels.
-async fn node_zones(client: &Client) -> BTreeMap<String, String> {
-    Api::<Node>::all(client.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|n| {
-            let zone = n.labels().get(ZONE_LABEL).cloned().unwrap_or_default();
-            (n.name_any(), zone)
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn seed_compatible_lands_like_the_recipe_and_pairs_every_master_across_dcs() {
+/// The seed cluster, from `apply` to Ready, with the nodes registered before the resource
+/// (`nodes_first`) or after it (pods wait Pending until the nodes come).
+async fn seed(name: &str, nodes_first: bool) {
     init_tracing();
-    let Some(cp) = ControlPlane::start("seed").unwrap() else {
+    let Some(mut env) = Env::start(name, NS).await.unwrap() else {
         return;
     };
-    let client = cp.client().await.unwrap();
-    install_crd(&client).await.unwrap();
-    create_namespace(&client, NS).await.unwrap();
-    create_namespace(&client, "redis-stretch").await.unwrap();
-    let _kubelet = Kubelet::start(client.clone(), seed_nodes(ZONE_LABEL), cp.dir())
+    if nodes_first {
+        env.start_kubelet().await.unwrap();
+    }
+    env.start_operator().unwrap();
+    let applied = Instant::now();
+    env.apply(&seed_manifest()).await.unwrap();
+    if !nodes_first {
+        // Let the operator apply and the scheduler find no node first.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        env.start_kubelet().await.unwrap();
+    }
+
+    let pods = env
+        .ready_pods(NS, "seed", 6, Duration::from_secs(300))
         .await
         .unwrap();
-    let _operator = Operator::start(
-        cp.kubeconfig(),
-        cp.dir(),
-        "op-1",
-        &[
-            "--lease-namespace",
-            "redis-stretch",
-            "--preferred-zone",
-            "dc-b",
-        ],
-    )
-    .unwrap();
-
-    let applied = Instant::now();
-    apply(&client, seed_manifest()).await;
-
-    // Placement, as the API server has it.
-    let pods = ready_pods(&client, "seed", 6, Duration::from_secs(300)).await;
     let all_ready = applied.elapsed();
-    let placed: BTreeMap<String, String> = pods
-        .iter()
-        .map(|p| {
-            (
-                p.name_any(),
-                p.spec
-                    .as_ref()
-                    .and_then(|s| s.node_name.clone())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    eprintln!("seed placement (spec.nodeName): {placed:?}");
-    let nodes_of = |set: &str| {
-        let mut n: Vec<&str> = placed
-            .iter()
-            .filter(|(pod, _)| pod.starts_with(&format!("seed-{set}-")))
-            .map(|(_, node)| node.as_str())
-            .collect();
-        n.sort();
-        n
-    };
-    assert_eq!(nodes_of("leader"), LEADER_NODES, "leaders: {placed:?}");
+    let placed = placement(&pods);
+    eprintln!("{name}: placement (spec.nodeName) {placed:?}");
     assert_eq!(
-        nodes_of("follower"),
+        nodes_of(&placed, "leader"),
+        LEADER_NODES,
+        "leaders: {placed:?}"
+    );
+    assert_eq!(
+        nodes_of(&placed, "follower"),
         FOLLOWER_NODES,
         "followers: {placed:?}"
     );
 
-    // The operator forms the cluster and says so.
-    wait_condition(&client, "seed", "Ready", "True", Duration::from_secs(180)).await;
+    env.wait_condition(NS, "seed", "Ready", "True", Duration::from_secs(180))
+        .await
+        .unwrap();
     eprintln!(
-        "seed: 6 pods ready {:.1}s after apply, condition Ready after {:.1}s",
+        "{name}: 6 pods ready {:.1}s after apply, condition Ready after {:.1}s",
         all_ready.as_secs_f64(),
         applied.elapsed().as_secs_f64()
     );
 
-    // Redis itself: 3 masters with slots, each with a replica in the other DC.
-    let secret = Api::<KubeSecret>::namespaced(client.clone(), NS)
-        .get("seed-auth")
-        .await
-        .unwrap();
-    let password = secret.data.unwrap()["password"].0.clone();
-    let password = Secret::new(String::from_utf8(password).unwrap());
-    let zones = node_zones(&client).await;
-    let zone_of_ip: BTreeMap<String, String> = pods
-        .iter()
-        .map(|p| {
-            let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
-            let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap();
-            (ip, zones[&node].clone())
-        })
-        .collect();
-    let ip = zone_of_ip.keys().next().unwrap().clone();
-    let admin = AdminClient::connect(
-        &NodeAddr::new(ip, 6379),
-        Some(&password),
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
-    let nodes = admin.cluster_nodes().await.unwrap();
+    // Redis itself: 3 masters with slots, 2 in dc-a and 1 in dc-b as preferred, each with a
+    // replica in the other DC.
+    let password = env.password(NS, "seed").await.unwrap();
+    let zones = env.node_zones().await.unwrap();
+    let zone_of = zone_of_ip(&pods, &zones);
+    let ip = zone_of.keys().next().unwrap().clone();
+    let nodes = env.cluster_nodes(&ip, &password).await.unwrap();
     let zone =
-        |n: &redis_stretch_admin::ClusterNode| zone_of_ip[&n.addr.as_ref().unwrap().host].clone();
+        |n: &redis_stretch_admin::ClusterNode| zone_of[&n.addr.as_ref().unwrap().host].clone();
     let masters: Vec<_> = nodes
         .nodes
         .iter()
@@ -265,4 +124,14 @@ async fn seed_compatible_lands_like_the_recipe_and_pairs_every_master_across_dcs
         per_zone,
         BTreeMap::from([("dc-a".to_owned(), 2), ("dc-b".to_owned(), 1)])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_compatible_with_nodes_registered_first() {
+    seed("seed-nodes-first", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_compatible_with_nodes_registered_after_the_resource() {
+    seed("seed-nodes-after", false).await;
 }

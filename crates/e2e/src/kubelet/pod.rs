@@ -54,6 +54,7 @@ struct Worker {
     containers: Vec<Running>,
     /// The status we last patched, to patch only changes.
     reported: Value,
+    last_patch: Option<Instant>,
 }
 
 /// Run a pod until it is deleted (then finish the deletion) or gone from the API.
@@ -94,6 +95,7 @@ pub(crate) async fn run(
         ready_since: now_time(),
         containers: Vec::new(),
         reported: Value::Null,
+        last_patch: None,
     };
     let outcome = w.live(&mut pod_rx).await;
     if let Err(e) = outcome {
@@ -125,6 +127,9 @@ impl Worker {
                     Err(e) => tracing::info!("pod {}/{} not started yet: {e}", self.ns, self.name),
                 }
             }
+            if pod_rx.has_changed().is_err() {
+                return Ok(());
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
         for i in 0..self.containers.len() {
@@ -140,6 +145,10 @@ impl Worker {
                 return Ok(());
             };
             if self.shared.is_offline(&self.node) {
+                if pod_rx.has_changed().is_err() {
+                    self.kill_all().await;
+                    return Ok(());
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
@@ -150,11 +159,17 @@ impl Worker {
             if self.shared.is_offline(&self.node) {
                 continue;
             }
-            if let Err(e) = self.report().await {
+            if let Err(e) = self.report(&pod).await {
                 tracing::warn!("pod {}/{} status: {e}", self.ns, self.name);
             }
             tokio::select! {
-                _ = pod_rx.changed() => {}
+                changed = pod_rx.changed() => {
+                    if changed.is_err() {
+                        // The kubelet stopped: its pods stop with it.
+                        self.kill_all().await;
+                        return Ok(());
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         }
@@ -406,8 +421,11 @@ impl Worker {
         })
     }
 
-    /// Patch the pod status when it changed (readiness, restarts, state).
-    async fn report(&mut self) -> Result<()> {
+    /// Patch the pod status when it changed (readiness, restarts, state), or when the API
+    /// says otherwise — the node lifecycle controller marks the pods of a NotReady node not
+    /// ready, and a kubelet that comes back puts its own view back (its status manager
+    /// reconciles with the API server the same way).
+    async fn report(&mut self, api_pod: &Pod) -> Result<()> {
         let mut status = self.status();
         let fingerprint = |s: &Value| {
             let mut s = s.clone();
@@ -423,7 +441,11 @@ impl Worker {
             }
             s
         };
-        if fingerprint(&status) == fingerprint(&self.reported) {
+        let api_differs = differs(&status, api_pod)
+            && self
+                .last_patch
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if fingerprint(&status) == fingerprint(&self.reported) && !api_differs {
             return Ok(());
         }
         let ready_now = status.pointer("/status/conditions/3/status")
@@ -444,6 +466,7 @@ impl Worker {
                 self.ns, self.name
             )))?;
         self.reported = status;
+        self.last_patch = Some(Instant::now());
         Ok(())
     }
 
@@ -533,6 +556,54 @@ impl Worker {
         }
         self.record_pids();
     }
+}
+
+/// Does the API's pod status disagree with ours on what matters: IP, readiness, restarts?
+fn differs(desired: &Value, api: &Pod) -> bool {
+    let Some(st) = api.status.as_ref() else {
+        return true;
+    };
+    let ready = |t: &str| {
+        st.conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == t)
+            .map(|c| c.status.clone())
+    };
+    let want = |t: &str| {
+        desired
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+            .and_then(|c| c["status"].as_str())
+            .map(str::to_owned)
+    };
+    if st.pod_ip.as_deref() != desired.pointer("/status/podIP").and_then(Value::as_str)
+        || ready("Ready") != want("Ready")
+        || ready("ContainersReady") != want("ContainersReady")
+    {
+        return true;
+    }
+    let theirs: Vec<(String, bool, i64)> = st
+        .container_statuses
+        .iter()
+        .flatten()
+        .map(|c| (c.name.clone(), c.ready, i64::from(c.restart_count)))
+        .collect();
+    let ours: Vec<(String, bool, i64)> = desired
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_owned(),
+                c["ready"].as_bool().unwrap_or(false),
+                c["restartCount"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    theirs != ours
 }
 
 fn status_signal(status: &std::process::ExitStatus) -> i32 {
