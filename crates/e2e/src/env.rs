@@ -254,3 +254,44 @@ pub fn describe(pods: &[Pod]) -> String {
     s.sort();
     format!("[{}]", s.join(", "))
 }
+
+/// Masters with slots per zone, after checking that every such master has a replica and all
+/// its replicas are in another zone; `Err` names the first master that breaks it.
+pub fn masters_per_zone(
+    nodes: &ClusterNodes,
+    zone_of_ip: &BTreeMap<String, String>,
+) -> std::result::Result<BTreeMap<String, usize>, String> {
+    let zone = |n: &redis_stretch_admin::ClusterNode| {
+        n.addr
+            .as_ref()
+            .and_then(|a| zone_of_ip.get(&a.host))
+            .cloned()
+            .ok_or_else(|| format!("node {} ({:?}) is not a pod of the cluster", n.id, n.addr))
+    };
+    let mut per_zone: BTreeMap<String, usize> = BTreeMap::new();
+    for m in nodes
+        .nodes
+        .iter()
+        .filter(|n| n.flags.master && n.slot_count() > 0)
+    {
+        let mz = zone(m)?;
+        *per_zone.entry(mz.clone()).or_default() += 1;
+        let replicas: Vec<_> = nodes
+            .nodes
+            .iter()
+            .filter(|r| r.master_id.as_deref() == Some(m.id.as_str()))
+            .collect();
+        if replicas.is_empty() {
+            return Err(format!("master {:?} has no replica", m.addr));
+        }
+        for r in replicas {
+            if zone(r)? == mz {
+                return Err(format!(
+                    "master {:?} and its replica {:?} are both in {mz}",
+                    m.addr, r.addr
+                ));
+            }
+        }
+    }
+    Ok(per_zone)
+}

@@ -10,11 +10,13 @@
 
 pub mod api;
 pub mod controlplane;
+pub mod drill;
 pub mod env;
 pub mod error;
 pub mod faults;
 pub mod kubelet;
 pub mod operator;
+pub mod timeline;
 pub mod wait;
 
 pub use controlplane::ControlPlane;

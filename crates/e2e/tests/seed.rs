@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use redis_stretch_e2e::env::{placement, zone_of_ip};
+use redis_stretch_e2e::env::{masters_per_zone, placement, zone_of_ip};
 use redis_stretch_e2e::{init_tracing, Env};
 use serde_json::Value;
 
@@ -92,34 +92,7 @@ async fn seed(name: &str, nodes_first: bool) {
     let zone_of = zone_of_ip(&pods, &zones);
     let ip = zone_of.keys().next().unwrap().clone();
     let nodes = env.cluster_nodes(&ip, &password).await.unwrap();
-    let zone =
-        |n: &redis_stretch_admin::ClusterNode| zone_of[&n.addr.as_ref().unwrap().host].clone();
-    let masters: Vec<_> = nodes
-        .nodes
-        .iter()
-        .filter(|n| n.flags.master && n.slot_count() > 0)
-        .collect();
-    assert_eq!(masters.len(), 3, "{nodes:?}");
-    let mut per_zone: BTreeMap<String, usize> = BTreeMap::new();
-    for m in &masters {
-        *per_zone.entry(zone(m)).or_default() += 1;
-        let replicas: Vec<_> = nodes
-            .nodes
-            .iter()
-            .filter(|r| r.master_id.as_deref() == Some(m.id.as_str()))
-            .collect();
-        assert!(!replicas.is_empty(), "master {:?} has no replica", m.addr);
-        for r in replicas {
-            assert_ne!(
-                zone(r),
-                zone(m),
-                "master {:?} and its replica {:?} are both in {}",
-                m.addr,
-                r.addr,
-                zone(m)
-            );
-        }
-    }
+    let per_zone = masters_per_zone(&nodes, &zone_of).unwrap_or_else(|e| panic!("{e}: {nodes:?}"));
     assert_eq!(
         per_zone,
         BTreeMap::from([("dc-a".to_owned(), 2), ("dc-b".to_owned(), 1)])
