@@ -7,10 +7,12 @@
 #   scripts/controlplane.sh stop DIR      stop exactly the processes recorded in DIR
 #   scripts/controlplane.sh env DIR       print KUBECONFIG=... for the cluster in DIR
 #
-# The binary is built from Go modules (k8s.io/kubernetes v1.37.2, go.etcd.io/etcd/server/v3):
-# no container image, no release download. A cold build takes about 5 minutes of downloads and
-# 20 minutes of compiling on two cores; afterwards `build` is a no-op until e2e/controlplane
-# changes. Override the output directory with REDIS_STRETCH_CONTROLPLANE_DIR.
+# The binary is built from Go modules (k8s.io/kubernetes v1.37.2, go.etcd.io/etcd/server/v3
+# v3.7.3, helm.sh/helm/v4 v4.3.2 for the chart test; `controlplane helm ...` is helm): no
+# container image, no release download. A cold build takes a few minutes of downloads and about
+# 20 minutes of compiling on two cores (~1 GB module cache, ~4-7 GB build cache); afterwards
+# `build` is a no-op until e2e/controlplane changes. Override the output directory with
+# REDIS_STRETCH_CONTROLPLANE_DIR.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 src="$root/e2e/controlplane"

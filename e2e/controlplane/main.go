@@ -7,13 +7,17 @@
 //	controlplane kube-controller-manager FLAGS...
 //	controlplane kube-scheduler FLAGS...
 //	controlplane etcd FLAGS...
+//	controlplane helm ARGS...
 //
-// Each subcommand calls the upstream command constructor (cmd/*/app) or etcdmain.Main with the
-// remaining arguments, so every upstream flag works as documented. scripts/controlplane.sh
+// Each subcommand calls the upstream command constructor (cmd/*/app, helm's pkg/cmd) or
+// etcdmain.Main with the remaining arguments, so every upstream flag works as documented. Helm
+// (v4, which requires exactly the k8s.io modules of v1.37.2) is here to install the operator's
+// chart into this control plane. scripts/controlplane.sh
 // builds this binary and starts the four processes on loopback.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +25,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/server/v3/etcdmain"
+	helmcmd "helm.sh/helm/v4/pkg/cmd"
+	helmkube "helm.sh/helm/v4/pkg/kube"
 	"k8s.io/component-base/cli"
 	_ "k8s.io/component-base/logs/json/register"          // --logging-format=json, as upstream
 	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics, as upstream
@@ -30,7 +36,7 @@ import (
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
-const usage = "usage: controlplane kube-apiserver|kube-controller-manager|kube-scheduler|etcd [FLAGS...]"
+const usage = "usage: controlplane kube-apiserver|kube-controller-manager|kube-scheduler|etcd|helm [ARGS...]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -49,6 +55,23 @@ func main() {
 	case "etcd":
 		// etcdmain reads os.Args itself (args[0] is the program name, as etcd's own main).
 		etcdmain.Main(append([]string{filepath.Join(filepath.Dir(os.Args[0]), "etcd")}, args...))
+		return
+	case "helm":
+		// As helm's own main: the field manager is "helm" whatever this binary is called.
+		helmkube.ManagedFieldsManager = "helm"
+		cmd, err := helmcmd.NewRootCmd(os.Stdout, args, helmcmd.SetupLogging)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helm:", err)
+			os.Exit(1)
+		}
+		cmd.SetArgs(args)
+		if err := cmd.Execute(); err != nil {
+			var cerr helmcmd.CommandError
+			if errors.As(err, &cerr) {
+				os.Exit(cerr.ExitCode)
+			}
+			os.Exit(1)
+		}
 		return
 	case "-h", "--help", "help":
 		fmt.Println(usage)

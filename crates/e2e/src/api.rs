@@ -30,6 +30,14 @@ pub async fn install_crd(client: &Client) -> Result<()> {
     )
     .await
     .map_err(Error::kube("applying the CRD"))?;
+    wait_crd_served(client).await
+}
+
+/// Wait until the RedisStretchCluster CRD is Established and its resources are served (after
+/// `install_crd`, or after `helm install` put it from the chart's crds/).
+pub async fn wait_crd_served(client: &Client) -> Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = "redisstretchclusters.redis-stretch.io".to_owned();
     until(
         "the CRD to be Established",
         Duration::from_secs(60),
@@ -38,10 +46,10 @@ pub async fn install_crd(client: &Client) -> Result<()> {
             let api = api.clone();
             let name = name.clone();
             async move {
-                let crd = api
-                    .get(&name)
-                    .await
-                    .map_err(Error::kube("reading the CRD"))?;
+                let crd = match api.get(&name).await {
+                    Ok(crd) => crd,
+                    Err(e) => return Ok(Step::Pending(e.to_string())),
+                };
                 let established = crd
                     .status
                     .and_then(|s| s.conditions)

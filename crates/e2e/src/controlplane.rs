@@ -94,6 +94,23 @@ impl ControlPlane {
         &self.kubeconfig
     }
 
+    /// Write a kubeconfig that authenticates with `token` (a service account's, from the
+    /// TokenRequest API) to `path`: what a pod with that service account would use.
+    pub fn token_kubeconfig(&self, token: &str, path: &Path) -> Result<()> {
+        let env = std::fs::read_to_string(self.dir.join("controlplane.env"))
+            .map_err(Error::io("reading controlplane.env"))?;
+        let server = env
+            .lines()
+            .find_map(|l| l.strip_prefix("APISERVER="))
+            .ok_or_else(|| Error::Invalid("controlplane.env has no APISERVER".into()))?;
+        let ca = self.dir.join("pki/ca.crt");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: e2e\n  cluster:\n    server: {server}\n    certificate-authority: {}\nusers:\n- name: token\n  user:\n    token: {token}\ncontexts:\n- name: e2e\n  context: {{cluster: e2e, user: token}}\ncurrent-context: e2e\n",
+            ca.display()
+        );
+        std::fs::write(path, text).map_err(Error::io(format!("writing {}", path.display())))
+    }
+
     /// A client with the admin kubeconfig.
     pub async fn client(&self) -> Result<Client> {
         let bad = |message: String| Error::Kubeconfig {

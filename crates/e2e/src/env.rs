@@ -32,11 +32,18 @@ impl Env {
     /// A control plane with the CRD and the namespaces `namespace` and `redis-stretch` (the
     /// operator's Lease). `Ok(None)`: the control plane is not built, the test skips.
     pub async fn start(name: &str, namespace: &str) -> Result<Option<Self>> {
+        Self::start_with(name, namespace, true).await
+    }
+
+    /// As `start`, installing the CRD only when `crd` (a Helm install brings its own).
+    pub async fn start_with(name: &str, namespace: &str, crd: bool) -> Result<Option<Self>> {
         let Some(cp) = ControlPlane::start(name)? else {
             return Ok(None);
         };
         let client = cp.client().await?;
-        install_crd(&client).await?;
+        if crd {
+            install_crd(&client).await?;
+        }
         create_namespace(&client, namespace).await?;
         create_namespace(&client, "redis-stretch").await?;
         Ok(Some(Self {

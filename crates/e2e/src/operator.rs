@@ -36,7 +36,8 @@ pub fn redis_stretch_bin() -> Result<PathBuf> {
 
 impl Operator {
     /// Start an operator replica named `identity` against the cluster of `kubeconfig`, logging
-    /// to `dir/operator-<identity>.log`. `extra` are more `redis-stretch operator` flags.
+    /// to `dir/operator-<identity>.log` (the operator at debug: reconcile errors, such as an
+    /// RBAC denial, are logged at that level). `extra` are more `redis-stretch operator` flags.
     pub fn start(kubeconfig: &Path, dir: &Path, identity: &str, extra: &[&str]) -> Result<Self> {
         let log = dir.join(format!("operator-{identity}.log"));
         let out = File::create(&log).map_err(Error::io(format!("creating {}", log.display())))?;
@@ -58,7 +59,7 @@ impl Operator {
             .env(
                 "RUST_LOG",
                 std::env::var("REDIS_STRETCH_E2E_OPERATOR_LOG")
-                    .unwrap_or_else(|_| "info".to_owned()),
+                    .unwrap_or_else(|_| "info,redis_stretch_operator=debug".to_owned()),
             )
             .stdin(Stdio::null())
             .stdout(out)
@@ -70,6 +71,16 @@ impl Operator {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Resident memory now, KiB (`VmRSS` of /proc/PID/status).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
     }
 
     pub fn log(&self) -> &Path {

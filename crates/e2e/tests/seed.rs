@@ -80,9 +80,10 @@ async fn seed(name: &str, nodes_first: bool) {
         .await
         .unwrap();
     eprintln!(
-        "{name}: 6 pods ready {:.1}s after apply, condition Ready after {:.1}s",
+        "{name}: 6 pods ready {:.1}s after apply, condition Ready after {:.1}s; operator RSS {:?} KiB",
         all_ready.as_secs_f64(),
-        applied.elapsed().as_secs_f64()
+        applied.elapsed().as_secs_f64(),
+        env.operator.as_ref().and_then(|o| o.rss_kib())
     );
 
     // Redis itself: 3 masters with slots, 2 in dc-a and 1 in dc-b as preferred, each with a
