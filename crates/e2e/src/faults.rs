@@ -140,6 +140,19 @@ impl Faults for KubeFaults<'_> {
         )])
     }
 
+    fn take_down_instance(&self, name: &str, fault: ZoneFault) -> Result<Vec<String>> {
+        if fault != ZoneFault::Stop {
+            return Err(Error::Invalid(
+                "on Kubernetes an instance goes down frozen (stop); a crash is a pod restart"
+                    .into(),
+            ));
+        }
+        let n = self.kubelet.freeze_pod(name);
+        Ok(vec![format!(
+            "{name}: {n} processes frozen, its node still heartbeating"
+        )])
+    }
+
     async fn bring_back(&self, zone: &str, new_addresses: bool) -> Result<Vec<String>> {
         if new_addresses {
             return Err(Error::Invalid(

@@ -75,14 +75,17 @@ pub fn seed_nodes(zone_label: &str) -> Vec<NodeSpec> {
         .collect()
 }
 
+/// A running pod's processes: (node, pod name, pids).
+type PodProcesses = (String, String, Vec<u32>);
+
 /// What the node heartbeats, the pod workers and the guard share.
 pub(crate) struct Shared {
     pub client: Client,
     pub nodes: Vec<NodeSpec>,
     /// Nodes whose data center is offline: no heartbeats, no pod actions.
     offline: Mutex<HashSet<String>>,
-    /// Running processes: pod uid -> (node, pids), to freeze a zone and to kill on drop.
-    pids: Mutex<HashMap<String, (String, Vec<u32>)>>,
+    /// Running processes by pod uid, to freeze a zone or a pod and to kill on drop.
+    pids: Mutex<HashMap<String, PodProcesses>>,
     /// Pod IPs in use: 127.0.<subnet>.<n>.
     ips: Mutex<HashSet<u8>>,
     pub subnet: u8,
@@ -107,12 +110,12 @@ impl Shared {
         format!("127.0.{}.{}", self.subnet, 200 + i)
     }
 
-    pub fn record_pids(&self, uid: &str, node: &str, pids: Vec<u32>) {
+    pub fn record_pids(&self, uid: &str, node: &str, pod: &str, pids: Vec<u32>) {
         if let Ok(mut m) = self.pids.lock() {
             if pids.is_empty() {
                 m.remove(uid);
             } else {
-                m.insert(uid.to_owned(), (node.to_owned(), pids));
+                m.insert(uid.to_owned(), (node.to_owned(), pod.to_owned(), pids));
             }
         }
     }
@@ -144,10 +147,19 @@ impl Shared {
         }
     }
 
+    fn signal_pod(&self, pod: &str, signal: Signal) -> usize {
+        let Ok(m) = self.pids.lock() else { return 0 };
+        m.values()
+            .filter(|(_, name, _)| name == pod)
+            .flat_map(|(_, _, pids)| pids)
+            .filter(|pid| kill(Pid::from_raw(**pid as i32), signal).is_ok())
+            .count()
+    }
+
     fn signal_node_pods(&self, nodes: &HashSet<String>, signal: Signal) -> usize {
         let Ok(m) = self.pids.lock() else { return 0 };
         let mut n = 0;
-        for (node, pids) in m.values() {
+        for (node, _, pids) in m.values() {
             if nodes.contains(node) {
                 for pid in pids {
                     if kill(Pid::from_raw(*pid as i32), signal).is_ok() {
@@ -278,6 +290,17 @@ impl Kubelet {
         n
     }
 
+    /// Freeze one pod's processes (SIGSTOP), its node still heartbeating: a hung instance.
+    /// Returns how many processes were frozen.
+    pub fn freeze_pod(&self, pod: &str) -> usize {
+        self.shared.signal_pod(pod, Signal::SIGSTOP)
+    }
+
+    /// Thaw a pod `freeze_pod` froze.
+    pub fn thaw_pod(&self, pod: &str) -> usize {
+        self.shared.signal_pod(pod, Signal::SIGCONT)
+    }
+
     fn zone_nodes(&self, zone: &str) -> HashSet<String> {
         self.shared
             .nodes
@@ -296,7 +319,7 @@ impl Drop for Kubelet {
         // Every process we started, by recorded PID: thawed first, or SIGKILL would wait for a
         // frozen process to be scheduled... (it does not, but SIGCONT keeps ps tidy).
         if let Ok(mut m) = self.shared.pids.lock() {
-            for (_, pids) in m.values() {
+            for (_, _, pids) in m.values() {
                 for pid in pids {
                     let pid = Pid::from_raw(*pid as i32);
                     let _ = kill(pid, Signal::SIGCONT);

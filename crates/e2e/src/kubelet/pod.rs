@@ -101,7 +101,7 @@ pub(crate) async fn run(
     if let Err(e) = outcome {
         tracing::warn!("pod {}/{}: {e}", w.ns, w.name);
     }
-    w.shared.record_pids(&w.uid, &w.node, Vec::new());
+    w.shared.record_pids(&w.uid, &w.node, &w.name, Vec::new());
     w.shared.release_ip(&w.ip);
     let _ = std::fs::remove_dir_all(&w.dir);
 }
@@ -275,7 +275,8 @@ impl Worker {
             .iter()
             .filter_map(|c| c.child.as_ref().and_then(Child::id))
             .collect();
-        self.shared.record_pids(&self.uid, &self.node, pids);
+        self.shared
+            .record_pids(&self.uid, &self.node, &self.name, pids);
     }
 
     /// Restart exited containers (restartPolicy Always, with back-off) and run due probes.
