@@ -3,6 +3,7 @@
 # into docs/bench/<name>.md, then the document is assembled from the sections.
 #   scripts/bench.sh                # every benchmark
 #   scripts/bench.sh bootstrap      # just one section (others are kept as committed)
+#   scripts/bench.sh footprint      # the operator on the e2e control plane (not in the default set)
 #   RUNS=9 scripts/bench.sh         # more runs per figure (default 7)
 # Takes minutes; not part of scripts/test.sh. Only loopback traffic.
 set -euo pipefail
@@ -248,8 +249,25 @@ for s in "${sections[@]}"; do
       servers_section "${SERVER_RUNS:-5}" > docs/bench/servers.md.tmp
       mv docs/bench/servers.md.tmp docs/bench/servers.md
       ;;
+    footprint)
+      # The operator against the e2e control plane (built once, cached): release binary, its
+      # RSS, reconcile latency and API requests per minute with 1 and 50 clusters.
+      # The binary the image ships: the `operator` profile (release + LTO, Cargo.toml).
+      scripts/controlplane.sh build >/dev/null
+      cargo build --quiet --profile operator -p redis-stretch
+      REDIS_STRETCH_E2E=1 REDIS_STRETCH_BIN="$root/target/operator/redis-stretch" FOOTPRINT_OUT="$root/docs/bench/footprint.body" \
+        cargo test --quiet -p redis-stretch-e2e --test footprint -- --ignored --nocapture >&2
+      {
+        cat docs/bench/footprint.body
+        echo
+        machine
+        echo "Produced by \`scripts/bench.sh footprint\` (\`crates/e2e/tests/footprint.rs\`)."
+      } > docs/bench/footprint.md.tmp
+      rm -f docs/bench/footprint.body
+      mv docs/bench/footprint.md.tmp docs/bench/footprint.md
+      ;;
     *)
-      echo "unknown benchmark section: $s (known: bootstrap, rto, detection, servers)" >&2
+      echo "unknown benchmark section: $s (known: bootstrap, rto, detection, servers, footprint)" >&2
       exit 2
       ;;
   esac

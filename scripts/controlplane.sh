@@ -184,6 +184,8 @@ subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubern
   cert admin "/O=system:masters/CN=e2e-admin" "$client"
   cert kube-controller-manager "/CN=system:kube-controller-manager" "$client"
   cert kube-scheduler "/CN=system:kube-scheduler" "$client"
+  # The operator's own user (admin rights), so that the audit log below can count its requests.
+  cert operator "/O=system:masters/CN=redis-stretch-operator" "$client"
   # Service-account tokens: signed by the API server (TokenRequest), checked with the public key.
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$pki/sa.key" 2>/dev/null
   openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -191,6 +193,18 @@ subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubern
   kubeconfig admin admin
   kubeconfig kube-controller-manager kube-controller-manager
   kubeconfig kube-scheduler kube-scheduler
+  kubeconfig operator operator
+  # Audit: one line per finished request of the operator's user and nobody else's (the footprint
+  # benchmark counts its API requests per minute from it, as the API server saw them).
+  cat > "$dir/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+- level: Metadata
+  users: [redis-stretch-operator]
+- level: None
+POLICY
 
   mkdir -p "$dir/etcd-data"
   # One member, no fsync: a test cluster's etcd need not survive a power cut.
@@ -210,7 +224,8 @@ subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubern
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
     --authorization-mode Node,RBAC --allow-privileged=true --profiling=false \
-    --endpoint-reconciler-type none
+    --endpoint-reconciler-type none \
+    --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" --audit-log-format json
   wait_for kube-apiserver 180 https_ok "https://127.0.0.1:$apiserver_port/readyz"
 
   spawn kube-controller-manager --kubeconfig "$dir/kube-controller-manager.kubeconfig" \

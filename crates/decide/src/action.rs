@@ -96,10 +96,25 @@ impl ActionKind {
     }
 }
 
+/// What an action does, without why: `Display` is this, then `: why`.
+pub struct What<'a>(&'a Action);
+
+impl Action {
+    pub fn what(&self) -> What<'_> {
+        What(self)
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let node = &self.node;
-        match &self.kind {
+        write!(f, "{}: {}", self.what(), self.why)
+    }
+}
+
+impl fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let node = &self.0.node;
+        match &self.0.kind {
             ActionKind::Fence {
                 min_replicas,
                 max_lag_s,
@@ -123,8 +138,7 @@ impl fmt::Display for Action {
             ActionKind::SetNodeTimeout { ms } => {
                 write!(f, "set cluster-node-timeout of {node} to {ms} ms")
             }
-        }?;
-        write!(f, ": {}", self.why)
+        }
     }
 }
 

@@ -14,7 +14,7 @@ mod status;
 mod waiting;
 pub mod zone;
 
-pub use action::{short_id, Action, ActionKind};
+pub use action::{short_id, Action, ActionKind, What};
 pub use memory::{
     AskedFailover, HoldDown, HoldDownConfig, Memory, Partition, SideRule, ZoneMemory,
 };

@@ -94,6 +94,28 @@ impl ControlPlane {
         &self.kubeconfig
     }
 
+    /// The operator's kubeconfig: admin rights (`system:masters`) as the user
+    /// `redis-stretch-operator`, whose requests, and only those, the API server's audit log
+    /// (`audit.log` in `dir`) records.
+    pub fn operator_kubeconfig(&self) -> PathBuf {
+        self.dir.join("operator.kubeconfig")
+    }
+
+    /// API requests of the operator's user that have finished so far, as the audit log lines
+    /// (JSON) of the API server.
+    pub fn operator_requests(&self) -> Result<Vec<serde_json::Value>> {
+        let path = self.dir.join("audit.log");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()))(e)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
     /// Write a kubeconfig that authenticates with `token` (a service account's, from the
     /// TokenRequest API) to `path`: what a pod with that service account would use.
     pub fn token_kubeconfig(&self, token: &str, path: &Path) -> Result<()> {

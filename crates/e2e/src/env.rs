@@ -61,11 +61,12 @@ impl Env {
         Ok(())
     }
 
-    /// `redis-stretch operator` outside the cluster, admin kubeconfig, leader preferred in
-    /// dc-b (the zone with the minority of masters).
+    /// `redis-stretch operator` outside the cluster, with admin rights as its own user (so
+    /// that the audit log counts its requests), leader preferred in dc-b (the zone with the
+    /// minority of masters).
     pub fn start_operator(&mut self) -> Result<()> {
         let op = Operator::start(
-            self.cp.kubeconfig(),
+            &self.cp.operator_kubeconfig(),
             self.cp.dir(),
             "op-1",
             &[

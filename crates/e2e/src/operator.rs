@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 pub struct Operator {
     child: Child,
     log: PathBuf,
+    metrics_port: u16,
 }
 
 /// The `redis-stretch` binary of this build: `$REDIS_STRETCH_BIN`, else next to the test
@@ -56,8 +57,9 @@ impl Operator {
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
+            // The binary's log filter (not RUST_LOG).
             .env(
-                "RUST_LOG",
+                "REDIS_STRETCH_LOG",
                 std::env::var("REDIS_STRETCH_E2E_OPERATOR_LOG")
                     .unwrap_or_else(|_| "info,redis_stretch_operator=debug".to_owned()),
             )
@@ -66,7 +68,11 @@ impl Operator {
             .stderr(err)
             .spawn()
             .map_err(Error::io(format!("starting {} operator", bin.display())))?;
-        Ok(Self { child, log })
+        Ok(Self {
+            child,
+            log,
+            metrics_port: port,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -81,6 +87,27 @@ impl Operator {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
+    }
+
+    /// The text of its `/metrics` (Prometheus exposition format).
+    pub fn metrics(&self) -> Result<String> {
+        use std::io::{Read, Write};
+        let addr = format!("127.0.0.1:{}", self.metrics_port);
+        let io = |source| Error::Io {
+            what: format!("reading http://{addr}/metrics"),
+            source,
+        };
+        let mut s = std::net::TcpStream::connect(&addr).map_err(io)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .map_err(io)?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .map_err(io)?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).map_err(io)?;
+        Ok(body
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or(body))
     }
 
     pub fn log(&self) -> &Path {

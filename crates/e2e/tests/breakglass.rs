@@ -53,6 +53,15 @@ async fn status_reads_the_cluster_and_takeover_defers_to_the_operator() {
         assert!(out.contains(want), "status does not mention {want}:\n{out}");
     }
 
+    // Each action's reason once (the engine's summary used to carry it too).
+    let fences: Vec<&str> = out.lines().filter(|l| l.contains(" fence — ")).collect();
+    assert!(!fences.is_empty(), "no fence action in the status:\n{out}");
+    for line in fences {
+        let whys =
+            line.matches("must stop taking writes").count() + line.matches("starts fenced").count();
+        assert_eq!(whys, 1, "the reason is not printed once: {line}");
+    }
+
     let (code, out, err) = cli(&["takeover", "--zone", "dc-b"]);
     eprintln!("takeover:\n{out}{err}");
     assert_eq!(

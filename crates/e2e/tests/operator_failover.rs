@@ -31,7 +31,7 @@ async fn the_new_lease_holder_finishes_a_takeover_the_old_one_started() {
     env.start_kubelet().await.unwrap();
     env.start_operator().unwrap();
     let mut second = Operator::start(
-        env.cp.kubeconfig(),
+        &env.cp.operator_kubeconfig(),
         env.cp.dir(),
         "op-2",
         &[

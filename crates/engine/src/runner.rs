@@ -280,7 +280,8 @@ impl Engine {
             .map(|r| EngineEvent {
                 at_ms,
                 kind: r.action.kind().to_owned(),
-                summary: r.action.to_string(),
+                // What was done; why is its own field (status and Events print both).
+                summary: r.action.what().to_string(),
                 why: r.action.why.clone(),
                 ok: r.ok,
                 detail: r.detail.clone(),

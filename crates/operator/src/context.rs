@@ -10,6 +10,7 @@ use kube::Client;
 
 use crate::engines::Engines;
 use crate::metrics::Metrics;
+use crate::reconcile::AppliedMemory;
 
 /// Field manager for server-side apply, and the Events' reporting controller.
 pub const MANAGER: &str = "redis-stretch";
@@ -25,4 +26,6 @@ pub struct Context {
     pub pods: Store<Pod>,
     pub nodes: Store<Node>,
     pub engines: Arc<Engines>,
+    /// What this replica applied, so that an unchanged object is not sent again.
+    pub applied: AppliedMemory,
 }

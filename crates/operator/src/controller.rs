@@ -8,8 +8,8 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{predicates, watcher, Predicate, WatchStreamExt};
 use kube::{Api, Client};
 use redis_stretch_api::RedisStretchCluster;
 use tokio::sync::mpsc;
@@ -43,28 +43,43 @@ pub async fn run(
     let triggers = futures_util::stream::unfold(triggers, |mut rx| async move {
         rx.recv().await.map(|r| (r, rx))
     });
-    Controller::new(
+    // The resources themselves, minus our own status writes: without the filter every status
+    // patch comes back as "object updated" and costs a second, empty reconcile (measured: half
+    // of all reconciles with 50 clusters). Spec (generation), annotations (the hold-zone of
+    // `evacuate`) and finalizers pass; so does deletion, which bumps the generation.
+    let (reader, writer) = reflector::store();
+    let clusters = watcher(
         api::<RedisStretchCluster>(&client, namespace),
         watcher::Config::default().any_semantic(),
     )
-    .owns(api::<StatefulSet>(&client, namespace), owned.clone())
-    .owns(api::<Service>(&client, namespace), owned.clone())
-    .owns(api::<ConfigMap>(&client, namespace), owned.clone())
-    .owns(api::<PodDisruptionBudget>(&client, namespace), owned)
-    .reconcile_on(triggers)
-    .graceful_shutdown_on(stop)
-    .run(reconcile, error_policy, ctx)
-    .for_each(|result| async move {
-        match result {
-            Ok((obj, _)) => tracing::debug!(cluster = %obj, "reconciled"),
-            // A failed reconcile is logged by `error_policy`, and a deleted object is no news;
-            // anything else (a watch the API refuses, RBAC) would otherwise go unseen.
-            Err(
-                e @ (kube::runtime::controller::Error::ReconcilerFailed(..)
-                | kube::runtime::controller::Error::ObjectNotFound(..)),
-            ) => tracing::debug!("reconcile: {e}"),
-            Err(e) => tracing::warn!("controller: {e}"),
-        }
-    })
-    .await;
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(
+        predicates::generation
+            .combine(predicates::annotations)
+            .combine(predicates::finalizers),
+        Default::default(),
+    );
+    Controller::for_stream(clusters, reader)
+        .owns(api::<StatefulSet>(&client, namespace), owned.clone())
+        .owns(api::<Service>(&client, namespace), owned.clone())
+        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(api::<PodDisruptionBudget>(&client, namespace), owned)
+        .reconcile_on(triggers)
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::debug!(cluster = %obj, "reconciled"),
+                // A failed reconcile is logged by `error_policy`, and a deleted object is no news;
+                // anything else (a watch the API refuses, RBAC) would otherwise go unseen.
+                Err(
+                    e @ (kube::runtime::controller::Error::ReconcilerFailed(..)
+                    | kube::runtime::controller::Error::ObjectNotFound(..)),
+                ) => tracing::debug!("reconcile: {e}"),
+                Err(e) => tracing::warn!("controller: {e}"),
+            }
+        })
+        .await;
 }

@@ -96,6 +96,10 @@ pub struct Elector {
     api: Api<Lease>,
     cfg: LeaseConfig,
     observed: Option<Observed>,
+    /// The Lease as this replica last wrote it while holding it: the next renewal replaces it
+    /// directly (its resourceVersion makes a stale copy fail with 409), one request instead of
+    /// a read and a write — client-go's fast path for the leader.
+    held: Option<Lease>,
     leadership: Leadership,
 }
 
@@ -105,6 +109,7 @@ impl Elector {
             api: Api::namespaced(client, &cfg.namespace),
             cfg,
             observed: None,
+            held: None,
             leadership,
         }
     }
@@ -180,6 +185,25 @@ impl Elector {
     /// One round: `Ok(true)` when this candidate holds the lease after it.
     pub async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
         let stamp = MicroTime(Timestamp::now());
+        if let Some(mut lease) = self.held.take() {
+            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+            spec.renew_time = Some(stamp.clone());
+            spec.lease_duration_seconds = Some(self.cfg.duration_secs());
+            match self
+                .api
+                .replace(&self.cfg.name, &PostParams::default(), &lease)
+                .await
+            {
+                Ok(written) => {
+                    self.held = Some(written);
+                    return Ok(true);
+                }
+                // Someone wrote since (409), or the call failed: read the record as it is.
+                Err(e) => {
+                    tracing::debug!(lease = %self.cfg.name, "lease: renewal from the held copy failed ({e}); reading it")
+                }
+            }
+        }
         let found = self.api.get_opt(&self.cfg.name).await?;
         // When this candidate saw the record: after the read returned, never before (an early
         // time would shorten the wait for someone else's lease to expire).
@@ -200,18 +224,19 @@ impl Elector {
                     ..Default::default()
                 }),
             };
-            return conflict_is_false(self.api.create(&PostParams::default(), &lease).await);
+            let created = self.api.create(&PostParams::default(), &lease).await;
+            return self.hold(created);
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
         if holder.as_deref() == Some(self.cfg.identity.as_str()) {
             spec.renew_time = Some(stamp);
             spec.lease_duration_seconds = Some(self.cfg.duration_secs());
-            return conflict_is_false(
-                self.api
-                    .replace(&self.cfg.name, &PostParams::default(), &lease)
-                    .await,
-            );
+            let renewed = self
+                .api
+                .replace(&self.cfg.name, &PostParams::default(), &lease)
+                .await;
+            return self.hold(renewed);
         }
         let record = (
             holder.clone(),
@@ -242,11 +267,23 @@ impl Elector {
         spec.lease_duration_seconds = Some(self.cfg.duration_secs());
         spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
         tracing::info!(previous = ?holder, "taking the lease");
-        conflict_is_false(
-            self.api
-                .replace(&self.cfg.name, &PostParams::default(), &lease)
-                .await,
-        )
+        let taken = self
+            .api
+            .replace(&self.cfg.name, &PostParams::default(), &lease)
+            .await;
+        self.hold(taken)
+    }
+
+    /// The outcome of a write of the Lease as its holder: keep what the server stored for the
+    /// next renewal.
+    fn hold(&mut self, written: Result<Lease, kube::Error>) -> Result<bool, kube::Error> {
+        match written {
+            Ok(lease) => {
+                self.held = Some(lease);
+                Ok(true)
+            }
+            other => conflict_is_false(other),
+        }
     }
 }
 

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, NodeStatus, Pod};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
 use crate::context::{Context, MANAGER};
@@ -54,7 +54,9 @@ pub enum OperatorError {
 }
 
 /// Start a reflector over `api` and return its store.
-fn cache<K>(api: Api<K>, cfg: watcher::Config) -> Store<K>
+/// A cache of `K`, with `trim` applied to each object before it is stored: the operator keeps
+/// only what it reads (managed fields alone are often half of an object).
+fn cache<K>(api: Api<K>, cfg: watcher::Config, trim: fn(&mut K)) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -65,7 +67,7 @@ where
         + 'static,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, cfg))
+    let stream = reflector::reflector(writer, watcher(api, cfg).modify(trim))
         .default_backoff()
         .applied_objects();
     tokio::spawn(async move {
@@ -103,8 +105,25 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             redis_stretch_k8s::names::APP,
             redis_stretch_k8s::names::LABEL_COMPONENT,
         )),
+        |pod: &mut Pod| pod.managed_fields_mut().clear(),
     );
-    let nodes = cache(Api::<Node>::all(client.clone()), watcher::Config::default());
+    // Every node of the cluster: of each, only its labels (the zone) and conditions (Ready)
+    // are read. The image list alone can be tens of KiB per node.
+    let nodes = cache(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        |node: &mut Node| {
+            node.managed_fields_mut().clear();
+            node.annotations_mut().clear();
+            node.spec = None;
+            if let Some(status) = node.status.as_mut() {
+                *status = NodeStatus {
+                    conditions: status.conditions.take(),
+                    ..NodeStatus::default()
+                };
+            }
+        },
+    );
     let sync = Duration::from_secs(120);
     let synced = async {
         pods.wait_until_ready().await.ok();
@@ -172,6 +191,7 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             pods: pods.clone(),
             nodes: nodes.clone(),
             engines: Arc::clone(&engines),
+            applied: Default::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let controller = crate::controller::run(ctx, cfg.namespace.as_deref(), triggers, async {

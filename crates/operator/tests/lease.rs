@@ -43,16 +43,23 @@ fn put(check: impl Fn(&Value) + Send + 'static) -> Expect {
     Expect::new(Method::PUT, &format!("{LEASES}/redis-stretch-operator")).check(check)
 }
 
+/// Acquired by a create; the holder then renews from the copy it wrote (one PUT, no GET,
+/// optimistic concurrency on the stored resourceVersion); a 409 sends it back to reading.
 #[tokio::test]
 async fn acquire_a_missing_lease_then_renew_it() {
     let h = harness();
+    let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409});
     let script = vec![
         Expect::new(Method::GET, &format!("{LEASES}/redis-stretch-operator")).not_found(),
-        Expect::new(Method::POST, LEASES).check(|b| {
-            assert_eq!(b["spec"]["holderIdentity"], "me");
-            assert_eq!(b["spec"]["leaseDurationSeconds"], 1);
-        }),
-        get(lease(Some("me"), "2026-11-25T00:00:00.000000Z", "5")),
+        Expect::new(Method::POST, LEASES)
+            .check(|b| {
+                assert_eq!(b["spec"]["holderIdentity"], "me");
+                assert_eq!(b["spec"]["leaseDurationSeconds"], 1);
+            })
+            .reply(
+                StatusCode::CREATED,
+                lease(Some("me"), "2026-11-25T00:00:00.000000Z", "5"),
+            ),
         put(|b| {
             assert_eq!(b["spec"]["holderIdentity"], "me");
             assert_ne!(
@@ -61,9 +68,16 @@ async fn acquire_a_missing_lease_then_renew_it() {
             );
             assert_eq!(
                 b["metadata"]["resourceVersion"], "5",
-                "optimistic concurrency"
+                "optimistic concurrency, from the copy written"
             );
-        }),
+        })
+        .reply(
+            StatusCode::OK,
+            lease(Some("me"), "2026-11-25T00:00:01.000000Z", "6"),
+        ),
+        put(|b| assert_eq!(b["metadata"]["resourceVersion"], "6"))
+            .reply(StatusCode::CONFLICT, conflict),
+        get(lease(Some("other"), "2026-11-25T00:00:02.000000Z", "8")),
     ];
     let server = h.server.run(script);
     let mut e = Elector::new(
@@ -73,6 +87,10 @@ async fn acquire_a_missing_lease_then_renew_it() {
     );
     assert!(e.try_acquire_or_renew().await.unwrap());
     assert!(e.try_acquire_or_renew().await.unwrap());
+    assert!(
+        !e.try_acquire_or_renew().await.unwrap(),
+        "someone else wrote since: read, and it is theirs"
+    );
     server.await.unwrap();
 }
 

@@ -99,8 +99,8 @@ async fn create_generates_the_password_applies_everything_and_reports_forming() 
             assert_eq!(b["metadata"]["ownerReferences"][0]["name"], "seed");
         }),
     ];
-    script.extend(applies());
     script.extend(orphan_lists());
+    script.extend(applies());
     script.push(event("Applied"));
     script.push(status(|s| {
         assert_eq!(s["observedGeneration"], 1);
@@ -135,13 +135,13 @@ async fn create_generates_the_password_applies_everything_and_reports_forming() 
 async fn status_follows_the_engine() {
     let mut h = harness();
     let mut script = vec![existing_secret()];
-    script.extend(applies());
     script.extend(orphan_lists());
+    script.extend(applies());
     script.push(event("Applied"));
     script.push(status(|_| {}));
     script.push(existing_secret());
-    script.extend(applies());
     script.extend(orphan_lists());
+    script.extend(applies());
     script.push(status(|s| {
         let ready = condition(s, "Ready");
         assert_eq!(ready["reason"], "Forming");
@@ -176,8 +176,8 @@ async fn status_follows_the_engine() {
 async fn update_applies_the_new_spec_and_restarts_the_engine_with_it() {
     let h = harness();
     let mut first = vec![existing_secret()];
-    first.extend(applies());
     first.extend(orphan_lists());
+    first.extend(applies());
     first.push(event("Applied"));
     first.push(status(|_| {}));
     let mut v2 = seed_cr();
@@ -185,12 +185,12 @@ async fn update_applies_the_new_spec_and_restarts_the_engine_with_it() {
     v2["spec"]["redis"] = json!({"maxmemory": "512mb"});
     v2["status"] = json!({"observedGeneration": 1});
     let mut second = vec![existing_secret()];
+    second.extend(orphan_lists());
     second.extend(applies());
-    second[1] = apply(format!("{CORE}/configmaps/seed-config")).check(|b| {
+    second[5] = apply(format!("{CORE}/configmaps/seed-config")).check(|b| {
         let conf = b["data"]["redis.conf"].as_str().unwrap();
         assert!(conf.contains("maxmemory 512mb"), "{conf}");
     });
-    second.extend(orphan_lists());
     second.push(event("Applied").check(|b| {
         assert!(b["note"].as_str().unwrap().contains("generation 2"), "{b}");
     }));
@@ -243,7 +243,6 @@ async fn objects_no_longer_rendered_are_deleted() {
     let h = harness();
     let uid = seed_cr()["metadata"]["uid"].clone();
     let mut script = vec![existing_secret()];
-    script.extend(applies());
     script.push(
         Expect::new(Method::GET, &format!("{APPS}/statefulsets")).reply(
             StatusCode::OK,
@@ -256,13 +255,14 @@ async fn objects_no_longer_rendered_are_deleted() {
             ]}),
         ),
     );
+    script.extend(orphan_lists().into_iter().skip(1));
+    script.extend(applies());
     script.push(
         Expect::new(Method::DELETE, &format!("{APPS}/statefulsets/seed-dc-a")).reply(
             StatusCode::OK,
             json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
         ),
     );
-    script.extend(orphan_lists().into_iter().skip(1));
     script.push(event("Pruned"));
     script.push(event("Applied"));
     script.push(status(|_| {}));
@@ -293,8 +293,8 @@ async fn the_finalizer_is_added_before_anything_else() {
 async fn deletion_stops_the_engine_then_releases_the_finalizer() {
     let h = harness();
     let mut script = vec![existing_secret()];
-    script.extend(applies());
     script.extend(orphan_lists());
+    script.extend(applies());
     script.push(event("Applied"));
     script.push(status(|_| {}));
     script.push(event("Deleted"));
@@ -353,12 +353,95 @@ async fn tls_reads_the_ca_from_the_secret_it_names() {
                    "data": {"ca.crt": "LS0tLS1CRUdJTi0tLS0t", "tls.crt": "", "tls.key": ""}}),
         ),
     ];
-    script.extend(applies());
     script.extend(orphan_lists());
+    script.extend(applies());
     script.push(event("Applied"));
     script.push(status(|_| {}));
     let server = h.server.run(script);
     reconcile(cr(tls), Arc::clone(&h.ctx)).await.unwrap();
     server.await.unwrap();
     assert!(h.ctx.engines.is_running(NS, "seed"));
+}
+
+/// The seed's objects as the server stores them: `(list path, kind, name, version field)`.
+/// StatefulSets and PDBs change `generation` when anyone edits them; the others only change
+/// their `resourceVersion`.
+const STORED: [(&str, &str, &str); 6] = [
+    ("configmaps", "ConfigMap", "seed-config"),
+    ("services", "Service", "seed-headless"),
+    ("services", "Service", "seed"),
+    ("statefulsets", "StatefulSet", "seed-leader"),
+    ("statefulsets", "StatefulSet", "seed-follower"),
+    ("poddisruptionbudgets", "PodDisruptionBudget", "seed"),
+];
+
+fn stored(kind: &str, name: &str, version: u32) -> Value {
+    let uid = seed_cr()["metadata"]["uid"].clone();
+    let mut meta = json!({"name": name, "namespace": NS,
+        "ownerReferences": [{"apiVersion": "redis-stretch.io/v1alpha1", "kind": "RedisStretchCluster", "name": "seed", "uid": uid}]});
+    if matches!(kind, "StatefulSet" | "PodDisruptionBudget") {
+        meta["generation"] = json!(version);
+        meta["resourceVersion"] = json!(format!("{}", 100 + version));
+    } else {
+        meta["resourceVersion"] = json!(format!("{version}"));
+    }
+    json!({"kind": kind, "metadata": meta})
+}
+
+/// The four lists, with the seed's objects at these versions (`bump`: one StatefulSet edited).
+fn lists_with(bump: Option<&str>) -> Vec<Expect> {
+    let version = |name: &str| if Some(name) == bump { 2 } else { 1 };
+    let list = |path: &str, group: &str, kind: &'static str| {
+        let items: Vec<Value> = STORED
+            .iter()
+            .filter(|(p, _, _)| *p == path)
+            .map(|(_, k, n)| stored(k, n, version(n)))
+            .collect();
+        Expect::new(Method::GET, &format!("{group}/{path}")).reply(
+            StatusCode::OK,
+            json!({"kind": format!("{kind}List"), "apiVersion": "v1", "metadata": {}, "items": items}),
+        )
+    };
+    vec![
+        list("statefulsets", APPS, "StatefulSet"),
+        list("services", CORE, "Service"),
+        list("configmaps", CORE, "ConfigMap"),
+        list("poddisruptionbudgets", POLICY, "PodDisruptionBudget"),
+    ]
+}
+
+/// An idle reconcile reads and sends nothing unchanged: an object whose render is the same and
+/// whose server version is still the one we wrote is not applied again; the one somebody else
+/// edited since (a new generation) is applied again, and only that one.
+#[tokio::test]
+async fn unchanged_objects_are_not_applied_again() {
+    let h = harness();
+    let mut script = vec![existing_secret()];
+    script.extend(orphan_lists());
+    for (e, (_, kind, name)) in applies().into_iter().zip(STORED) {
+        script.push(e.reply(StatusCode::OK, stored(kind, name, 1)));
+    }
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    // Nothing changed anywhere: reads, and the status.
+    script.push(existing_secret());
+    script.extend(lists_with(None));
+    script.push(status(|_| {}));
+    // Someone edited seed-follower: it alone is applied again.
+    script.push(existing_secret());
+    script.extend(lists_with(Some("seed-follower")));
+    script.push(
+        apply(format!("{APPS}/statefulsets/seed-follower"))
+            .reply(StatusCode::OK, stored("StatefulSet", "seed-follower", 3)),
+    );
+    script.push(status(|_| {}));
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    let mut again = seed_cr();
+    again["status"] = json!({"observedGeneration": 1});
+    reconcile(cr(again.clone()), Arc::clone(&h.ctx))
+        .await
+        .unwrap();
+    reconcile(cr(again), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
 }

@@ -130,9 +130,9 @@ fn print_engine(dir: &redis_stretch_local::StateDir) {
         println!("  last actions:");
         for e in events {
             if e.ok {
-                println!("    ok   {}", e.summary);
+                println!("    ok   {}: {}", e.summary, e.why);
             } else {
-                println!("    FAIL {} -> {}", e.summary, e.detail);
+                println!("    FAIL {}: {} -> {}", e.summary, e.why, e.detail);
             }
         }
     }

@@ -164,6 +164,8 @@ pub fn stateful_set(
                     }),
                     // No Service env vars: Redis needs none, and they grow with the namespace.
                     enable_service_links: Some(false),
+                    // Redis never calls the API server: no token in its pods to steal.
+                    automount_service_account_token: Some(false),
                     termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
                     ..Default::default()
                 }),

@@ -3,13 +3,15 @@
 //! the cluster so that deleting it deletes them, then remove what we applied before but no
 //! longer render.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -26,6 +28,8 @@ use crate::error::{Error, KubeError};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     pub objects: usize,
+    /// Of those, how many were sent (the others were unchanged since we applied them).
+    pub patched: usize,
     /// `Kind/name` of every orphan deleted.
     pub deleted: Vec<String>,
 }
@@ -34,8 +38,9 @@ pub async fn apply(
     client: &Client,
     valid: &Validated,
     rendered: &Rendered,
+    memory: &AppliedMemory,
 ) -> Result<Applied, Error> {
-    apply_all(client, &valid.namespace, rendered, &valid.owner)
+    apply_all(client, &valid.namespace, rendered, &valid.owner, memory)
         .await
         .map_err(|source| Error::Apply {
             cluster: valid.key.clone(),
@@ -48,29 +53,104 @@ async fn apply_all(
     namespace: &str,
     rendered: &Rendered,
     owner: &OwnerReference,
+    memory: &AppliedMemory,
 ) -> Result<Applied, KubeError> {
+    let cluster = rendered.cluster.name();
+    // What the server holds of this cluster's objects now, kind by kind: the orphans come
+    // from it, and so does the answer to "has anything changed since we applied it?".
+    let mut live = Live::default();
+    live.extend(list::<StatefulSet>(client, namespace, cluster, &owner.uid).await?);
+    live.extend(list::<Service>(client, namespace, cluster, &owner.uid).await?);
+    live.extend(list::<ConfigMap>(client, namespace, cluster, &owner.uid).await?);
+    live.extend(list::<PodDisruptionBudget>(client, namespace, cluster, &owner.uid).await?);
+
     let objects = rendered.objects();
+    let mut patched = 0;
     for object in &objects {
-        match object {
-            Object::ConfigMap(o) => one(client, namespace, o.clone(), owner).await?,
-            Object::Service(o) => one(client, namespace, o.clone(), owner).await?,
-            Object::StatefulSet(o) => one(client, namespace, o.clone(), owner).await?,
-            Object::PodDisruptionBudget(o) => one(client, namespace, o.clone(), owner).await?,
-        }
+        let done = match object {
+            Object::ConfigMap(o) => one(client, namespace, o.clone(), owner, &live, memory).await?,
+            Object::Service(o) => one(client, namespace, o.clone(), owner, &live, memory).await?,
+            Object::StatefulSet(o) => {
+                one(client, namespace, o.clone(), owner, &live, memory).await?
+            }
+            Object::PodDisruptionBudget(o) => {
+                one(client, namespace, o.clone(), owner, &live, memory).await?
+            }
+        };
+        patched += usize::from(done);
     }
     let keep: BTreeSet<(&str, String)> = objects.iter().filter_map(kind_and_name).collect();
-    let cluster = rendered.cluster.name();
     let mut deleted = Vec::new();
-    deleted.extend(orphans::<StatefulSet>(client, namespace, cluster, &owner.uid, &keep).await?);
-    deleted.extend(orphans::<Service>(client, namespace, cluster, &owner.uid, &keep).await?);
-    deleted.extend(orphans::<ConfigMap>(client, namespace, cluster, &owner.uid, &keep).await?);
-    deleted.extend(
-        orphans::<PodDisruptionBudget>(client, namespace, cluster, &owner.uid, &keep).await?,
-    );
+    for (kind, name) in live.owned.keys() {
+        if keep.contains(&(*kind, name.clone())) {
+            continue;
+        }
+        if delete(client, namespace, kind, name).await? {
+            memory.forget(namespace, kind, name);
+            deleted.push(format!("{kind}/{name}"));
+        }
+    }
     Ok(Applied {
         objects: objects.len(),
+        patched,
         deleted,
     })
+}
+
+/// This cluster's objects on the server (our labels and our owner): `Kind, name` → the
+/// fingerprint of their current version.
+#[derive(Default)]
+struct Live {
+    owned: BTreeMap<(&'static str, String), Option<String>>,
+}
+
+impl Live {
+    fn extend(&mut self, items: Vec<((&'static str, String), Option<String>)>) {
+        self.owned.extend(items);
+    }
+}
+
+/// What changes when anyone changes an object: the generation where the kind has one (a
+/// StatefulSet's status updates leave it alone), else the resourceVersion.
+fn fingerprint(meta: &ObjectMeta) -> Option<String> {
+    meta.generation
+        .map(|g| format!("generation {g}"))
+        .or_else(|| {
+            meta.resource_version
+                .clone()
+                .map(|v| format!("version {v}"))
+        })
+}
+
+/// What this operator last applied, per object: a hash of the object sent and the fingerprint
+/// of the version the server stored. An object whose render is unchanged and whose server
+/// version is still the one we wrote is not sent again: an idle reconcile costs reads only.
+/// Anyone else's change to it (a new generation or version) makes the next reconcile apply it
+/// again, and a new leader starts with an empty memory, so it applies everything once.
+#[derive(Default)]
+pub struct AppliedMemory(Mutex<HashMap<String, (u64, String)>>);
+
+impl AppliedMemory {
+    fn key(namespace: &str, kind: &str, name: &str) -> String {
+        format!("{namespace}/{kind}/{name}")
+    }
+    fn unchanged(&self, key: &str, hash: u64, live: Option<&String>) -> bool {
+        let memory = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        matches!((memory.get(key), live), (Some((h, f)), Some(l)) if *h == hash && f == l)
+    }
+    fn remember(&self, key: String, hash: u64, stored: Option<String>) {
+        let mut memory = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match stored {
+            Some(f) => memory.insert(key, (hash, f)),
+            None => memory.remove(&key),
+        };
+    }
+    fn forget(&self, namespace: &str, kind: &str, name: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&Self::key(namespace, kind, name));
+    }
 }
 
 /// `None` for an object without a name: it cannot match one on the server.
@@ -88,12 +168,15 @@ fn kind_of<K: k8s_openapi::Resource>() -> &'static str {
     K::KIND
 }
 
+/// Apply one object unless it is unchanged since we last did; `true` when it was sent.
 async fn one<K>(
     client: &Client,
     namespace: &str,
     mut obj: K,
     owner: &OwnerReference,
-) -> Result<(), KubeError>
+    live: &Live,
+    memory: &AppliedMemory,
+) -> Result<bool, KubeError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + k8s_openapi::Resource
@@ -104,25 +187,77 @@ where
 {
     obj.meta_mut().owner_references = Some(vec![owner.clone()]);
     let name = obj.name_any();
+    let kind = kind_of::<K>();
+    let key = AppliedMemory::key(namespace, kind, &name);
+    let hash = hash_of(&obj);
+    let on_server = live
+        .owned
+        .get(&(kind, name.clone()))
+        .and_then(Option::as_ref);
+    if memory.unchanged(&key, hash, on_server) {
+        return Ok(false);
+    }
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .map_err(|e| KubeError::new("apply", kind_of::<K>(), &name, e))?;
-    Ok(())
+    let stored = api
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .map_err(|e| KubeError::new("apply", kind, &name, e))?;
+    memory.remember(key, hash, fingerprint(stored.meta()));
+    Ok(true)
 }
 
-/// Objects of kind `K` that carry this cluster's labels and owner but are not rendered any more.
-async fn orphans<K>(
+/// A stable hash of what we send (its JSON; the order of fields is the type's).
+fn hash_of<K: Serialize>(obj: &K) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(obj).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+/// Delete an orphan; `false` when it was already gone.
+async fn delete(
+    client: &Client,
+    namespace: &str,
+    kind: &'static str,
+    name: &str,
+) -> Result<bool, KubeError> {
+    let result = match kind {
+        k if k == kind_of::<StatefulSet>() => {
+            Api::<StatefulSet>::namespaced(client.clone(), namespace)
+                .delete(name, &DeleteParams::default())
+                .await
+                .map(|_| ())
+        }
+        k if k == kind_of::<Service>() => Api::<Service>::namespaced(client.clone(), namespace)
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(|_| ()),
+        k if k == kind_of::<ConfigMap>() => Api::<ConfigMap>::namespaced(client.clone(), namespace)
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(|_| ()),
+        _ => Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
+            .delete(name, &DeleteParams::default())
+            .await
+            .map(|_| ()),
+    };
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if KubeError::is_not_found(&e) => Ok(false),
+        Err(e) => Err(KubeError::new("delete", kind, name, e)),
+    }
+}
+
+/// Objects of kind `K` that carry this cluster's labels and its owner, with their fingerprints.
+async fn list<K>(
     client: &Client,
     namespace: &str,
     cluster: &str,
     owner_uid: &str,
-    keep: &BTreeSet<(&str, String)>,
-) -> Result<Vec<String>, KubeError>
+) -> Result<Vec<((&'static str, String), Option<String>)>, KubeError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + k8s_openapi::Resource
@@ -141,18 +276,10 @@ where
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(|e| KubeError::new("list", kind, cluster, e))?;
-    let mut deleted = Vec::new();
-    for o in list.items {
-        let name = o.name_any();
-        let ours = o.owner_references().iter().any(|r| r.uid == owner_uid);
-        if !ours || keep.contains(&(kind, name.clone())) {
-            continue;
-        }
-        match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => deleted.push(format!("{kind}/{name}")),
-            Err(e) if KubeError::is_not_found(&e) => {}
-            Err(e) => return Err(KubeError::new("delete", kind, &name, e)),
-        }
-    }
-    Ok(deleted)
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|o| o.owner_references().iter().any(|r| r.uid == owner_uid))
+        .map(|o| ((kind, o.name_any()), fingerprint(o.meta())))
+        .collect())
 }

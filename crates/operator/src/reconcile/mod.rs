@@ -32,7 +32,7 @@ use crate::metrics::{ClusterLabels, ErrorLabels};
 use crate::reason::Reason;
 use validate::Validation;
 
-pub use apply::Applied;
+pub use apply::{Applied, AppliedMemory};
 
 /// Status follows the engine (it triggers a reconcile on every change); this is the safety net.
 const RESYNC: Duration = Duration::from_secs(60);
@@ -44,6 +44,8 @@ const RESYNC: Duration = Duration::from_secs(60);
 ))]
 pub async fn reconcile(cr: Arc<RedisStretchCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.timer();
+    // Within kube-runtime's span, which names what asked for this reconcile.
+    tracing::debug!("reconcile");
     let ns = cr
         .namespace()
         .ok_or(Error::MissingMeta("metadata.namespace"))?;
@@ -109,7 +111,7 @@ async fn apply_cluster(
     // build (pure): the manifests, from the validated value only.
     let rendered = build::render(&valid)?;
     // apply (API server): server-side apply of every object, then delete the orphans.
-    let applied = apply::apply(&ctx.client, &valid, &rendered).await?;
+    let applied = apply::apply(&ctx.client, &valid, &rendered, &ctx.applied).await?;
     // announce (API server, best effort): an Event per orphan deleted and per new generation.
     events::applied(ctx, cr, &valid, &applied).await;
     // observe (caches only): the pods, the nodes they run on, node readiness by zone.

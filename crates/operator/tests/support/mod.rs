@@ -126,6 +126,7 @@ pub fn harness() -> Harness {
         pods: pods_store,
         nodes: nodes_store,
         engines,
+        applied: Default::default(),
     });
     Harness {
         ctx,
