@@ -6,6 +6,8 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use redis_stretch_admin::{AdminClient, ClusterState, NodeAddr};
 use redis_stretch_e2e::drill::{seed_manifest, NS};
@@ -64,6 +66,7 @@ async fn the_new_lease_holder_finishes_a_takeover_the_old_one_started() {
     } else {
         second.kill();
     }
+    let killed = Timestamp::now();
 
     // The other replica takes the Lease and every slot ends on a dc-b master that takes writes.
     let zones = env.node_zones().await.unwrap();
@@ -132,4 +135,39 @@ async fn the_new_lease_holder_finishes_a_takeover_the_old_one_started() {
     env.wait_condition(NS, "seed", "ZoneLost", "True", Duration::from_secs(30))
         .await
         .unwrap();
+
+    // Only the holder acted: every Event of the replica that did not hold the Lease is from
+    // after the holder died, and it did report actions of its own then.
+    let events = Api::<Event>::namespaced(env.client.clone(), NS)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    let mut by_new = 0;
+    for e in events
+        .iter()
+        .filter(|e| e.reporting_controller.as_deref() == Some("redis-stretch"))
+    {
+        let who = e.reporting_instance.as_deref().unwrap_or_default();
+        let at = e
+            .event_time
+            .as_ref()
+            .map(|t| t.0)
+            .or_else(|| e.deprecated_first_timestamp.as_ref().map(|t| t.0));
+        assert!(
+            who == first || who == new_holder,
+            "an Event from {who}, neither replica"
+        );
+        if who == new_holder {
+            let at = at.unwrap_or_else(|| panic!("an Event of {who} without a time: {e:?}"));
+            assert!(
+                at >= killed,
+                "{who} acted ({:?}: {:?}) at {at}, before the holder {first} died at {killed}",
+                e.reason,
+                e.note
+            );
+            by_new += 1;
+        }
+    }
+    assert!(by_new > 0, "the new holder {new_holder} reported no action");
 }
