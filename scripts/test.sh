@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (.ci/run calls exactly this): installs what is missing,
 # checks formatting and lints, runs every test (unit, property, and integration tests against
 # real redis-server processes), then the end-to-end tests on a real Kubernetes control plane
-# built from Go modules (scripts/controlplane.sh; cached after the first, ~25 min, build).
+# built from Go modules (scripts/controlplane.sh; cached after the first build, 10-25 min on two cores).
 # Long drills are not part of it: see scripts/bench.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

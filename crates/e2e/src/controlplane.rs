@@ -18,7 +18,7 @@ pub struct ControlPlane {
 }
 
 /// Set to build the control plane when it is missing (scripts/test.sh sets it): a cold build
-/// takes about 25 minutes, so a plain `cargo test` skips the e2e tests until it is built.
+/// takes 10-25 minutes on two cores, so a plain `cargo test` skips the e2e tests until it is built.
 pub const REQUIRE_ENV: &str = "REDIS_STRETCH_E2E";
 
 fn script() -> PathBuf {

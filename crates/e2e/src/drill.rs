@@ -108,6 +108,22 @@ pub async fn seed_drill(name: &str, zone: &str, hold: bool) -> Result<Option<Dri
 }
 
 impl DrillOutcome {
+    /// What every DC drill must show, whichever DC: every slot took writes again, no
+    /// acknowledged write lost, and clean cluster checks at the end. `Err` says which failed.
+    pub fn safe(&self) -> std::result::Result<(), String> {
+        let r = &self.report;
+        if r.rto_ms.is_none() {
+            return Err("not every slot took writes again".into());
+        }
+        if r.acked_writes_lost != 0 {
+            return Err(format!("{} acknowledged writes lost", r.acked_writes_lost));
+        }
+        if !r.cluster_check.iter().all(|(_, clean, _)| *clean) {
+            return Err(format!("cluster checks: {:?}", r.cluster_check));
+        }
+        Ok(())
+    }
+
     /// Everything a human reads after a drill.
     pub fn print(&self, zone: &str) {
         eprintln!("{}", self.report);

@@ -65,19 +65,23 @@ impl Env {
     /// that the audit log counts its requests), leader preferred in dc-b (the zone with the
     /// minority of masters).
     pub fn start_operator(&mut self) -> Result<()> {
-        let op = Operator::start(
+        self.operator = Some(self.operator_replica("op-1")?);
+        Ok(())
+    }
+
+    /// One more replica of that operator, named `identity` (it campaigns for the same Lease).
+    pub fn operator_replica(&self, identity: &str) -> Result<Operator> {
+        Operator::start(
             &self.cp.operator_kubeconfig(),
             self.cp.dir(),
-            "op-1",
+            identity,
             &[
                 "--lease-namespace",
                 "redis-stretch",
                 "--preferred-zone",
                 "dc-b",
             ],
-        )?;
-        self.operator = Some(op);
-        Ok(())
+        )
     }
 
     pub fn kubelet(&self) -> Result<&Kubelet> {

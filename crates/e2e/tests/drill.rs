@@ -19,14 +19,8 @@ async fn dc_a_offline_the_operator_takes_over_then_fails_back() {
         return;
     };
     out.print("dc-a");
+    out.safe().unwrap_or_else(|why| panic!("{why}"));
     let report = &out.report;
-    assert!(report.rto_ms.is_some(), "not every slot took writes again");
-    assert_eq!(report.acked_writes_lost, 0, "acknowledged writes lost");
-    assert!(
-        report.cluster_check.iter().all(|(_, clean, _)| *clean),
-        "cluster checks: {:?}",
-        report.cluster_check
-    );
     assert!(
         out.not_ready_after.is_some(),
         "the node lifecycle controller never marked dc-a NotReady"

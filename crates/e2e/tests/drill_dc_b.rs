@@ -16,14 +16,8 @@ async fn dc_b_offline_redis_elects_and_the_operator_does_no_harm() {
         return;
     };
     out.print("dc-b");
+    out.safe().unwrap_or_else(|why| panic!("{why}"));
     let report = &out.report;
-    assert!(report.rto_ms.is_some(), "not every slot took writes again");
-    assert_eq!(report.acked_writes_lost, 0, "acknowledged writes lost");
-    assert!(
-        report.cluster_check.iter().all(|(_, clean, _)| *clean),
-        "cluster checks: {:?}",
-        report.cluster_check
-    );
     assert!(
         out.timeline
             .iter()

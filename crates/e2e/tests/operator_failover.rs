@@ -13,7 +13,7 @@ use redis_stretch_admin::{AdminClient, ClusterState, NodeAddr};
 use redis_stretch_e2e::drill::{seed_manifest, NS};
 use redis_stretch_e2e::env::zone_of_ip;
 use redis_stretch_e2e::wait::{until, Step};
-use redis_stretch_e2e::{init_tracing, Env, Error, Operator};
+use redis_stretch_e2e::{init_tracing, Env, Error};
 
 async fn holder(env: &Env) -> Option<String> {
     Api::<Lease>::namespaced(env.client.clone(), "redis-stretch")
@@ -32,18 +32,7 @@ async fn the_new_lease_holder_finishes_a_takeover_the_old_one_started() {
     };
     env.start_kubelet().await.unwrap();
     env.start_operator().unwrap();
-    let mut second = Operator::start(
-        &env.cp.operator_kubeconfig(),
-        env.cp.dir(),
-        "op-2",
-        &[
-            "--lease-namespace",
-            "redis-stretch",
-            "--preferred-zone",
-            "dc-b",
-        ],
-    )
-    .unwrap();
+    let mut second = env.operator_replica("op-2").unwrap();
     env.apply(&seed_manifest().unwrap()).await.unwrap();
     let pods = env
         .ready_pods(NS, "seed", 6, Duration::from_secs(300))
