@@ -10,7 +10,7 @@
 # The binary is built from Go modules (k8s.io/kubernetes v1.37.2, go.etcd.io/etcd/server/v3
 # v3.7.3, helm.sh/helm/v4 v4.3.2 for the chart test; `controlplane helm ...` is helm): no
 # container image, no release download. A cold build takes a few minutes of downloads and about
-# 20 minutes of compiling on two cores (~1 GB module cache, ~4-7 GB build cache); afterwards
+# 10-20 minutes of compiling on two cores (~1 GB module cache, ~4-7 GB build cache); afterwards
 # `build` is a no-op until e2e/controlplane changes. Override the output directory with
 # REDIS_STRETCH_CONTROLPLANE_DIR.
 set -euo pipefail
