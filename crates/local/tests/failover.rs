@@ -109,13 +109,23 @@ fn start_engine(c: &TestCluster, manifest: &str) -> oneshot::Sender<()> {
     tx
 }
 
-fn cluster_check(c: &TestCluster, addr: &str) -> String {
-    let mut cmd = std::process::Command::new("redis-cli");
-    cmd.args(["--cluster", "check", addr]);
-    if let Some(p) = &c.password {
-        cmd.env("REDISCLI_AUTH", p.expose());
+/// `redis-cli --cluster check`, until every node agrees on the configuration or 5 s have
+/// passed: right after a failover the last nodes may not have heard the new epoch yet (gossip
+/// takes a few hundred ms), and the check compares every node's view. The last output either way.
+async fn cluster_check(c: &TestCluster, addr: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut cmd = std::process::Command::new("redis-cli");
+        cmd.args(["--cluster", "check", addr]);
+        if let Some(p) = &c.password {
+            cmd.env("REDISCLI_AUTH", p.expose());
+        }
+        let out = String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned();
+        if out.contains("[OK] All nodes agree") || std::time::Instant::now() >= deadline {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +166,7 @@ async fn majority_zone_frozen_is_taken_over_then_failed_back() {
         let replicas: Vec<_> = s.replicas_of(m.id.as_deref().unwrap()).collect();
         assert!(replicas.iter().all(|r| r.zone != m.zone), "{s:#?}");
     }
-    let check = cluster_check(&c, &c.state.instances[0].addr().to_string());
+    let check = cluster_check(&c, &c.state.instances[0].addr().to_string()).await;
     assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
     assert!(check.contains("[OK] All nodes agree"), "{check}");
 }
@@ -238,7 +248,7 @@ async fn minority_zone_killed_is_failed_over_and_comes_back_as_replica() {
         masters_in(s, "dc-a") == 2 && masters_in(s, "dc-b") == 1 && links_up(s)
     })
     .await;
-    let check = cluster_check(&c, &c.state.instances[0].addr().to_string());
+    let check = cluster_check(&c, &c.state.instances[0].addr().to_string()).await;
     assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
 }
 
