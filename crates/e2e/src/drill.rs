@@ -46,11 +46,7 @@ pub async fn seed_drill(name: &str, zone: &str, hold: bool) -> Result<Option<Dri
     };
     env.start_kubelet().await?;
     env.start_operator()?;
-    env.apply(&seed_manifest()?).await?;
-    env.ready_pods(NS, "seed", 6, Duration::from_secs(300))
-        .await?;
-    env.wait_condition(NS, "seed", "Ready", "True", Duration::from_secs(180))
-        .await?;
+    env.seed_ready().await?;
 
     let faults = KubeFaults::from_env(&env, NS, "seed", hold).await?;
     let timeline = Timeline::start(env.client.clone(), NS, "seed", Instant::now());

@@ -111,6 +111,24 @@ impl Env {
         Ok(())
     }
 
+    /// Apply examples/k8s/seed.yaml (namespace `redis`, cluster `seed`) and wait until its six
+    /// pods are Ready and the cluster's condition `Ready` is True; returns the pods.
+    pub async fn seed_ready(&self) -> Result<Vec<Pod>> {
+        self.apply(&crate::drill::seed_manifest()?).await?;
+        let pods = self
+            .ready_pods(crate::drill::NS, "seed", 6, Duration::from_secs(300))
+            .await?;
+        self.wait_condition(
+            crate::drill::NS,
+            "seed",
+            "Ready",
+            "True",
+            Duration::from_secs(180),
+        )
+        .await?;
+        Ok(pods)
+    }
+
     /// Wait until the cluster's `n` pods are Running and Ready; returns them.
     pub async fn ready_pods(
         &self,

@@ -5,9 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
-use std::time::Duration;
 
-use redis_stretch_e2e::drill::{seed_manifest, NS};
+use redis_stretch_e2e::drill::NS;
 use redis_stretch_e2e::operator::redis_stretch_bin;
 use redis_stretch_e2e::{init_tracing, Env};
 
@@ -19,13 +18,7 @@ async fn status_reads_the_cluster_and_takeover_defers_to_the_operator() {
     };
     env.start_kubelet().await.unwrap();
     env.start_operator().unwrap();
-    env.apply(&seed_manifest().unwrap()).await.unwrap();
-    env.ready_pods(NS, "seed", 6, Duration::from_secs(300))
-        .await
-        .unwrap();
-    env.wait_condition(NS, "seed", "Ready", "True", Duration::from_secs(180))
-        .await
-        .unwrap();
+    env.seed_ready().await.unwrap();
 
     let cli = |args: &[&str]| {
         let out = Command::new(redis_stretch_bin().unwrap())

@@ -18,7 +18,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use redis_stretch_e2e::api::{cluster_pods, wait_crd_served};
-use redis_stretch_e2e::drill::{seed_manifest, NS};
+use redis_stretch_e2e::drill::NS;
 use redis_stretch_e2e::{controlplane, init_tracing, Env, Operator};
 use serde_json::json;
 
@@ -79,13 +79,7 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
     env.operator = Some(Operator::start(&kubeconfig, &dir, "chart-op", &args).unwrap());
 
     env.start_kubelet().await.unwrap();
-    env.apply(&seed_manifest().unwrap()).await.unwrap();
-    env.ready_pods(NS, "seed", 6, Duration::from_secs(300))
-        .await
-        .unwrap();
-    env.wait_condition(NS, "seed", "Ready", "True", Duration::from_secs(180))
-        .await
-        .unwrap();
+    env.seed_ready().await.unwrap();
 
     // A takeover and a failback, with the chart's permissions.
     env.kubelet().unwrap().zone_offline("dc-a");

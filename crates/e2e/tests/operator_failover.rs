@@ -10,7 +10,7 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use redis_stretch_admin::{AdminClient, ClusterState, NodeAddr};
-use redis_stretch_e2e::drill::{seed_manifest, NS};
+use redis_stretch_e2e::drill::NS;
 use redis_stretch_e2e::env::zone_of_ip;
 use redis_stretch_e2e::wait::{until, Step};
 use redis_stretch_e2e::{init_tracing, Env, Error};
@@ -33,14 +33,7 @@ async fn the_new_lease_holder_finishes_a_takeover_the_old_one_started() {
     env.start_kubelet().await.unwrap();
     env.start_operator().unwrap();
     let mut second = env.operator_replica("op-2").unwrap();
-    env.apply(&seed_manifest().unwrap()).await.unwrap();
-    let pods = env
-        .ready_pods(NS, "seed", 6, Duration::from_secs(300))
-        .await
-        .unwrap();
-    env.wait_condition(NS, "seed", "Ready", "True", Duration::from_secs(180))
-        .await
-        .unwrap();
+    let pods = env.seed_ready().await.unwrap();
     let first = holder(&env).await.expect("a Lease holder");
     eprintln!("lease holder: {first}");
 
