@@ -13,7 +13,7 @@ use redis_stretch_engine::{BootstrapReport, Instance, Pool};
 use crate::LocalPlatform;
 use redis_stretch_topology::{hosts_needed, plan, Plan};
 
-use crate::ports::{free_port_pair, lock_ports, FIRST_PORT};
+use crate::ports::{free_port_pair, lock_ports, reserve, reserved_on, FIRST_PORT};
 use crate::process::{self, ProcessStatus};
 use crate::state::{write_atomic, LocalInstance, State, StateDir};
 use crate::LocalError;
@@ -147,6 +147,13 @@ pub async fn spawn_empty(
     let (hosts, mut state) = allocate(cluster, dir)?;
     let the_plan = plan(cluster, &hosts)?;
     dir.save(&state)?;
+    // Held until the state dir goes, also while a zone is down (see `reserve`).
+    let held: Vec<(String, u16)> = state
+        .instances
+        .iter()
+        .flat_map(|i| [(i.host.clone(), i.port), (i.host.clone(), i.port + 10000)])
+        .collect();
+    reserve(dir.path(), &held)?;
     for i in 0..state.instances.len() {
         let inst = &state.instances[i];
         std::fs::create_dir_all(&inst.data_dir).map_err(LocalError::io(&inst.data_dir))?;
@@ -184,7 +191,9 @@ fn allocate(cluster: &ValidatedCluster, dir: &StateDir) -> Result<(Hosts, State)
                     "zone {zone} needs {need} hosts; local mode has 254 per zone"
                 ))
             })?;
-            let port = free_port_pair(ip, FIRST_PORT, &taken)?;
+            let mut avoid = taken.clone();
+            avoid.extend(reserved_on(&ip.to_string(), dir.path()));
+            let port = free_port_pair(ip, FIRST_PORT, &avoid)?;
             taken.extend([port, port + 10000]);
             let name = format!("{zone}-{k}");
             hosts.entry(zone.clone()).or_default().push(name.clone());
@@ -361,6 +370,7 @@ pub fn down(dir: &StateDir, keep_data: bool) -> Result<DownReport, LocalError> {
         dir.save(&state)?;
     } else {
         dir.remove()?;
+        crate::ports::release(dir.path());
     }
     Ok(DownReport {
         stopped,
