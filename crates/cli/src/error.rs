@@ -44,7 +44,9 @@ impl CliError {
                 "{e}; see `redis-stretch status --state-dir {}`",
                 dir.path().display()
             )),
-            ScenarioError::Drill(_) | ScenarioError::Svg { .. } => CliError::Runtime(e.to_string()),
+            ScenarioError::Drill(_)
+            | ScenarioError::Svg { .. }
+            | ScenarioError::OpenFences { .. } => CliError::Runtime(e.to_string()),
         }
     }
 }

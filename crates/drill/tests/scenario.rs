@@ -101,7 +101,7 @@ async fn a_baseline_is_refused_while_an_engine_is_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn engine_drill_on_local_mode_recovers_fails_back_and_loses_nothing() {
+async fn engine_drill_on_local_mode_recovers_fails_back_and_loses_no_waited_write() {
     let tc = TestCluster::start("drill-scenario", SEED_MANIFEST)
         .await
         .unwrap();
@@ -115,6 +115,9 @@ async fn engine_drill_on_local_mode_recovers_fails_back_and_loses_nothing() {
     };
     let r = run_drill(&faults, &s).await.unwrap();
     println!("{}", r.report);
+    // Nothing a `WAIT 1` confirmed is lost. Plain writes dc-b's master took in its last
+    // milliseconds before SIGKILL may not have reached its replica: Redis replicates
+    // asynchronously, which is what WAIT is for.
     assert_eq!(r.report.acked_writes_lost, 0);
     assert!(r.report.rto_ms.is_some(), "every slot writable again");
     let phases: Vec<&str> = r.report.phases.iter().map(|p| p.name.as_str()).collect();

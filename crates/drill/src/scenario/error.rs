@@ -20,6 +20,9 @@ pub enum ScenarioError<E: std::error::Error + 'static> {
         /// What the engine reported waiting for, or `no engine status`.
         engine: String,
     },
+    /// Plain Redis's baseline could not open an instance's fence.
+    #[error("plain-Redis baseline: could not open the fence of {instance}: {error}")]
+    OpenFences { instance: String, error: String },
     #[error(transparent)]
     Drill(#[from] DrillError),
     #[error("{path}: {source}")]

@@ -137,13 +137,23 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
 
-/// Plain Redis: every fence open, on every instance.
-async fn open_fences(instances: &[NodeAddr], password: Option<&Secret>) {
+/// Plain Redis: every fence open, on every instance. An instance that cannot be reached or
+/// refuses is an error: the baseline would otherwise measure fences it says are open.
+async fn open_fences<E: std::error::Error + 'static>(
+    instances: &[NodeAddr],
+    password: Option<&Secret>,
+) -> Result<(), ScenarioError<E>> {
     for a in instances {
-        if let Ok(c) = AdminClient::connect(a, password, Duration::from_secs(1)).await {
-            let _ = c.config_set("min-replicas-to-write", "0").await;
-        }
+        let opened = match AdminClient::connect(a, password, Duration::from_secs(1)).await {
+            Ok(c) => c.config_set("min-replicas-to-write", "0").await,
+            Err(e) => Err(e),
+        };
+        opened.map_err(|e| ScenarioError::OpenFences {
+            instance: a.to_string(),
+            error: e.to_string(),
+        })?;
     }
+    Ok(())
 }
 
 pub async fn run_lab<F: NetFaults>(
@@ -163,14 +173,27 @@ pub async fn run_lab<F: NetFaults>(
     }
     let addrs: Vec<NodeAddr> = layout.instances.iter().map(|i| i.addr.clone()).collect();
     if s.recovery == Recovery::Native {
-        open_fences(&addrs, password.as_ref()).await;
+        open_fences(&addrs, password.as_ref()).await?;
     }
     wait_for(faults, password.as_ref(), SETTLE_BEFORE, "settled", settled).await?;
     let mut engine = None;
     if s.recovery == Recovery::Engine {
         engine = Some(faults.start_engine());
+        // The drill measures a fault on the preferred layout: the engine first fails back
+        // whatever an earlier run left elsewhere, or the drill says so instead of measuring
+        // another layout.
         let start = Instant::now();
-        while !engine_idle(faults) && start.elapsed() < ENGINE_IDLE_LIMIT {
+        while !engine_idle(faults) {
+            if start.elapsed() >= ENGINE_IDLE_LIMIT {
+                return Err(ScenarioError::NotReached {
+                    what: "masters as preferred before the fault",
+                    secs: ENGINE_IDLE_LIMIT.as_secs(),
+                    engine: faults
+                        .engine_status()
+                        .and_then(|s| s.waiting_for.map(|w| w.to_string()))
+                        .unwrap_or_else(|| "no engine status".into()),
+                });
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -32,6 +32,14 @@ pub struct SideFigures {
     pub lost: usize,
     pub wait_acked: usize,
     pub wait_lost: usize,
+    /// `WAIT`-confirmed writes sent before the fault and after it ended: a `WAIT 1` writer that
+    /// was live on both sides of the fault (0 lost means nothing when nothing was confirmed).
+    pub wait_acked_before: usize,
+    pub wait_acked_after: usize,
+    /// The zones whose instance acknowledged this side's writes to this shard, in order
+    /// (repeats folded), from the start of the load until the fault ended: where the side
+    /// found the shard before the fault, and whether it found it elsewhere during it.
+    pub zones_until_fault_end: Vec<String>,
     /// When the first and the last lost write were sent, in ms from the fault's start (negative
     /// values clamp to 0): which part of the fault the losses come from.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,7 +189,18 @@ pub fn figures(
                 .min()
                 .zip(lost_at.iter().max())
                 .map(|(a, b)| (*a, *b));
+            let mut zones: Vec<String> = Vec::new();
+            for z in mine
+                .iter()
+                .filter(|(_, w)| w.at_ms < to)
+                .filter_map(|(_, w)| w.acked_by().and_then(&zone_of))
+            {
+                if zones.last() != Some(&z) {
+                    zones.push(z);
+                }
+            }
             out.sides.push(SideFigures {
+                zones_until_fault_end: zones,
                 lost_sent_ms,
                 side: side.name.clone(),
                 shard: shard.name.clone(),
@@ -191,6 +210,14 @@ pub fn figures(
                 lost: lost(false),
                 wait_acked: mine.iter().filter(|(_, w)| w.wait_acked()).count(),
                 wait_lost: lost(true),
+                wait_acked_before: mine
+                    .iter()
+                    .filter(|(_, w)| w.wait_acked() && w.at_ms < from)
+                    .count(),
+                wait_acked_after: mine
+                    .iter()
+                    .filter(|(_, w)| w.wait_acked() && w.at_ms >= to)
+                    .count(),
                 gaps,
             });
         }
@@ -307,8 +334,12 @@ mod tests {
         assert_eq!(a.gaps[1].error, "NOREPLICAS");
         assert!((f.sides[1].accepted - 1.0).abs() < 1e-9);
         assert_eq!(f.shards[0].dual_write_ms, 200);
-        // The third site saw 127.0.1.1 then 127.0.2.1: one change.
+        // The third site saw 127.0.1.1 then 127.0.2.1: one change, from dc-a to dc-b.
         assert_eq!(f.shards[0].master_changes, 1);
+        assert_eq!(f.sides[1].zones_until_fault_end, ["dc-a", "dc-b"]);
+        assert_eq!(a.zones_until_fault_end, ["dc-a"]);
+        // dc-a's one WAIT-confirmed write was sent at the fault's start, none before or after.
+        assert_eq!((a.wait_acked_before, a.wait_acked_after), (0, 0));
         assert_eq!(f.worst_accepted("dc-a"), Some(0.0));
         // The timeline draws every side and shard, each gap with its error.
         let svg = crate::sides::svg::render("cut", &f, 1000);
