@@ -43,3 +43,28 @@ impl Drop for Down {
         ]);
     }
 }
+
+/// Set by scripts/test.sh: the network lab's tests must run, and a missing prerequisite
+/// (root, `ip`, `nft`, `redis-cli`) fails them instead of skipping them.
+pub const REQUIRE_NETLAB_ENV: &str = "REDIS_STRETCH_NETLAB";
+
+/// Whether a network-lab test runs here. `Err(why)` of `available` skips it with a message, or,
+/// where the suite is meant to run the lab (`REDIS_STRETCH_NETLAB=1`), fails it.
+pub fn netlab_runs(test: &str, available: Result<(), String>) -> bool {
+    match available {
+        Ok(()) => true,
+        Err(why) if std::env::var_os(REQUIRE_NETLAB_ENV).is_some_and(|v| v != "0") => {
+            #[allow(clippy::panic)]
+            {
+                panic!("{test}: {REQUIRE_NETLAB_ENV} is set but the network lab is not available: {why}")
+            }
+        }
+        Err(why) => {
+            eprintln!(
+                "SKIPPED {test}: the network lab is not available here: {why} \
+                 (set {REQUIRE_NETLAB_ENV}=1 to make this a failure; scripts/test.sh does)"
+            );
+            false
+        }
+    }
+}
