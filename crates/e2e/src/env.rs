@@ -71,7 +71,16 @@ impl Env {
 
     /// One more replica of that operator, named `identity` (it campaigns for the same Lease).
     pub fn operator_replica(&self, identity: &str) -> Result<Operator> {
-        Operator::start(
+        self.operator_replica_with_env(identity, &[])
+    }
+
+    /// As `operator_replica`, with more environment variables (a crash point, say).
+    pub fn operator_replica_with_env(
+        &self,
+        identity: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Operator> {
+        Operator::start_with_env(
             &self.cp.operator_kubeconfig(),
             self.cp.dir(),
             identity,
@@ -81,6 +90,7 @@ impl Env {
                 "--preferred-zone",
                 "dc-b",
             ],
+            env,
         )
     }
 

@@ -40,6 +40,17 @@ impl Operator {
     /// to `dir/operator-<identity>.log` (the operator at debug: reconcile errors, such as an
     /// RBAC denial, are logged at that level). `extra` are more `redis-stretch operator` flags.
     pub fn start(kubeconfig: &Path, dir: &Path, identity: &str, extra: &[&str]) -> Result<Self> {
+        Self::start_with_env(kubeconfig, dir, identity, extra, &[])
+    }
+
+    /// As `start`, with more environment variables (a crash point, say).
+    pub fn start_with_env(
+        kubeconfig: &Path,
+        dir: &Path,
+        identity: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let log = dir.join(format!("operator-{identity}.log"));
         let out = File::create(&log).map_err(Error::io(format!("creating {}", log.display())))?;
         let err = out
@@ -63,6 +74,7 @@ impl Operator {
                 std::env::var("REDIS_STRETCH_E2E_OPERATOR_LOG")
                     .unwrap_or_else(|_| "info,redis_stretch_operator=debug".to_owned()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -112,6 +124,11 @@ impl Operator {
 
     pub fn log(&self) -> &Path {
         &self.log
+    }
+
+    /// Whether the process has ended (by itself: a crash point, say), and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Kill it now (SIGKILL): an operator that dies mid-action.

@@ -28,12 +28,45 @@ pub async fn act(decision: &Decision, pool: &Pool) -> Vec<ActionResult> {
     for step in &decision.steps {
         let results = futures_util::future::join_all(step.iter().map(|a| run(a, pool))).await;
         let failed = results.iter().any(|o| !o.ok);
+        crash_point(&results);
         out.extend(results);
         if failed {
             break;
         }
     }
     out
+}
+
+/// Crash points, for tests of an engine killed in the middle of an operation:
+/// `REDIS_STRETCH_CRASH_AFTER=KIND[:N]` ends the process at once after the step in which the
+/// Nth successful action of `KIND` (`takeover`, `graceful-failover`, ..., or `any`) completed,
+/// before the pass reports or remembers anything, as a SIGKILL at that moment would. Unset,
+/// it costs one environment read per process.
+pub const CRASH_AFTER_ENV: &str = "REDIS_STRETCH_CRASH_AFTER";
+
+fn crash_point(results: &[ActionResult]) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static POINT: OnceLock<Option<(String, u32)>> = OnceLock::new();
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    let Some((kind, nth)) = POINT.get_or_init(|| {
+        let v = std::env::var(CRASH_AFTER_ENV).ok()?;
+        let (kind, n) = v.split_once(':').unwrap_or((v.as_str(), "1"));
+        Some((kind.to_owned(), n.parse().unwrap_or(1)))
+    }) else {
+        return;
+    };
+    let hits = results
+        .iter()
+        .filter(|r| r.ok && (kind == "any" || r.action.kind() == kind))
+        .count();
+    let hits = u32::try_from(hits).unwrap_or(u32::MAX);
+    if hits > 0 && SEEN.fetch_add(hits, Ordering::SeqCst).saturating_add(hits) >= *nth {
+        eprintln!(
+            "{CRASH_AFTER_ENV}={kind}:{nth}: exiting after the step of action {nth} of kind {kind}"
+        );
+        std::process::exit(86);
+    }
 }
 
 async fn run(action: &Action, pool: &Pool) -> ActionResult {

@@ -10,7 +10,7 @@ mod observe;
 mod pool;
 mod runner;
 
-pub use act::{act, ActionResult};
+pub use act::{act, ActionResult, CRASH_AFTER_ENV};
 pub use bootstrap::{bootstrap, wait_failover_ready, BootstrapError, BootstrapReport};
 pub use observe::{discover, observe};
 pub use pool::Pool;
