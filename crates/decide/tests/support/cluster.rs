@@ -20,6 +20,9 @@ pub const FULL_SYNC_MS: u64 = 2000;
 pub const WRITABLE_DELAY_MS: u64 = 2000;
 /// A manual failover's master pauses its clients at most this long (CLUSTER_MF_TIMEOUT).
 pub const MF_TIMEOUT_MS: u64 = 5000;
+/// A link that went silent (a cut, an isolated zone) comes back this long after the path
+/// does: TCP's retransmission backoff and Redis's reconnects (a reset one comes back at once).
+pub const RECONNECT_MS: u64 = 1000;
 /// What a restarted instance reads from its config file: the engine's `CONFIG SET`s are gone.
 pub const CONFIG_FILE_MAX_LAG_S: u32 = 2;
 
@@ -111,8 +114,10 @@ pub struct Node {
     /// and the master it replaced.
     pub promoted_at: Option<u64>,
     pub promoted_from: Option<usize>,
-    /// Its last promotion was Redis's own election, not a command.
-    pub elected_alone: bool,
+    /// It was promoted before it ever synced with the master it replaced.
+    pub promoted_unsynced: bool,
+    /// Its last promotion was Redis's own election, not a command: when.
+    pub elected_alone: Option<u64>,
     pub link: Link,
     /// Its copy of the shard is the master's, up to the link's last moment: it completed a
     /// sync since it became a replica (a demoted master that resyncs holds discarded writes).
@@ -123,7 +128,10 @@ pub struct Node {
     pub repointed: bool,
     /// A fault: its replication link keeps failing (a resync loop, a broken backlog).
     pub link_broken: bool,
-    /// As its master sees it: the last `REPLCONF ACK`.
+    /// The master whose replica list still holds its connection (kept through a silent cut
+    /// until repl-timeout, even after this node was promoted on the other side), and its
+    /// last `REPLCONF ACK` there.
+    pub acked_to: Option<usize>,
     pub last_ack_ms: u64,
     /// Last time it heard its master on the bus (when the master went silent to it).
     pub master_heard_ms: u64,
@@ -156,6 +164,10 @@ pub struct Cluster {
     /// The zones do not hear each other (the engine, at a third site, hears both).
     pub cut: bool,
     pub spec_node_timeout_ms: u64,
+    /// Per ordered pair (`a * n + b`): the path was silent (not reset) since it last worked,
+    /// and when the link works again once the path is back.
+    pub silent: Vec<bool>,
+    pub back_ms: Vec<u64>,
     /// Writes discarded so far, oldest first (the test drains them).
     pub discarded: Vec<Discard>,
 }
@@ -232,11 +244,13 @@ impl Cluster {
                 offset: 0,
                 promoted_at: None,
                 promoted_from: None,
-                elected_alone: false,
+                promoted_unsynced: false,
+                elected_alone: None,
                 link: Link::Up,
                 synced: true,
                 repointed: false,
                 link_broken: false,
+                acked_to: shard.map(|k| masters[k]),
                 last_ack_ms: START_MS,
                 master_heard_ms: START_MS,
             })
@@ -268,6 +282,8 @@ impl Cluster {
             dark: [None, None],
             cut: false,
             spec_node_timeout_ms: node_timeout_ms,
+            silent: vec![false; total * total],
+            back_ms: vec![0; total * total],
             discarded: Vec::new(),
         }
     }
@@ -282,8 +298,19 @@ impl Cluster {
         n.alive && self.dark[n.zone].is_none()
     }
 
-    /// `a` and `b` hear each other on the cluster bus (and for replication).
+    /// The engine reaches the zone (it is not dark).
+    pub fn reachable_zone(&self, zone: usize) -> bool {
+        self.dark[zone].is_none()
+    }
+
+    /// `a` and `b` hear each other on the cluster bus (and for replication): the path is
+    /// open and the link is back.
     pub fn can_talk(&self, a: usize, b: usize) -> bool {
+        self.path_open(a, b) && self.now_ms >= self.back_ms[a * self.nodes.len() + b]
+    }
+
+    /// Both run and the network between them works.
+    pub fn path_open(&self, a: usize, b: usize) -> bool {
         let (x, y) = (&self.nodes[a], &self.nodes[b]);
         if !x.alive || !y.alive {
             return false;
@@ -334,13 +361,11 @@ impl Cluster {
             .collect()
     }
 
-    /// Replicas whose replication link to `m` is open, as `m` lists them in `INFO replication`.
+    /// Replicas `m` lists in `INFO replication` (`online`): their connection is open as far as
+    /// `m` can tell.
     pub fn listed_replicas(&self, m: usize) -> Vec<usize> {
         (0..self.nodes.len())
-            .filter(|r| {
-                let n = &self.nodes[*r];
-                n.alive && n.role == Role::Replica && n.master == Some(m) && n.link == Link::Up
-            })
+            .filter(|r| self.nodes[*r].acked_to == Some(m))
             .collect()
     }
 

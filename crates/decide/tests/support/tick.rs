@@ -15,8 +15,8 @@
 
 use redis_stretch_model::Role;
 
-use super::cluster::WRITABLE_DELAY_MS;
 use super::cluster::{Cluster, Flag, Link, FULL_SYNC_MS, PSYNC_MS, REPL_TIMEOUT_MS, TICK_MS};
+use super::cluster::{RECONNECT_MS, WRITABLE_DELAY_MS};
 
 /// An election after `fail`: 500 ms + random(0..500 ms) (the model takes the longest) +
 /// 1 s per replica of the same master with a larger offset.
@@ -26,6 +26,7 @@ impl Cluster {
     pub fn tick(&mut self) {
         self.now_ms += TICK_MS;
         let n = self.nodes.len();
+        self.reconnect();
         for a in 0..n {
             for b in 0..n {
                 if a != b && self.nodes[a].alive {
@@ -40,6 +41,25 @@ impl Cluster {
         for m in 0..n {
             if self.accepts_writes(m) {
                 self.nodes[m].offset += 1;
+            }
+        }
+    }
+
+    /// A path that comes back after a silence gives its link back `RECONNECT_MS` later.
+    fn reconnect(&mut self) {
+        let n = self.nodes.len();
+        for a in 0..n {
+            for b in 0..n {
+                let i = a * n + b;
+                let both_up = self.nodes[a].alive && self.nodes[b].alive;
+                match (self.path_open(a, b), self.silent[i]) {
+                    (false, _) => self.silent[i] = both_up,
+                    (true, true) => {
+                        self.silent[i] = false;
+                        self.back_ms[i] = self.now_ms + RECONNECT_MS;
+                    }
+                    (true, false) => {}
+                }
             }
         }
     }
@@ -70,17 +90,24 @@ impl Cluster {
         let Some(line) = x.peers[b].as_mut() else {
             return;
         };
-        let demoted = line.role == Role::Master && role == Role::Replica;
-        line.role = role;
-        line.master = master;
-        // Only ever raised: a replica advertises its master's epoch, and that sticks.
-        line.epoch = line.epoch.max(epoch);
         line.pong_recv_ms = now;
         line.ping_sent_ms = 0;
         if line.flag == Flag::PFail {
             line.flag = Flag::Ok;
         }
         x.current_epoch = x.current_epoch.max(current);
+        // Redis clears a failure flag on the pong, before it looks at the sender's new role
+        // and slot claims (`clusterProcessPacket`).
+        self.clear_failure(a, b);
+        let x = &mut self.nodes[a];
+        let Some(line) = x.peers[b].as_mut() else {
+            return;
+        };
+        let demoted = line.role == Role::Master && role == Role::Replica;
+        line.role = role;
+        line.master = master;
+        // Only ever raised: a replica advertises its master's epoch, and that sticks.
+        line.epoch = line.epoch.max(epoch);
         if demoted {
             // "Master turned into a slave": its slots become unassigned in this table.
             for o in x.owner.iter_mut().filter(|o| **o == Some(b)) {
@@ -89,7 +116,6 @@ impl Cluster {
         }
         self.claims(a, b);
         self.collision(a, b);
-        self.clear_failure(a, b);
     }
 
     /// `a` hears `b`'s slot claims (`clusterUpdateSlotsConfigWith`), and `b` hears, through
@@ -207,7 +233,10 @@ impl Cluster {
     /// `clearNodeFailureIfNeeded`: `fail` goes once the node serves no slots, or after
     /// 2 × node-timeout when nobody replaced it.
     fn clear_failure(&mut self, a: usize, b: usize) {
-        let serves = self.nodes[b].role == Role::Master && !self.slots_in_view(a, b).is_empty();
+        let known_master = self.nodes[a].peers[b]
+            .as_ref()
+            .is_some_and(|p| p.role == Role::Master);
+        let serves = known_master && !self.slots_in_view(a, b).is_empty();
         let now = self.now_ms;
         let nt = self.nodes[a].node_timeout_ms;
         if let Some(p) = self.nodes[a].peers[b].as_mut() {
@@ -292,6 +321,7 @@ impl Cluster {
                 (Link::Up, true) => {
                     x.offset = master_offset;
                     x.last_ack_ms = now;
+                    x.acked_to = Some(m);
                     Link::Up
                 }
                 // A killed master resets the connection; a silent cut is noticed only after
@@ -311,6 +341,7 @@ impl Cluster {
                 (Link::Syncing { done_ms, .. }, true) if now >= done_ms => {
                     x.offset = master_offset;
                     x.last_ack_ms = now;
+                    x.acked_to = Some(m);
                     x.synced = true;
                     x.repointed = false;
                     Link::Up
@@ -318,6 +349,23 @@ impl Cluster {
                 (Link::Syncing { since_ms, .. }, false) => Link::Down { since_ms },
                 (link, _) => link,
             };
+        }
+        // The master's side of each connection: it goes when either end dies (a reset), when
+        // the replica closes it where the master hears it (promoted, re-pointed, its link
+        // broken), or after repl-timeout without an acknowledgement (a silent cut).
+        for r in 0..self.nodes.len() {
+            let Some(m) = self.nodes[r].acked_to else {
+                continue;
+            };
+            let x = &self.nodes[r];
+            let still = x.role == Role::Replica && x.master == Some(m) && x.link == Link::Up;
+            let gone = !x.alive
+                || !self.nodes[m].alive
+                || (self.can_talk(r, m) && !still)
+                || now - x.last_ack_ms >= REPL_TIMEOUT_MS;
+            if gone {
+                self.nodes[r].acked_to = None;
+            }
         }
     }
 
@@ -392,7 +440,7 @@ impl Cluster {
                 continue;
             }
             if self.election(r, m, false) {
-                self.nodes[r].elected_alone = true;
+                self.nodes[r].elected_alone = Some(now);
             } else {
                 // The next attempt after twice the election timeout, max(2 × node-timeout, 2 s).
                 let timeout = (2 * self.nodes[r].node_timeout_ms).max(2000);
@@ -469,7 +517,8 @@ impl Cluster {
         x.link = Link::Up;
         x.promoted_at = Some(x.offset);
         x.promoted_from = Some(m);
-        x.elected_alone = false;
+        x.promoted_unsynced = !x.synced;
+        x.elected_alone = None;
         for o in x.owner.iter_mut() {
             if *o == Some(m) {
                 *o = Some(r);
