@@ -18,8 +18,9 @@
 //!    acknowledged is discarded when the sides meet again (epoch ordering).
 //!
 //! The named cases at the end run strictly; those marked `#[ignore]` are decide bugs this
-//! check found, each a minimal case that fails until decide is fixed. The property test
-//! lets exactly those through (see `support/properties.rs`) to keep looking for others.
+//! check found, each a minimal case that fails until decide is fixed (`cargo test --test model
+//! -- --ignored`). The property test lets exactly those through (each tolerance names its
+//! test) to keep looking for others. `MODEL_LOG=1 … NAME -- --nocapture` prints every pass.
 
 mod support;
 

@@ -14,6 +14,8 @@ use super::engine::Pass;
 use super::scenario::{End, Run};
 
 impl Run {
+    /// Which zone the engine serves from now, for epoch ordering: the side it keeps in a cut,
+    /// the survivors of a lost zone once it acted for them, the zone a person took over for.
     pub(super) fn track_serving(&mut self, pass: &Pass, operator: bool, intent: &Intent) {
         let zone = |name: &str| ZONES.iter().position(|z| *z == name);
         let before = self.serving;
