@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Table tests for `decide`, one per failure case of docs/OPERATIONS.md, plus a model
-//! check: applying decide's own actions (to a simple model of Redis) converges to a state
-//! where decide asks for nothing.
+//! Table tests for `decide`, one per failure case of docs/OPERATIONS.md. The model check —
+//! the engine's loop applying decide's own actions to a model of Redis Cluster until decide
+//! asks for nothing, through generated layouts and faults — is `tests/model.rs`.
 
 use std::time::Duration;
 
