@@ -37,6 +37,7 @@ phase() {
 # The e2e control plane builds in the background, niced (scripts/controlplane.sh), while the
 # Rust side compiles and tests: a no-op when cached, 10-25 min of compiling when cold.
 cp_pid=""
+clippy_pid=""
 if [ "${REDIS_STRETCH_SKIP_E2E:-0}" != 1 ]; then
   setsid scripts/controlplane.sh build > "$times/controlplane.path" 2> "$times/controlplane-build.log" &
   cp_pid=$!
@@ -46,9 +47,11 @@ fi
 # (Drop guards; a failing test keeps its dir and logs); this catches a test binary that was
 # killed outright, stopping its processes by recorded PID and keeping the data for a post-mortem.
 cleanup() {
-  if [ -n "$cp_pid" ] && kill -0 "$cp_pid" 2>/dev/null; then
-    kill -- "-$cp_pid" 2>/dev/null || true
-  fi
+  for pid in "$cp_pid" "${clippy_pid:-}"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -- "-$pid" 2>/dev/null || true
+    fi
+  done
   local bin="$root/target/debug/redis-stretch"
   [ -x "$bin" ] || return 0
   for d in "${TMPDIR:-/tmp}"/redis-stretch-tests/*/; do
@@ -69,9 +72,16 @@ fi
 export REDIS_STRETCH_NETLAB=1
 
 phase "cargo fmt --check" cargo fmt --all -- --check
-phase "cargo clippy" cargo clippy --quiet --all-targets -- -D warnings
 # One build of every test binary (e2e included), shared by all the runs below.
 phase "build tests" cargo nextest run --workspace --no-run --cargo-quiet
+# Lints in the background, niced, in a target dir of their own (no lock shared with the test
+# runs' cargo): the real-server tests below mostly wait on Redis, and clippy takes the idle
+# cores. Its verdict is awaited before the e2e tests, and fails the suite like any test.
+echo "== cargo clippy (in the background)"
+clippy_start=$SECONDS
+CARGO_TARGET_DIR="$root/target/clippy" setsid nice -n 19 \
+  cargo clippy --quiet --all-targets -- -D warnings > "$times/clippy.log" 2>&1 &
+clippy_pid=$!
 # Doc examples: nextest does not run them, and the crates have none today (examples live in
 # tests); compiling every library for doc tests costs a minute, so only when one exists.
 if grep -rqE '^\s*//[/!]\s*```' crates/*/src; then
@@ -86,6 +96,17 @@ else
     env REDIS_STRETCH_SERVER=valkey cargo nextest run --profile valkey --workspace \
     --exclude redis-stretch-e2e --cargo-quiet
 fi
+
+echo "== cargo clippy: waiting for its verdict"
+if ! wait "$clippy_pid"; then
+  clippy_pid=""
+  cat "$times/clippy.log" >&2
+  echo "cargo clippy --all-targets -D warnings failed" >&2
+  exit 1
+fi
+clippy_pid=""
+cat "$times/clippy.log"
+printf '%s\t%s\n' "cargo clippy (background, from its start)" "$((SECONDS - clippy_start))" >> "$times/phases.tsv"
 
 if [ "${REDIS_STRETCH_SKIP_E2E:-0}" = 1 ]; then
   echo "== e2e: skipped on purpose (REDIS_STRETCH_SKIP_E2E=1)"
