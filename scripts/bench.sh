@@ -4,6 +4,10 @@
 #   scripts/bench.sh                # every benchmark
 #   scripts/bench.sh bootstrap      # just one section (others are kept as committed)
 #   scripts/bench.sh footprint      # the operator on the e2e control plane (not in the default set)
+#   scripts/bench.sh plan           # `redis-stretch plan` on 100 to 5,000 nodes, before and after
+#                                   # the incremental scheduler (not in the default set: it builds
+#                                   # the old commit once, minutes, and the old 5,000-node runs take
+#                                   # 15-25 s each; PLAN_BEFORE=none measures only the current one)
 #   RUNS=9 scripts/bench.sh         # more runs per figure (default 7)
 # Takes minutes; not part of scripts/test.sh. Only loopback traffic.
 set -euo pipefail
@@ -14,7 +18,8 @@ runs="${RUNS:-7}"
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(bootstrap rto detection servers)
 command -v jq >/dev/null 2>&1 || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq jq >/dev/null; }
-bin="$root/target/release/redis-stretch"
+target="${CARGO_TARGET_DIR:-$root/target}"
+bin="$target/release/redis-stretch"
 
 # One drill on a fresh local cluster; prints "rto_ms acked_lost plain_lost failed_plain".
 rto_run() {
@@ -201,6 +206,93 @@ servers_section() {
   echo "Produced by \`scripts/bench.sh servers\`."
 }
 
+# The implementation `plan` had before the incremental scheduler, for the before/after ratio.
+# PLAN_BEFORE=none skips it.
+plan_before="${PLAN_BEFORE:-a3d7b71fcdf86e5f7c140822325e8b2cf08a2fcc}"
+
+# That commit's binary, built once into the same target directory (its workspace crates sit at
+# another path, so they build beside ours and share every registry crate) and kept by commit.
+plan_before_bin() {
+  local keep="$target/plan-before/$plan_before/redis-stretch"
+  if [ ! -x "$keep" ]; then
+    local tree; tree=$(mktemp -d)
+    git archive "$plan_before" | tar -x -C "$tree"
+    echo "building redis-stretch at $plan_before for the before figures (once)" >&2
+    CARGO_TARGET_DIR="$target" cargo build --quiet --release -p redis-stretch --manifest-path "$tree/Cargo.toml" >&2
+    mkdir -p "$(dirname "$keep")"
+    cp "$target/release/redis-stretch" "$keep"
+    rm -rf "$tree"
+  fi
+  echo "$keep"
+}
+
+# Wall-clock milliseconds of one `plan --output json` run, the process start included.
+plan_ms() {
+  local b=$1 spec=$2 nodes=$3 out=$4
+  local start end
+  start=$(date +%s%N)
+  "$b" plan -f "$spec" --nodes "$nodes" --output json > "$out"
+  end=$(date +%s%N)
+  echo $(( (end - start) / 1000000 ))
+}
+
+plan_section() {
+  local runs=$1 before=$2 before_runs=$3
+  local work; work=$(mktemp -d)
+  for n in 100 300 1000 5000; do
+    scripts/plan-nodes.py "$n" > "$work/nodes-$n.json"
+  done
+  echo "## \`plan\`: where the scheduler puts every pod"
+  echo
+  echo "\`redis-stretch plan --output json\` (release build) on generated node lists"
+  echo "(\`scripts/plan-nodes.py\`: two zones, three machine sizes, 2% cordoned, 3% tainted NoSchedule,"
+  echo "5% PreferNoSchedule, the seed's \`az1\`/\`az2\` pools on six nodes) for the example clusters"
+  echo "(\`examples/k8s/zone-aware.yaml\`, \`seed.yaml\`) with more shards, one replica each, half the"
+  echo "masters preferred in each zone. Wall clock of the whole command, process start, parsing and"
+  if [ -n "$before" ]; then
+    echo "JSON output included. *Before*: the scheduler that rescanned every placed pod for every node"
+    echo "(commit \`${plan_before:0:7}\`), medians of $before_runs runs; *after*: the incremental one, medians"
+    echo "of $runs runs, in the same run of the script. *Same plan*: both printed identical JSON."
+  else
+    echo "JSON output included. Medians of $runs runs (PLAN_BEFORE=none: no before figures)."
+  fi
+  echo
+  echo "| nodes | shards (pods) | mode | before (ms) | after (ms) | before / after | same plan |"
+  echo "|---|---|---|---|---|---|---|"
+  for shards in 100 10; do
+    for mode in zone-aware seed; do
+      local spec="$work/$mode-$shards.yaml"
+      sed -e "s/^  shards: 3$/  shards: $shards/" -e "s/preferredMasters: [12]$/preferredMasters: $((shards / 2))/" \
+        "examples/k8s/$mode.yaml" > "$spec"
+      for n in 100 300 1000 5000; do
+        # Ten shards: only the large lists, where the node count is all that grows.
+        if [ "$shards" = 10 ] && [ "$n" -lt 1000 ]; then continue; fi
+        local nodes="$work/nodes-$n.json" after="" old="" same="-"
+        for _ in $(seq "$runs"); do
+          after="$after $(plan_ms "$bin" "$spec" "$nodes" "$work/after.json")"
+        done
+        local ma mb ratio="-"
+        ma=$(echo "$after" | median)
+        mb="-"
+        if [ -n "$before" ]; then
+          for _ in $(seq "$before_runs"); do
+            old="$old $(plan_ms "$before" "$spec" "$nodes" "$work/before.json")"
+          done
+          mb=$(echo "$old" | median)
+          ratio=$(awk -v a="$ma" -v b="$mb" 'BEGIN {r = (a > 0 ? b / a : 0); printf (r < 10 ? "%.1f×" : "%.0f×"), r}')
+          if cmp -s "$work/before.json" "$work/after.json"; then same=yes; else same=NO; fi
+        fi
+        echo "  plan $mode $shards shards on $n nodes: before $mb ms, after $ma ms (runs:$after)" >&2
+        echo "| $n | $shards ($((shards * 2))) | $mode | $mb | $ma | $ratio | $same |"
+      done
+    done
+  done
+  rm -rf "$work"
+  echo
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(rustc --version | awk '{print $1, $2}'), $(date -u +%Y-%m-%d)."
+  echo "Produced by \`scripts/bench.sh plan\`."
+}
+
 machine() {
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(redis-server --version | awk '{print $3}' | tr -d 'v='), $(date -u +%Y-%m-%d)."
 }
@@ -266,8 +358,15 @@ for s in "${sections[@]}"; do
       rm -f docs/bench/footprint.body
       mv docs/bench/footprint.md.tmp docs/bench/footprint.md
       ;;
+    plan)
+      before=""
+      [ "$plan_before" = none ] || before=$(plan_before_bin)
+      cargo build --quiet --release -p redis-stretch
+      plan_section "$runs" "$before" "${PLAN_BEFORE_RUNS:-3}" > docs/bench/plan.md.tmp
+      mv docs/bench/plan.md.tmp docs/bench/plan.md
+      ;;
     *)
-      echo "unknown benchmark section: $s (known: bootstrap, rto, detection, servers, footprint)" >&2
+      echo "unknown benchmark section: $s (known: bootstrap, rto, detection, servers, footprint, plan)" >&2
       exit 2
       ;;
   esac

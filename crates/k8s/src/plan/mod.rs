@@ -6,13 +6,14 @@
 //! kube-scheduler ([`scheduler`]); where the real scheduler would pick at random among equal
 //! nodes, the report says so.
 
+mod filters;
 mod nodes;
 mod pairing;
 mod scheduler;
 mod selectors;
 mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use redis_stretch_api::{PlacementMode, RedisStretchCluster};
 use redis_stretch_topology::{hosts_needed, summary_line, survivability, ZoneVerdict};
@@ -182,27 +183,29 @@ pub fn plan_rendered(rendered: &Rendered, nodes: &[Node]) -> Result<PlanReport, 
     }
     // A random pick inside one zone changes nothing about pairing; across zones it can.
     let mut notes = Vec::new();
+    // By name, the first node of each: a tie can name hundreds of nodes on a large cluster.
+    let mut by_name: HashMap<&str, &Node> = HashMap::new();
+    for n in nodes {
+        by_name.entry(n.name.as_str()).or_insert(n);
+    }
     for p in &pods {
         if p.tie.is_empty() {
             continue;
         }
-        let tie_zones: std::collections::BTreeSet<Option<&String>> = p
-            .tie
-            .iter()
-            .map(|t| {
-                nodes
-                    .iter()
-                    .find(|n| &n.name == t)
-                    .and_then(|n| n.labels.get(&zone_label))
-            })
-            .collect();
+        let mut tie_zones = p.tie.iter().map(|t| {
+            by_name
+                .get(t.as_str())
+                .and_then(|n| n.labels.get(&zone_label))
+        });
+        let first_zone = tie_zones.next();
+        let across_zones = tie_zones.any(|z| Some(z) != first_zone);
         let line = format!(
             "{}: the scheduler picks at random among {} (equal scores); the plan shows {}",
             p.name,
             p.tie.join(", "),
             p.node.as_deref().unwrap_or("-")
         );
-        if tie_zones.len() > 1 {
+        if across_zones {
             problems.push(format!("{line}, but the candidates are in different zones, so the pairing above is a guess"));
         } else {
             notes.push(line);
@@ -285,7 +288,7 @@ fn capacity(
     pending: &[PendingPod],
     zone_label: &str,
 ) -> Vec<ZoneCapacity> {
-    let empty = Scheduler::new(nodes);
+    let mut empty = Scheduler::new(nodes);
     hosts_needed(&rendered.cluster)
         .into_iter()
         .map(|(zone, needed)| {

@@ -8,14 +8,18 @@
 //! StatefulSet), NodeResourcesFit (LeastAllocated) ×1, NodeResourcesBalancedAllocation ×1.
 //! InterPodAffinity scores nothing for these pods (no preferred terms) and ImageLocality is
 //! taken as equal on every node.
+//!
+//! Incremental, as the real scheduler's cache is: what depends on the pod template alone is
+//! computed once per template ([`Template`]), and what depends on placed pods (requests per
+//! node, pods per StatefulSet per node, closed anti-affinity domains) is updated as each pod is
+//! bound, so that placing a pod is linear in the nodes, not in nodes × placed pods.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, Toleration};
+use k8s_openapi::api::core::v1::{Affinity, Toleration};
 
+use super::filters::{Conflicts, Domains, Placed, Requested, Template};
 use super::nodes::Node;
-use super::selectors::{node_term_matches, selector_matches, tolerated};
-use crate::quantity::{format_bytes, format_cpu};
 
 const MAX_SCORE: i64 = 100;
 const ZONE_KEY: &str = "topology.kubernetes.io/zone";
@@ -49,41 +53,134 @@ pub enum Binding {
     },
 }
 
+#[derive(Clone, Copy)]
+struct ResourceMemo {
+    /// The pod's cpu and memory requests.
+    request: (u128, u128),
+    /// LeastAllocated, BalancedAllocation.
+    scores: (i64, i64),
+}
+
+/// One template's per-node answers: the filters and scores that read only the node, and the
+/// nodes its pods' anti-affinity has shut so far.
+struct TemplateState<'a> {
+    passes_static: Vec<bool>,
+    /// Required node affinity holds: default spreading counts only these nodes.
+    counted: Vec<bool>,
+    preferred_weight: Vec<i64>,
+    soft_taints: Vec<i64>,
+    conflicts: Conflicts<'a>,
+    shut: Vec<bool>,
+}
+
 pub struct Scheduler<'a> {
     nodes: &'a [Node],
-    placed: Vec<(PendingPod, usize)>,
+    /// The node whose placed requests the resource filter weighs: the first of the same name.
+    /// Node names are unique in a real list; a hand-written one may repeat a name, and the
+    /// model has always looked nodes up by name there, so a repeat shares the first's load.
+    fit_node: Vec<usize>,
+    /// Each node's `topology.kubernetes.io/zone` domain for default spreading, numbered; an
+    /// unlabelled node counts as the domain "" there, as the model always had it.
+    zone: Vec<usize>,
+    zones: usize,
+    has_zone: Vec<bool>,
+    has_hostname: Vec<bool>,
+    domains: Domains<'a>,
+    placed: Vec<Placed>,
+    requested: Vec<Requested>,
+    /// Per node, the resource scores last computed there and the pod requests they were for:
+    /// they change only when a pod lands on the node or the requests differ, and recomputing
+    /// them (u128 to float) for every node was a third of a plan's instructions.
+    resource_memo: Vec<Option<ResourceMemo>>,
+    owners: HashMap<String, usize>,
+    /// Per owner, per node: its pods placed there.
+    owner_pods_on: Vec<Vec<u32>>,
+    /// Per owner: the node of each of its placed pods.
+    owner_nodes: Vec<Vec<usize>>,
+    templates: Vec<Template>,
+    states: Vec<TemplateState<'a>>,
 }
 
 impl<'a> Scheduler<'a> {
     pub fn new(nodes: &'a [Node]) -> Self {
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
+        let fit_node = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| *first_of.entry(n.name.as_str()).or_insert(i))
+            .collect();
+        let mut zone_ids: HashMap<&str, usize> = HashMap::new();
+        let zone = nodes
+            .iter()
+            .map(|n| {
+                let value = n.labels.get(ZONE_KEY).map_or("", String::as_str);
+                let next = zone_ids.len();
+                *zone_ids.entry(value).or_insert(next)
+            })
+            .collect();
         Self {
             nodes,
+            fit_node,
+            zone,
+            zones: zone_ids.len(),
+            has_zone: nodes
+                .iter()
+                .map(|n| n.labels.contains_key(ZONE_KEY))
+                .collect(),
+            has_hostname: nodes
+                .iter()
+                .map(|n| n.labels.contains_key(HOSTNAME_KEY))
+                .collect(),
+            domains: Domains::default(),
             placed: Vec::new(),
+            requested: vec![Requested::default(); nodes.len()],
+            resource_memo: vec![None; nodes.len()],
+            owners: HashMap::new(),
+            owner_pods_on: Vec::new(),
+            owner_nodes: Vec::new(),
+            templates: Vec::new(),
+            states: Vec::new(),
         }
     }
 
     /// Schedule `pod` given every pod placed before it, and remember where it went.
     pub fn schedule(&mut self, pod: &PendingPod) -> Binding {
-        let mut feasible = Vec::new();
-        let mut reasons = Vec::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            match self.filter(pod, node) {
-                Ok(()) => feasible.push(i),
-                Err(why) => reasons.push((i, why)),
-            }
-        }
+        let t = self.template_for(pod);
+        let state = &self.states[t];
+        let feasible: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| {
+                state.passes_static[n]
+                    && !state.shut[n]
+                    && self.requested[self.fit_node[n]].fits(pod, &self.nodes[n])
+            })
+            .collect();
         if feasible.is_empty() {
+            // Only now are the reasons worth their strings.
+            let reasons = (0..self.nodes.len())
+                .filter_map(|n| self.rejection(t, pod, n).map(|why| (n, why)))
+                .collect();
             return Binding::Unschedulable { reasons };
         }
-        let scores = self.score(pod, &feasible);
-        let best = scores.iter().map(|(_, s)| *s).max().unwrap_or(0);
-        let mut top = scores.iter().filter(|(_, s)| *s == best).map(|(n, _)| *n);
+        let owner = self.owner_id(&pod.owner);
+        let resources: Vec<(i64, i64)> = feasible
+            .iter()
+            .map(|n| self.resource_scores(pod, *n))
+            .collect();
+        let scores = self.score(t, owner, &feasible, &resources);
+        let best = scores.iter().copied().max().unwrap_or(0);
+        let mut top = feasible
+            .iter()
+            .zip(&scores)
+            .filter(|(_, s)| **s == best)
+            .map(|(n, _)| *n);
         // Deterministic stand-in for the scheduler's random pick among equals: first by name.
         let Some(node) = top.next() else {
-            return Binding::Unschedulable { reasons };
+            return Binding::Unschedulable {
+                reasons: Vec::new(),
+            };
         };
         let tied_with = top.collect();
-        self.placed.push((pod.clone(), node));
+        self.bind(pod, t, owner, node);
         Binding::Placed {
             node,
             score: best,
@@ -91,202 +188,149 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Whether node `n` passes every filter for `pod` given the pods placed so far.
-    pub fn filter_node(&self, pod: &PendingPod, n: usize) -> Result<(), String> {
-        match self.nodes.get(n) {
-            Some(node) => self.filter(pod, node),
-            None => Err(format!("no node #{n}")),
+    /// Whether node `n` passes every filter for `pod` given the pods placed so far. `&mut`
+    /// because the pod's template is prepared once and kept, as for [`Self::schedule`].
+    pub fn filter_node(&mut self, pod: &PendingPod, n: usize) -> Result<(), String> {
+        if n >= self.nodes.len() {
+            return Err(format!("no node #{n}"));
+        }
+        let t = self.template_for(pod);
+        match self.rejection(t, pod, n) {
+            Some(why) => Err(why),
+            None => Ok(()),
         }
     }
 
-    fn pods_on(&self, node: usize) -> impl Iterator<Item = &PendingPod> {
-        self.placed
-            .iter()
-            .filter(move |(_, n)| *n == node)
-            .map(|(p, _)| p)
+    /// Why node `n` cannot take `pod` (of template `t`), in the scheduler's filter order.
+    fn rejection(&self, t: usize, pod: &PendingPod, n: usize) -> Option<String> {
+        let node = &self.nodes[n];
+        let template = &self.templates[t];
+        template
+            .static_rejection(node)
+            .or_else(|| self.requested[self.fit_node[n]].rejection(pod, node))
+            .or_else(|| {
+                self.states[t]
+                    .conflicts
+                    .rejection(template, node, &self.placed, self.nodes)
+            })
     }
 
-    /// Why `node` cannot take `pod`, in the scheduler's own terms.
-    fn filter(&self, pod: &PendingPod, node: &Node) -> Result<(), String> {
-        let tolerations = with_default_tolerations(&pod.tolerations);
-        if node.unschedulable {
-            let cordon = super::nodes::Taint {
-                key: "node.kubernetes.io/unschedulable".to_owned(),
-                value: None,
-                effect: "NoSchedule".to_owned(),
-            };
-            if !tolerated(&cordon, &tolerations) {
-                return Err("cordoned (spec.unschedulable: true)".to_owned());
-            }
+    /// The template `pod` belongs to, prepared on first sight: its per-node answers, and the
+    /// domains pods placed before it already shut.
+    fn template_for(&mut self, pod: &PendingPod) -> usize {
+        if let Some(t) = self.templates.iter().position(|t| t.is_for(pod)) {
+            return t;
         }
-        let untolerated: Vec<String> = node
-            .taints
-            .iter()
-            .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-            .filter(|t| !tolerated(t, &tolerations))
-            .map(ToString::to_string)
-            .collect();
-        if !untolerated.is_empty() {
-            return Err(format!("untolerated taint {}", untolerated.join(", ")));
+        let template = Template::of(pod);
+        let nodes = self.nodes;
+        let state = TemplateState {
+            passes_static: nodes.iter().map(|n| template.passes_static(n)).collect(),
+            counted: nodes
+                .iter()
+                .map(|n| template.node_affinity_matches(n))
+                .collect(),
+            preferred_weight: nodes.iter().map(|n| template.preferred_weight(n)).collect(),
+            soft_taints: nodes.iter().map(|n| template.soft_taints(n)).collect(),
+            conflicts: Conflicts::new(&template),
+            shut: vec![false; nodes.len()],
+        };
+        self.templates.push(template);
+        self.states.push(state);
+        let t = self.templates.len() - 1;
+        for k in 0..self.placed.len() {
+            self.learn(t, k);
         }
-        if let Some(terms) = required_node_terms(pod) {
-            if !terms.iter().any(|t| node_term_matches(t, node)) {
-                return Err(format!(
-                    "does not match the required node affinity ({})",
-                    describe_node_terms(terms)
-                ));
-            }
-        }
-        self.fits(pod, node)?;
-        self.anti_affinity_allows(pod, node)
+        t
     }
 
-    fn fits(&self, pod: &PendingPod, node: &Node) -> Result<(), String> {
-        let idx = self.index_of(node);
-        let (cpu, mem, count) = self
-            .pods_on(idx)
-            .fold((0u128, 0u128, 0u128), |(c, m, n), p| {
-                (c + p.cpu_millis, m + p.memory_bytes, n + 1)
-            });
-        let mut short = Vec::new();
-        if cpu + pod.cpu_millis > node.cpu_millis {
-            short.push(format!(
-                "insufficient cpu: the pod requests {}, the node has {} allocatable with {} already requested by planned pods",
-                format_cpu(pod.cpu_millis),
-                format_cpu(node.cpu_millis),
-                format_cpu(cpu)
-            ));
+    fn owner_id(&mut self, owner: &str) -> usize {
+        if let Some(id) = self.owners.get(owner) {
+            return *id;
         }
-        if mem + pod.memory_bytes > node.memory_bytes {
-            short.push(format!(
-                "insufficient memory: the pod requests {}, the node has {} allocatable with {} already requested by planned pods",
-                format_bytes(pod.memory_bytes),
-                format_bytes(node.memory_bytes),
-                format_bytes(mem)
-            ));
-        }
-        if count + 1 > node.pods {
-            short.push(format!(
-                "too many pods: {} pod slot(s) allocatable",
-                node.pods
-            ));
-        }
-        if short.is_empty() {
-            Ok(())
-        } else {
-            Err(short.join("; "))
+        let id = self.owner_nodes.len();
+        self.owners.insert(owner.to_owned(), id);
+        self.owner_pods_on.push(vec![0; self.nodes.len()]);
+        self.owner_nodes.push(Vec::new());
+        id
+    }
+
+    fn bind(&mut self, pod: &PendingPod, t: usize, owner: usize, node: usize) {
+        self.placed.push(Placed {
+            name: pod.name.clone(),
+            node,
+            template: t,
+        });
+        self.requested[node].add(pod);
+        self.resource_memo[node] = None;
+        self.owner_pods_on[owner][node] += 1;
+        self.owner_nodes[owner].push(node);
+        let k = self.placed.len() - 1;
+        for t in 0..self.templates.len() {
+            self.learn(t, k);
         }
     }
 
-    fn index_of(&self, node: &Node) -> usize {
-        self.nodes
-            .iter()
-            .position(|n| n.name == node.name)
-            .unwrap_or(usize::MAX)
-    }
-
-    /// Required anti-affinity of the incoming pod against placed pods, and of placed pods
-    /// against the incoming one (the scheduler checks both). A node without the term's
-    /// topology key is outside every domain of it and never conflicts.
-    fn anti_affinity_allows(&self, pod: &PendingPod, node: &Node) -> Result<(), String> {
-        for term in required_anti_terms(pod) {
-            let Some(value) = node.labels.get(&term.topology_key) else {
-                continue;
-            };
-            for (other, at) in &self.placed {
-                let other_node = &self.nodes[*at];
-                if other_node.labels.get(&term.topology_key) == Some(value)
-                    && selector_matches(term.label_selector.as_ref(), &other.labels)
-                {
-                    return Err(format!(
-                        "pod anti-affinity: {} is on {} with the same {}={}",
-                        other.name, other_node.name, term.topology_key, value
-                    ));
+    /// Tell template `t` about placed pod `k`, shutting the nodes of every domain that closes.
+    fn learn(&mut self, t: usize, k: usize) {
+        let nodes = self.nodes;
+        let placed = &self.placed[k];
+        let state = &mut self.states[t];
+        let domains = &mut self.domains;
+        let shut = &mut state.shut;
+        state.conflicts.learn(
+            &self.templates[t],
+            k,
+            &self.templates[placed.template],
+            &nodes[placed.node],
+            |key, value| {
+                for &n in domains.nodes_with(nodes, key, value) {
+                    shut[n] = true;
                 }
-            }
-        }
-        for (other, at) in &self.placed {
-            let other_node = &self.nodes[*at];
-            for term in required_anti_terms(other) {
-                let (Some(mine), Some(theirs)) = (
-                    node.labels.get(&term.topology_key),
-                    other_node.labels.get(&term.topology_key),
-                ) else {
-                    continue;
-                };
-                if mine == theirs && selector_matches(term.label_selector.as_ref(), &pod.labels) {
-                    return Err(format!(
-                        "pod anti-affinity of {} (on {}) over {}={}",
-                        other.name, other_node.name, term.topology_key, mine
-                    ));
-                }
-            }
-        }
-        Ok(())
+            },
+        );
     }
 
-    /// Total weighted score of each feasible node, in node order.
-    fn score(&self, pod: &PendingPod, feasible: &[usize]) -> Vec<(usize, i64)> {
+    /// Total weighted score of each feasible node, in the order of `feasible` (and of
+    /// `resources`, its LeastAllocated and BalancedAllocation scores).
+    fn score(
+        &self,
+        t: usize,
+        owner: usize,
+        feasible: &[usize],
+        resources: &[(i64, i64)],
+    ) -> Vec<i64> {
+        let state = &self.states[t];
         let affinity = normalize(
             feasible
                 .iter()
-                .map(|n| self.node_affinity_raw(pod, *n))
+                .map(|n| state.preferred_weight[*n])
                 .collect(),
             false,
         );
         let taints = normalize(
-            feasible
-                .iter()
-                .map(|n| self.prefer_no_schedule_raw(pod, *n))
-                .collect(),
+            feasible.iter().map(|n| state.soft_taints[*n]).collect(),
             true,
         );
-        let spread = self.topology_spread(pod, feasible);
-        feasible
+        let spread = self.topology_spread(state, owner, feasible);
+        resources
             .iter()
             .enumerate()
-            .map(|(i, n)| {
-                let (least, balanced) = self.resource_scores(pod, *n);
-                let total = 3 * taints[i] + 2 * affinity[i] + 2 * spread[i] + least + balanced;
-                (*n, total)
+            .map(|(i, (least, balanced))| {
+                3 * taints[i] + 2 * affinity[i] + 2 * spread[i] + least + balanced
             })
             .collect()
     }
 
-    fn node_affinity_raw(&self, pod: &PendingPod, n: usize) -> i64 {
-        let node = &self.nodes[n];
-        pod.affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| {
-                na.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .into_iter()
-            .flatten()
-            .filter(|t| node_term_matches(&t.preference, node))
-            .map(|t| i64::from(t.weight))
-            .sum()
-    }
-
-    fn prefer_no_schedule_raw(&self, pod: &PendingPod, n: usize) -> i64 {
-        let tolerations = &pod.tolerations;
-        let count = self.nodes[n]
-            .taints
-            .iter()
-            .filter(|t| t.effect == "PreferNoSchedule" && !tolerated(t, tolerations))
-            .count();
-        i64::try_from(count).unwrap_or(i64::MAX)
-    }
-
     /// LeastAllocated and BalancedAllocation over cpu and memory, planned pods included.
-    fn resource_scores(&self, pod: &PendingPod, n: usize) -> (i64, i64) {
+    fn resource_scores(&mut self, pod: &PendingPod, n: usize) -> (i64, i64) {
+        let request = (pod.cpu_millis, pod.memory_bytes);
+        match self.resource_memo[n] {
+            Some(memo) if memo.request == request => return memo.scores,
+            _ => {}
+        }
         let node = &self.nodes[n];
-        let (cpu, mem) = self
-            .pods_on(n)
-            .fold((pod.cpu_millis, pod.memory_bytes), |(c, m), p| {
-                (c + p.cpu_millis, m + p.memory_bytes)
-            });
+        let cpu = pod.cpu_millis + self.requested[n].cpu_millis;
+        let mem = pod.memory_bytes + self.requested[n].memory_bytes;
         let least = |req: u128, alloc: u128| -> i64 {
             if alloc == 0 || req > alloc {
                 0
@@ -304,56 +348,50 @@ impl<'a> Scheduler<'a> {
         let least_allocated = (least(cpu, node.cpu_millis) + least(mem, node.memory_bytes)) / 2;
         let std = ((fraction(cpu, node.cpu_millis) - fraction(mem, node.memory_bytes)) / 2.0).abs();
         let balanced = ((1.0 - std) * MAX_SCORE as f64) as i64;
-        (least_allocated, balanced)
+        let scores = (least_allocated, balanced);
+        self.resource_memo[n] = Some(ResourceMemo { request, scores });
+        scores
     }
 
     /// PodTopologySpread with the system default constraints, normalized (fewer pods of the
     /// same StatefulSet in the node's zone and on the node score higher).
-    fn topology_spread(&self, pod: &PendingPod, feasible: &[usize]) -> Vec<i64> {
-        const CONSTRAINTS: [(&str, i64); 2] = [(HOSTNAME_KEY, 3), (ZONE_KEY, 5)];
-        let required_terms = required_node_terms(pod);
-        // NodeInclusionPolicy Honor: only nodes the pod could be placed on by its required
-        // node affinity count towards a domain.
-        let counted = |n: usize| {
-            required_terms
-                .is_none_or(|terms| terms.iter().any(|t| node_term_matches(t, &self.nodes[n])))
-        };
-        let same_owner_on =
-            |n: usize| self.pods_on(n).filter(|p| p.owner == pod.owner).count() as i64;
-        let zone_of = |n: usize| {
-            self.nodes[n]
-                .labels
-                .get(ZONE_KEY)
-                .cloned()
-                .unwrap_or_default()
-        };
-        let zone_domains: BTreeSet<String> = feasible.iter().map(|n| zone_of(*n)).collect();
-        let mut zone_counts: BTreeMap<String, i64> =
-            zone_domains.iter().map(|z| (z.clone(), 0)).collect();
-        for n in (0..self.nodes.len()).filter(|n| counted(*n)) {
-            if let Some(c) = zone_counts.get_mut(&zone_of(n)) {
-                *c += same_owner_on(n);
+    fn topology_spread(
+        &self,
+        state: &TemplateState<'_>,
+        owner: usize,
+        feasible: &[usize],
+    ) -> Vec<i64> {
+        const HOSTNAME_MAX_SKEW: i64 = 3;
+        const ZONE_MAX_SKEW: i64 = 5;
+        // The zone domains are those of the feasible nodes; pods count towards them from every
+        // node the pod's required node affinity admits (NodeInclusionPolicy Honor).
+        let mut in_domain = vec![false; self.zones];
+        let mut domain_count = 0usize;
+        for n in feasible {
+            if !in_domain[self.zone[*n]] {
+                in_domain[self.zone[*n]] = true;
+                domain_count += 1;
+            }
+        }
+        let mut zone_pods = vec![0i64; self.zones];
+        for &m in &self.owner_nodes[owner] {
+            if state.counted[m] && in_domain[self.zone[m]] {
+                zone_pods[self.zone[m]] += 1;
             }
         }
         let weight = |size: usize| ((size + 2) as f64).ln();
+        let (host_weight, zone_weight) = (weight(feasible.len()), weight(domain_count));
+        let on_node = &self.owner_pods_on[owner];
         let raw: Vec<i64> = feasible
             .iter()
             .map(|n| {
-                let node = &self.nodes[*n];
                 let mut score = 0.0;
-                for (key, max_skew) in CONSTRAINTS {
-                    let Some(value) = node.labels.get(key) else {
-                        continue;
-                    };
-                    let (count, size) = if key == HOSTNAME_KEY {
-                        (same_owner_on(*n), feasible.len())
-                    } else {
-                        (
-                            zone_counts.get(value).copied().unwrap_or(0),
-                            zone_domains.len(),
-                        )
-                    };
-                    score += count as f64 * weight(size) + (max_skew - 1) as f64;
+                if self.has_hostname[*n] {
+                    score += f64::from(on_node[*n]) * host_weight + (HOSTNAME_MAX_SKEW - 1) as f64;
+                }
+                if self.has_zone[*n] {
+                    score +=
+                        zone_pods[self.zone[*n]] as f64 * zone_weight + (ZONE_MAX_SKEW - 1) as f64;
                 }
                 score.round() as i64
             })
@@ -395,63 +433,4 @@ fn normalize(raw: Vec<i64>, reverse: bool) -> Vec<i64> {
             }
         })
         .collect()
-}
-
-/// The DefaultTolerationSeconds admission plugin gives every pod these two.
-fn with_default_tolerations(own: &[Toleration]) -> Vec<Toleration> {
-    let mut all = own.to_vec();
-    for key in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    ] {
-        all.push(Toleration {
-            key: Some(key.to_owned()),
-            operator: Some("Exists".to_owned()),
-            effect: Some("NoExecute".to_owned()),
-            toleration_seconds: Some(300),
-            ..Default::default()
-        });
-    }
-    all
-}
-
-fn required_node_terms(
-    pod: &PendingPod,
-) -> Option<&[k8s_openapi::api::core::v1::NodeSelectorTerm]> {
-    pod.affinity
-        .as_ref()?
-        .node_affinity
-        .as_ref()?
-        .required_during_scheduling_ignored_during_execution
-        .as_ref()
-        .map(|s| s.node_selector_terms.as_slice())
-}
-
-fn required_anti_terms(pod: &PendingPod) -> &[PodAffinityTerm] {
-    pod.affinity
-        .as_ref()
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|p| {
-            p.required_during_scheduling_ignored_during_execution
-                .as_deref()
-        })
-        .unwrap_or_default()
-}
-
-fn describe_node_terms(terms: &[k8s_openapi::api::core::v1::NodeSelectorTerm]) -> String {
-    terms
-        .iter()
-        .map(|t| {
-            t.match_expressions
-                .iter()
-                .flatten()
-                .map(|r| {
-                    let values = r.values.as_deref().unwrap_or_default().join(",");
-                    format!("{} {} [{}]", r.key, r.operator, values)
-                })
-                .collect::<Vec<_>>()
-                .join(" and ")
-        })
-        .collect::<Vec<_>>()
-        .join(" or ")
 }

@@ -16,23 +16,27 @@ pub fn node_term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    let name_fields = BTreeMap::from([("metadata.name".to_owned(), node.name.clone())]);
-    exprs.iter().all(|r| requirement_matches(r, &node.labels))
-        && fields.iter().all(|r| requirement_matches(r, &name_fields))
+    // `metadata.name` is the one field a node selector can match on.
+    let field = |key: &str| (key == "metadata.name").then_some(node.name.as_str());
+    exprs
+        .iter()
+        .all(|r| requirement_matches(r, node.labels.get(&r.key).map(String::as_str)))
+        && fields.iter().all(|r| requirement_matches(r, field(&r.key)))
 }
 
-fn requirement_matches(r: &NodeSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
+/// `value` is the node's value for `r.key`, if it has one.
+fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
     let values = r.values.as_deref().unwrap_or_default();
-    let value = labels.get(&r.key);
+    let listed = |v: &str| values.iter().any(|x| x == v);
     let as_int = |s: &str| s.parse::<i64>().ok();
     match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.contains(v)),
-        "NotIn" => value.is_none_or(|v| !values.contains(v)),
+        "In" => value.is_some_and(listed),
+        "NotIn" => value.is_none_or(|v| !listed(v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
             let (Some(have), Some(bound)) = (
-                value.and_then(|v| as_int(v)),
+                value.and_then(as_int),
                 values.first().and_then(|v| as_int(v)),
             ) else {
                 return false;
