@@ -87,9 +87,25 @@ fn replication_info_replies() {
             assert_eq!(master_repl_offset, 1234);
             assert_eq!(replicas[0].port, 7004);
             assert_eq!(replicas[0].state, "online");
+            assert_eq!(replicas[0].lag, Some(0));
         }
         other => panic!("expected master, got {other:?}"),
     }
+    // Valkey, a replica that connected but never acknowledged: `lag=-1`, no lag to count.
+    let v = ReplicationInfo::parse(
+        "role:master\r\nconnected_slaves:1\r\n\
+         slave0:ip=127.0.2.2,port=7004,state=online,offset=0,lag=-1,type=replica\r\n\
+         master_repl_offset:0\r\n",
+    )
+    .unwrap();
+    match v {
+        ReplicationInfo::Master { replicas, .. } => assert_eq!(replicas[0].lag, None),
+        other => panic!("expected master, got {other:?}"),
+    }
+    assert!(ReplicationInfo::parse(
+        "role:master\r\nslave0:ip=a,port=1,state=online,offset=0,lag=-x\r\nmaster_repl_offset:0\r\n"
+    )
+    .is_err());
     let r = ReplicationInfo::parse(
         "role:slave\r\nmaster_host:127.0.1.1\r\nmaster_port:7000\r\nmaster_link_status:up\r\n\
          master_sync_in_progress:0\r\nslave_read_repl_offset:99\r\nslave_repl_offset:98\r\n\

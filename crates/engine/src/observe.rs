@@ -186,7 +186,8 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
             ReplicationInfo::Master { replicas, .. } => replicas
                 .iter()
                 .filter(|x| x.state == "online")
-                .map(|x| x.lag)
+                // A replica that never acknowledged has no lag to count: it acknowledged nothing.
+                .filter_map(|x| x.lag)
                 .collect(),
             ReplicationInfo::Replica { .. } => Vec::new(),
         },

@@ -78,7 +78,9 @@ pub struct ReplicaInfo {
     pub port: u16,
     pub state: String,
     pub offset: u64,
-    pub lag: u64,
+    /// Seconds since the replica last acknowledged; `None` when it never has (Valkey reports
+    /// `lag=-1` for a replica that connected but sent no `REPLCONF ACK` yet).
+    pub lag: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +164,7 @@ impl ReplicationInfo {
 }
 
 fn parse_replica(line: usize, v: &str) -> Result<ReplicaInfo, ParseError> {
-    let (mut ip, mut port, mut state, mut offset, mut lag) = (None, None, None, 0, 0);
+    let (mut ip, mut port, mut state, mut offset, mut lag) = (None, None, None, 0, Some(0));
     for kv in v.trim().split(',') {
         let Some((k, val)) = kv.split_once('=') else {
             return Err(ParseError::new(line, format!("`{kv}` is not key=value")));
@@ -172,7 +174,12 @@ fn parse_replica(line: usize, v: &str) -> Result<ReplicaInfo, ParseError> {
             "port" => port = Some(number(line, k, val)?),
             "state" => state = Some(val.to_owned()),
             "offset" => offset = number(line, k, val)?,
-            "lag" => lag = number(line, k, val)?,
+            // A negative lag is no acknowledgement yet, not a malformed reply.
+            "lag" if val.starts_with('-') => {
+                number::<i64>(line, k, val)?;
+                lag = None;
+            }
+            "lag" => lag = Some(number(line, k, val)?),
             _ => {}
         }
     }
