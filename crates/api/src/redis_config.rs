@@ -41,6 +41,11 @@ pub fn cluster_settings(spec: &RedisStretchClusterSpec) -> Vec<Setting> {
             "a replica whose master link has been down longer than node-timeout x 10 refuses election; with two DCs the other DC's replica is the only copy, so it must always be electable",
         ),
         s(
+            "cluster-replica-no-failover",
+            "yes",
+            "with validity factor 0 Redis would elect even an empty replica (one restarted, or in its first sync); every instance starts unelectable and the engine lets a replica be elected once its copy is current",
+        ),
+        s(
             "cluster-allow-replica-migration",
             "no",
             "Redis would move replicas between shards regardless of zones; the engine owns cross-DC pairing",

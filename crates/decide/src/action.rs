@@ -50,6 +50,10 @@ pub enum ActionKind {
     /// keeps a master that was in the minority refusing queries for max(node-timeout, 500 ms)
     /// after it rejoins a majority), put back when both zones answer.
     SetNodeTimeout { ms: u64 },
+    /// `CONFIG SET cluster-replica-no-failover no|yes`: whether Redis's own election may pick
+    /// this replica. Cleared once its copy is current, set while it is not (a full sync, never
+    /// linked since a restart): Redis would elect an empty replica otherwise.
+    SetElectable { electable: bool },
 }
 
 impl Action {
@@ -92,6 +96,7 @@ impl ActionKind {
             ActionKind::Forget { .. } => "forget",
             ActionKind::SetZone { .. } => "set-zone",
             ActionKind::SetNodeTimeout { .. } => "set-node-timeout",
+            ActionKind::SetElectable { .. } => "set-electable",
         }
     }
 }
@@ -137,6 +142,15 @@ impl fmt::Display for What<'_> {
             ActionKind::SetZone { zone } => write!(f, "set availability-zone of {node} to {zone}"),
             ActionKind::SetNodeTimeout { ms } => {
                 write!(f, "set cluster-node-timeout of {node} to {ms} ms")
+            }
+            ActionKind::SetElectable { electable: true } => {
+                write!(f, "let Redis elect {node} (cluster-replica-no-failover no)")
+            }
+            ActionKind::SetElectable { electable: false } => {
+                write!(
+                    f,
+                    "keep Redis from electing {node} (cluster-replica-no-failover yes)"
+                )
             }
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{PendingFailover, Snapshot, ZoneState, ZoneStates};
+use crate::{Action, ActionKind, PendingFailover, Snapshot, ZoneState, ZoneStates};
 
 /// Losses kept per zone: enough for any flap window the hold-down looks at.
 const MAX_LOSSES: usize = 32;
@@ -35,6 +35,12 @@ pub struct Memory {
     /// from (clients placed next to their master find it there again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub promoted: Vec<String>,
+    /// Node ids last seen as replicas whose copy was not their master's (a full sync, never
+    /// linked since a restart), until seen current again. Should Redis elect one anyway (its
+    /// `cluster-replica-no-failover` not yet set, a shutdown failover), the engine knows what
+    /// that master holds and never unfences it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<String>,
 }
 
 /// A cut between the zones, seen from a site that reaches both, and the side the engine chose:
@@ -225,6 +231,48 @@ impl Memory {
             self.zones.entry(p.fenced).or_default().returned_ms = Some(now_ms);
             self.bumped.clear();
         }
+    }
+
+    /// Judge every replica's copy from `snap`: stale ones are remembered, current ones
+    /// forgotten; a master keeps the judgement it had as a replica (that is the point).
+    pub fn note_currency(&mut self, snap: &Snapshot) {
+        for n in &snap.nodes {
+            let Some(id) = n.id.as_deref() else { continue };
+            if n.is_stale_replica() {
+                if !self.stale.iter().any(|s| s == id) {
+                    self.stale.push(id.to_owned());
+                }
+            } else if n.is_current_replica() {
+                self.stale.retain(|s| s != id);
+            }
+        }
+        self.stale.retain(|id| snap.node_by_id(id).is_some());
+    }
+
+    /// What `actions` start, recorded before they run (and saved with the memory), so that
+    /// a successor of an engine killed mid-step knows: promotions (failback moves them back
+    /// first), graceful failovers Redis may be electing, and replicas a `REPLICATE` re-points,
+    /// whose copy is not their new master's until they are seen current.
+    pub fn before_acting<'a>(&mut self, actions: impl Iterator<Item = &'a Action>, now_ms: u64) {
+        for a in actions {
+            match a.kind {
+                ActionKind::Takeover { .. } | ActionKind::ForceFailover { .. } => {
+                    self.record_promotion(&a.node_id);
+                }
+                ActionKind::GracefulFailover { .. } => self.record_failover(&a.node_id, now_ms),
+                ActionKind::Replicate { .. } => {
+                    if !self.stale.iter().any(|s| s == &a.node_id) {
+                        self.stale.push(a.node_id.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A graceful failover that failed to start: nothing to wait for.
+    pub fn forget_failover(&mut self, candidate: &str) {
+        self.failovers.retain(|f| f.candidate != candidate);
     }
 
     pub fn record_promotion(&mut self, node_id: &str) {

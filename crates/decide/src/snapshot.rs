@@ -30,6 +30,14 @@ pub struct NodeState {
     /// Replica only, link down: for how long (`master_link_down_since_seconds`).
     #[serde(default)]
     pub link_down_s: Option<u64>,
+    /// Replica only: in a full sync (`master_sync_in_progress:1`): its data is being replaced
+    /// and is no copy of its master's.
+    #[serde(default)]
+    pub syncing: bool,
+    /// `cluster-replica-no-failover`: Redis's own election skips it. Every instance starts with
+    /// it set (redis.conf); the engine clears it on a replica once that replica is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_failover: Option<bool>,
     pub repl_offset: Option<u64>,
     /// Its own `cluster_state`.
     pub cluster_state: Option<ClusterState>,
@@ -109,6 +117,8 @@ impl NodeState {
             config_epoch: 0,
             link_up: None,
             link_down_s: None,
+            syncing: false,
+            no_failover: None,
             repl_offset: None,
             cluster_state: None,
             slots_assigned: None,
@@ -128,6 +138,23 @@ impl NodeState {
 
     pub fn is_master(&self) -> bool {
         self.role == Some(Role::Master)
+    }
+    /// A replica whose copy is its master's, as of now: it answers, its link is up and no full
+    /// sync is replacing its data.
+    pub fn is_current_replica(&self) -> bool {
+        self.reachable
+            && self.role == Some(Role::Replica)
+            && self.link_up == Some(true)
+            && !self.syncing
+    }
+    /// A replica whose data is known not to be its master's: in a full sync, or never linked
+    /// since it started or became a replica (Redis reports no `master_link_down_since_seconds`
+    /// then: `repl_down_since` is 0). Redis's own election must not pick it (with
+    /// `cluster-replica-validity-factor 0` nothing else stops it), nor may the engine.
+    pub fn is_stale_replica(&self) -> bool {
+        self.reachable
+            && self.role == Some(Role::Replica)
+            && (self.syncing || (self.link_up == Some(false) && self.link_down_s.is_none()))
     }
     pub fn owns_slots(&self) -> bool {
         self.is_master() && !self.slots.is_empty()

@@ -54,6 +54,8 @@ fn node(
         config_epoch: epoch,
         link_up: (role == Role::Replica).then_some(true),
         link_down_s: None,
+        syncing: false,
+        no_failover: Some(false),
         repl_offset: Some(1000),
         cluster_state: Some(redis_stretch_model::ClusterState::Ok),
         slots_assigned: Some(16384),
@@ -232,6 +234,7 @@ fn input<'a>(s: &'a Snapshot, z: &'a ZoneStates, p: &'a Policy) -> Input<'a> {
         now_ms: NOW_MS,
         partition: None,
         promoted: &[],
+        stale: &[],
         healthy_for_ms: u64::MAX,
     }
 }
@@ -1393,4 +1396,74 @@ fn silence_across_right_after_a_zone_came_back_is_not_a_cut() {
     assert!(d.is_empty() && d.partition.is_none(), "{:?}", summary(&d));
     // Seen while both zones answered for long enough, the same silence is a cut.
     assert_eq!(chosen(&decide(&input(1600))).chosen, "dc-a");
+}
+
+fn named<'a>(s: &'a mut Snapshot, name: &str) -> &'a mut NodeState {
+    s.nodes
+        .iter_mut()
+        .find(|n| n.name.as_deref() == Some(name))
+        .unwrap()
+}
+
+/// Issue 16, finding 1: whether Redis may elect a replica follows its copy. One in a full
+/// sync (or never linked since it restarted) is kept from Redis's own election; a current one
+/// is let back in.
+#[test]
+fn replicas_are_electable_exactly_while_their_copy_is_current() {
+    let mut s = seed();
+    let r1 = named(&mut s, "r1");
+    r1.link_up = Some(false);
+    r1.link_down_s = None;
+    r1.syncing = true;
+    named(&mut s, "r2").no_failover = Some(true);
+    let p = policy(FailoverPolicy::Automatic);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    let kinds: Vec<_> = d.actions().map(|a| (a.node.port, a.kind.clone())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (7004, ActionKind::SetElectable { electable: false }),
+            (7005, ActionKind::SetElectable { electable: true }),
+        ]
+    );
+}
+
+/// A replica the engine judged stale is never promoted by it; and should Redis elect it all
+/// the same, the engine never unfences it: its writes would be all the shard keeps.
+#[test]
+fn a_master_elected_from_a_stale_copy_is_never_unfenced() {
+    let mut s = seed();
+    go_dark(&mut s, "dc-a");
+    // R1 became master of M1's slots by Redis's own election, fenced as every replica is.
+    let r1 = named(&mut s, "r1");
+    r1.role = Some(Role::Master);
+    r1.master_id = None;
+    r1.slots = vec![SlotRange {
+        start: 0,
+        end: 5460,
+    }];
+    r1.config_epoch = 9;
+    let r1_id = r1.id.clone().unwrap();
+    named(&mut s, "m1").slots.clear();
+    let p = policy(FailoverPolicy::Automatic);
+    let stale = vec![r1_id.clone()];
+    let d = decide(&Input {
+        stale: &stale,
+        ..input(&s, &zones(DARK, OK), &p)
+    });
+    assert!(
+        !d.actions()
+            .any(|a| a.node_id == r1_id && a.kind == ActionKind::Unfence),
+        "{d:?}"
+    );
+    assert!(
+        d.notes.iter().any(|n| n.contains("judged stale")),
+        "{:?}",
+        d.notes
+    );
+    // Without that judgement the same master is unfenced (it has no replica across).
+    let d = run(&s, &zones(DARK, OK), &p, Intent::Auto);
+    assert!(d
+        .actions()
+        .any(|a| a.node_id == r1_id && a.kind == ActionKind::Unfence));
 }

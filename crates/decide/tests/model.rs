@@ -286,6 +286,26 @@ fn a_replica_that_fell_behind_before_its_zone_was_lost_is_not_promoted() {
     ]));
 }
 
+/// Issue 16, finding 1: R1 (dc-b) restarts and has not synced with M1 when dc-a crashes.
+/// The engine takes over R2 only; M3 and R2 are then a majority, so Redis marks M1 failed and
+/// would elect R1, empty, whose epoch then wipes M1's data when dc-a returns. The restarted
+/// instance starts with `cluster-replica-no-failover yes` (redis.conf): nothing elects it.
+#[test]
+fn a_replica_restarted_empty_is_not_elected_when_its_masters_zone_is_lost() {
+    check(&Case::seed(vec![
+        (10, Fault::Crash(1)),
+        (1, Fault::RestartAll),
+        (
+            1,
+            Fault::Dark {
+                zone: A,
+                how: Dark::Crashed,
+            },
+        ),
+        (60, Fault::Return { zone: A }),
+    ]));
+}
+
 // Known decide bugs the model found: each a minimal case, failing until decide is fixed.
 
 /// Drift repair moves R2 (dc-b, beside its master) to M1's shard in dc-a with `CLUSTER
@@ -294,7 +314,6 @@ fn a_replica_that_fell_behind_before_its_zone_was_lost_is_not_promoted() {
 /// `best_replica` counts it as a current copy lost with the zone and decide fails M1's shard
 /// over to a replica that holds M2's data.
 #[test]
-#[ignore = "decide bug: a replica moved by CLUSTER REPLICATE is promoted before its first sync with its new master"]
 fn a_replica_moved_to_another_shard_is_not_promoted_mid_sync() {
     let layout = vec![
         ShardLayout {

@@ -136,6 +136,16 @@ async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
                 .await?;
             Ok("node-timeout set".into())
         }
+        ActionKind::SetElectable { electable } => {
+            let v = if *electable { "no" } else { "yes" };
+            c.config_set("cluster-replica-no-failover", v).await?;
+            Ok(if *electable {
+                "electable"
+            } else {
+                "not electable"
+            }
+            .into())
+        }
     }
 }
 

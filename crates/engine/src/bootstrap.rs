@@ -176,6 +176,14 @@ async fn build(
     try_all(replicate).await?;
     let clients: Vec<AdminClient> = members.iter().map(|m| m.client.clone()).collect();
     wait_ready(&clients, members.len(), deadline, start).await?;
+    // Every instance starts unelectable (redis.conf); these replicas are linked and synced now.
+    try_all(
+        members
+            .iter()
+            .filter(|m| m.role == Role::Replica)
+            .map(|r| r.client.config_set("cluster-replica-no-failover", "no")),
+    )
+    .await?;
     Ok(meshed_after)
 }
 

@@ -21,6 +21,7 @@ struct Report {
     fence: Option<u32>,
     fence_max_lag_s: Option<u32>,
     node_timeout_ms: Option<u64>,
+    no_failover: Option<bool>,
     server: Option<ServerInfo>,
     availability_zone: Option<String>,
 }
@@ -39,7 +40,8 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
                     "min-replicas-to-write",
                     "min-replicas-max-lag",
                     "availability-zone",
-                    "cluster-node-timeout"
+                    "cluster-node-timeout",
+                    "cluster-replica-no-failover"
                 ])
             )
         },
@@ -56,6 +58,9 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
         node_timeout_ms: config
             .get("cluster-node-timeout")
             .and_then(|v| v.parse().ok()),
+        no_failover: config
+            .get("cluster-replica-no-failover")
+            .map(|v| v == "yes"),
         server: server.ok(),
         availability_zone: config
             .get("availability-zone")
@@ -151,16 +156,22 @@ fn from_line(line: &ClusterNode, zone: &str, name: Option<String>) -> NodeState 
 
 fn own_view(inst: &Instance, r: &Report) -> NodeState {
     let me = r.nodes.myself();
-    let (link_up, link_down_s, repl_offset) = match &r.replication {
+    let (link_up, link_down_s, repl_offset, syncing) = match &r.replication {
         ReplicationInfo::Master {
             master_repl_offset, ..
-        } => (None, None, Some(*master_repl_offset)),
+        } => (None, None, Some(*master_repl_offset), false),
         ReplicationInfo::Replica {
             link_up,
             link_down_since_s,
             repl_offset,
+            sync_in_progress,
             ..
-        } => (Some(*link_up), *link_down_since_s, Some(*repl_offset)),
+        } => (
+            Some(*link_up),
+            *link_down_since_s,
+            Some(*repl_offset),
+            *sync_in_progress,
+        ),
     };
     NodeState {
         name: Some(inst.name.clone()),
@@ -176,6 +187,8 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         config_epoch: me.map_or(0, |m| m.config_epoch),
         link_up,
         link_down_s,
+        syncing,
+        no_failover: r.no_failover,
         repl_offset,
         cluster_state: Some(r.info.state),
         slots_assigned: Some(r.info.slots_assigned),

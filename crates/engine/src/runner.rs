@@ -120,6 +120,8 @@ pub struct Engine {
     recent: VecDeque<EngineEvent>,
     /// Engines that form their cluster (the operator's): the cluster to form, until formed.
     forming: Option<ValidatedCluster>,
+    /// Why the platform's memory could not be read, while it cannot (status says so).
+    load_error: Option<String>,
 }
 
 pub fn unix_ms() -> u64 {
@@ -147,6 +149,7 @@ impl Engine {
             saved: None,
             recent: VecDeque::new(),
             forming: None,
+            load_error: None,
         }
     }
 
@@ -185,17 +188,30 @@ impl Engine {
         }
         match platform.load_memory() {
             Ok(m) => {
-                let m = m.unwrap_or_default();
+                let mut m = m.unwrap_or_default();
+                // Passes run while the memory was unreadable may have chosen a side in a cut:
+                // the side stays chosen.
+                if m.partition.is_none() {
+                    m.partition = self.memory.partition.take();
+                }
                 self.memory = m.clone();
                 self.saved = Some(m);
+                self.load_error = None;
             }
-            // Starting blind is slower, never unsafe; try again next pass.
-            Err(e) => tracing::warn!("cannot load the engine memory: {e}"),
+            // Starting blind is slower, never unsafe; try again next pass. Nothing is saved
+            // until it is read: an unreadable memory is kept for the next try, never
+            // overwritten with what this engine knows after one pass.
+            Err(e) => {
+                if self.load_error.as_deref() != Some(e.as_str()) {
+                    tracing::warn!("cannot load the engine memory (kept, not overwritten; retried every pass): {e}");
+                }
+                self.load_error = Some(e);
+            }
         }
     }
 
     fn persist(&mut self, platform: &dyn Platform) {
-        if self.saved.as_ref() == Some(&self.memory) {
+        if self.saved.is_none() || self.saved.as_ref() == Some(&self.memory) {
             return;
         }
         match platform.save_memory(&self.memory) {
@@ -217,6 +233,7 @@ impl Engine {
         let zones = self.tracker.update(&mut snapshot, now, &mut self.memory);
         let retry = self.cfg.failover_retry;
         self.memory.settle(&snapshot, &zones, now, retry);
+        self.memory.note_currency(&snapshot);
         let held = platform.held_zone();
         let pending = self.memory.pending(now, retry);
         let silent = self.tracker.silent_nodes(now);
@@ -233,6 +250,7 @@ impl Engine {
             now_ms: now,
             partition: self.memory.partition.as_ref(),
             promoted: &self.memory.promoted,
+            stale: &self.memory.stale,
             healthy_for_ms: self.tracker.healthy_for_ms(now),
         });
         // Remember a side chosen before acting on it: an engine that dies mid-way and its
@@ -246,18 +264,22 @@ impl Engine {
             self.memory.forget_promotions();
         }
         let results = if platform.may_act() {
+            // What the actions are about to start is remembered, and saved, before they run:
+            // an engine killed in the middle of a step leaves its successor the side it chose,
+            // the failovers Redis may be electing, the promotions to move back and the
+            // replicas whose copy a REPLICATE just made stale.
+            self.memory.before_acting(decision.actions(), now);
+            self.persist(platform);
             act(&decision, &self.pool).await
         } else {
             Vec::new()
         };
-        for r in results.iter().filter(|r| r.ok) {
-            match r.action.kind {
-                ActionKind::BumpEpoch => self.memory.record_bump(&r.action.node_id),
-                ActionKind::GracefulFailover { .. } => {
-                    self.memory.record_failover(&r.action.node_id, now);
-                }
-                ActionKind::Takeover { .. } | ActionKind::ForceFailover { .. } => {
-                    self.memory.record_promotion(&r.action.node_id);
+        for r in &results {
+            match (&r.action.kind, r.ok) {
+                (ActionKind::BumpEpoch, true) => self.memory.record_bump(&r.action.node_id),
+                // Redis is electing nothing: another candidate may be asked at once.
+                (ActionKind::GracefulFailover { .. }, false) => {
+                    self.memory.forget_failover(&r.action.node_id);
                 }
                 _ => {}
             }
@@ -308,7 +330,15 @@ impl Engine {
             zones: pass.zones.clone(),
             verdicts: pass.snapshot.verdicts(),
             waiting_for: pass.decision.waiting_for.clone(),
-            notes: pass.decision.notes.clone(),
+            notes: pass
+                .decision
+                .notes
+                .iter()
+                .cloned()
+                .chain(self.load_error.as_ref().map(|e| {
+                    format!("the engine memory cannot be read ({e}): acting without hold-downs, flap counts or a remembered partition side; the file is kept, not overwritten")
+                }))
+                .collect(),
             partition: self.memory.partition.clone(),
             last_actions: self.recent.iter().cloned().collect(),
         }
@@ -413,5 +443,95 @@ impl Engine {
                 tokio::time::sleep(self.cfg.interval).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A platform with no instances whose memory store fails to read `reads_failing` times.
+    struct Store {
+        reads_failing: Mutex<u32>,
+        stored: Mutex<Option<Memory>>,
+        saves: Mutex<u32>,
+    }
+
+    impl Platform for Store {
+        fn instances(&self) -> Result<Vec<Instance>, String> {
+            Ok(Vec::new())
+        }
+        fn held_zone(&self) -> Option<String> {
+            None
+        }
+        fn load_memory(&self) -> Result<Option<Memory>, String> {
+            let mut left = self.reads_failing.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                return Err("memory.json: expected value at line 1 column 1".into());
+            }
+            Ok(self.stored.lock().unwrap().clone())
+        }
+        fn save_memory(&self, memory: &Memory) -> Result<(), String> {
+            *self.saves.lock().unwrap() += 1;
+            *self.stored.lock().unwrap() = Some(memory.clone());
+            Ok(())
+        }
+    }
+
+    fn spec() -> RedisStretchClusterSpec {
+        redis_stretch_api::load_manifest(
+            "apiVersion: redis-stretch.io/v1alpha1
+kind: RedisStretchCluster
+metadata:
+  name: t
+spec:
+  shards: 3
+  zones:
+    - name: dc-a
+      preferredMasters: 2
+    - name: dc-b
+      preferredMasters: 1
+",
+        )
+        .unwrap()
+        .spec()
+        .clone()
+    }
+
+    /// Issue 16, finding 5: a memory the platform cannot read is kept for the next try, not
+    /// overwritten with what one pass learnt; once readable it is loaded, and saved from then.
+    #[tokio::test]
+    async fn an_unreadable_memory_is_never_overwritten_and_is_loaded_once_readable() {
+        let kept = Memory {
+            promoted: vec!["abc".into()],
+            ..Memory::default()
+        };
+        let store = Store {
+            reads_failing: Mutex::new(2),
+            stored: Mutex::new(Some(kept.clone())),
+            saves: Mutex::new(0),
+        };
+        let s = spec();
+        let mut engine = Engine::new(&s, None, EngineConfig::for_spec(&s));
+        for _ in 0..2 {
+            let pass = engine.pass(&store, Intent::Auto).await.unwrap();
+            assert!(engine
+                .status(&pass)
+                .notes
+                .iter()
+                .any(|n| n.contains("cannot be read")));
+        }
+        assert_eq!(*store.saves.lock().unwrap(), 0, "nothing written over it");
+        assert_eq!(store.stored.lock().unwrap().as_ref(), Some(&kept));
+        engine.pass(&store, Intent::Auto).await.unwrap();
+        assert_eq!(
+            engine.memory().promoted,
+            kept.promoted,
+            "loaded on the third pass"
+        );
     }
 }

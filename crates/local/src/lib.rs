@@ -26,7 +26,7 @@ pub use cluster::{
 pub use controller::{ensure_detached_engine, run_engine};
 pub use drill_faults::LocalFaults;
 pub use error::LocalError;
-pub use faults::{kill_zone, restore_zone, FaultSignal};
+pub use faults::{kill_instance, kill_zone, restore_zone, FaultSignal};
 pub use lab::{BlipKind, NetFault};
 pub use platform::{
     engine_process_alive, engine_status, live_engine, recent_events, FileReporter, LocalPlatform,

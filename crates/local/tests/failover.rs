@@ -304,6 +304,153 @@ async fn manual_policy_takes_over_nothing_until_told() {
     assert_eq!(served_from(&snapshot(&c).await, "dc-b"), 16384);
 }
 
+async fn conn(
+    c: &TestCluster,
+    addr: &redis_stretch_admin::NodeAddr,
+) -> redis::aio::MultiplexedConnection {
+    let url = match &c.password {
+        Some(p) => format!("redis://:{}@{addr}/", p.expose()),
+        None => format!("redis://{addr}/"),
+    };
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Issue 16, finding 1: a replica restarted empty and held in its first sync is the only copy
+/// of M1's shard outside dc-a when dc-a goes dark. The engine refuses to promote it; Redis
+/// must not elect it either (with `cluster-replica-validity-factor 0`, only
+/// `cluster-replica-no-failover` stops it), or M1 comes back as its replica and is flushed:
+/// every WAIT-acknowledged key of the shard gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_in_its_first_sync_is_never_elected_and_its_shard_keeps_every_key() {
+    const KEYS: usize = 20_000;
+    let c = TestCluster::start("stale", SEED_MANIFEST).await.unwrap();
+    let _engine = start_engine(&c, SEED_MANIFEST);
+    wait_until(&c, Duration::from_secs(10), "fenced", |s| {
+        s.nodes.iter().all(|n| n.fence == Some(1))
+    })
+    .await;
+    let s = snapshot(&c).await;
+    let m1 = s
+        .masters()
+        .into_iter()
+        .find(|m| m.zone == "dc-a")
+        .cloned()
+        .unwrap();
+    let r1 = s
+        .replicas_of(m1.id.as_deref().unwrap())
+        .find(|r| r.zone == "dc-b")
+        .cloned()
+        .unwrap();
+    let m1_addr = m1.addr.clone().unwrap();
+    let mut m = conn(&c, &m1_addr).await;
+    // A hash tag in M1's first slot, so that every key lives in that one shard.
+    let first = m1.slots[0].start;
+    let tag = (0..)
+        .map(|i| format!("t{i}"))
+        .find(|t| redis_stretch_drill::slots::slot_of(format!("{{{t}}}").as_bytes()) == first)
+        .unwrap();
+    let mut pipe = redis::pipe();
+    for i in 0..KEYS {
+        pipe.set(format!("{{{tag}}}:{i}"), i).ignore();
+    }
+    let () = pipe.query_async(&mut m).await.unwrap();
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5000)
+        .query_async(&mut m)
+        .await
+        .unwrap();
+    assert_eq!(acked, 1, "the {KEYS} keys are acknowledged by R1");
+
+    // R1 restarts empty (persistence off) and its full sync is held up by M1 (a large data
+    // set or a slow inter-DC link, made long here).
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-diskless-sync-delay")
+        .arg("60")
+        .query_async(&mut m)
+        .await
+        .unwrap();
+    let r1_name = r1.name.clone().unwrap();
+    redis_stretch_local::kill_instance(&c.dir, &r1_name, FaultSignal::Kill).unwrap();
+    // Empty: without the RDB its last sync left on disk (a new pod, a lost volume); with it,
+    // R1 would resume with a partial sync.
+    let r1_dir = &c
+        .state
+        .instances
+        .iter()
+        .find(|i| i.name == r1_name)
+        .unwrap()
+        .data_dir;
+    let _ = std::fs::remove_file(r1_dir.join("dump.rdb"));
+    restore_zone(&c.dir, "dc-b", false, &server_binary_for(&c.dir).unwrap())
+        .await
+        .unwrap();
+    wait_until(&c, Duration::from_secs(10), "R1 back, not synced", |s| {
+        s.nodes
+            .iter()
+            .any(|n| n.name.as_deref() == Some(&r1_name) && n.reachable && n.is_stale_replica())
+    })
+    .await;
+
+    kill_zone(&c.dir, "dc-a", FaultSignal::Stop).unwrap();
+    // The engine takes over M2's shard; with M3 that is a majority again, so Redis marks M1
+    // failed and would elect R1 within node-timeout plus its election delay.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        let s = snapshot(&c).await;
+        let r1_now = s
+            .nodes
+            .iter()
+            .find(|n| n.name.as_deref() == Some(&r1_name))
+            .unwrap();
+        assert!(
+            !r1_now.owns_slots(),
+            "R1, empty, was elected master at +{:?}:\n{}",
+            start.elapsed(),
+            brief(&s)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    restore_zone(&c.dir, "dc-a", false, &server_binary_for(&c.dir).unwrap())
+        .await
+        .unwrap();
+    let mut m = conn(&c, &m1_addr).await;
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("repl-diskless-sync-delay")
+        .arg("0")
+        .query_async(&mut m)
+        .await
+        .unwrap();
+    wait_until(&c, Duration::from_secs(40), "failed back, in sync", |s| {
+        masters_in(s, "dc-a") == 2 && masters_in(s, "dc-b") == 1 && links_up(s)
+    })
+    .await;
+    let s = snapshot(&c).await;
+    let owner = s
+        .masters()
+        .into_iter()
+        .find(|m| m.slots.iter().any(|r| r.start <= first && first <= r.end))
+        .cloned()
+        .unwrap();
+    let mut o = conn(&c, owner.addr.as_ref().unwrap()).await;
+    let kept: i64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(first)
+        .query_async(&mut o)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept, KEYS as i64,
+        "every acknowledged key of M1's shard is kept"
+    );
+}
+
 /// The engine killed between any two steps of a takeover: a new engine finishes the job and
 /// nothing is done twice with harm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,6 +478,7 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         now_ms: redis_stretch_engine::unix_ms(),
         partition: None,
         promoted: &[],
+        stale: &[],
         healthy_for_ms: u64::MAX,
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the

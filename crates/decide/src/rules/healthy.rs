@@ -1,4 +1,8 @@
 //! Both zones answer: repair what a return left behind, in this order, one kind per pass.
+//! 0. Electability: a replica whose copy is current may be elected by Redis
+//!    (`cluster-replica-no-failover no`); one in a full sync, or never linked since it
+//!    started, may not (`yes`, as every instance starts). With validity factor 0 nothing else
+//!    stops Redis from electing an empty replica.
 //! 1. Re-mesh: an instance that came back on a new address (a pod with a new IP) is unknown
 //!    to its peers there, so a peer `MEET`s it (stale `nodes.conf` addresses).
 //! 2. Forget node ids that no instance owns any more and that hold no slots (an instance
@@ -23,6 +27,10 @@ use crate::{short_id, Action, ActionKind, NodeState, Snapshot};
 pub(crate) fn repair(input: &Input<'_>) -> Decision {
     let snap = input.snapshot;
     let mut d = Decision::default();
+    d.push_step(electability(input));
+    if !d.is_empty() {
+        return d;
+    }
     d.push_step(meet(snap));
     if !d.is_empty() {
         return d;
@@ -45,6 +53,45 @@ pub(crate) fn repair(input: &Input<'_>) -> Decision {
     }
     d.push_step(fence(input));
     d
+}
+
+fn electability(input: &Input<'_>) -> Vec<Action> {
+    input
+        .snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.name.is_some())
+        .filter_map(|n| {
+            let (no_failover, why) = if n.is_current_replica() {
+                (
+                    false,
+                    "its copy is current (link up, no sync running): Redis may elect it if its master fails",
+                )
+            } else if n.is_stale_replica()
+                || (n.reachable
+                    && n.role == Some(Role::Replica)
+                    && crate::rules::lost::judged_stale(n, input.stale))
+            {
+                (
+                    true,
+                    "its copy is not its master's (in a full sync, re-pointed, or never linked since it started): elected, it would wipe the shard",
+                )
+            } else {
+                return None;
+            };
+            // `None`: the server did not say (not a cluster setting it knows): nothing to set.
+            if n.no_failover? == no_failover {
+                return None;
+            }
+            Action::on(
+                n,
+                ActionKind::SetElectable {
+                    electable: !no_failover,
+                },
+                why,
+            )
+        })
+        .collect()
 }
 
 fn node_timeouts(input: &Input<'_>) -> Vec<Action> {
@@ -240,7 +287,7 @@ fn fence(input: &Input<'_>) -> Vec<Action> {
         .iter()
         .filter(|n| n.reachable && n.name.is_some())
     {
-        let (want, why) = desired_fence(snap, n, p);
+        let (want, why) = desired_fence(input, n);
         let have = n.fence.unwrap_or(0);
         if want == have {
             continue;
@@ -262,7 +309,8 @@ fn fence(input: &Input<'_>) -> Vec<Action> {
 /// two passes (under a second), well before the master's own fence closes (2-4 s).
 const UNFENCE_AFTER_FAILED_PROBES: u32 = 2;
 
-fn desired_fence(snap: &Snapshot, n: &NodeState, p: &crate::Policy) -> (u32, String) {
+fn desired_fence(input: &Input<'_>, n: &NodeState) -> (u32, String) {
+    let (snap, p) = (input.snapshot, input.policy);
     let k = p.fence_min_replicas;
     if !p.fencing {
         return (0, "fencing is off in the spec".to_owned());
@@ -304,6 +352,13 @@ fn desired_fence(snap: &Snapshot, n: &NodeState, p: &crate::Policy) -> (u32, Str
                 (
                     n.fence.unwrap_or(0),
                     "its replica across answers but its link is down (a cut between zones, or a resync): the fence stays as it is".to_owned(),
+                )
+            } else if crate::rules::lost::judged_stale(n, input.stale)
+                && !input.promoted.iter().any(|x| x == id)
+            {
+                (
+                    n.fence.unwrap_or(0),
+                    "Redis elected it from a copy the engine judged stale: it keeps its fence until its replica across is back".to_owned(),
                 )
             } else if let Some(winner) = snap.newer_claimant(n) {
                 // A master of the side that lost a partition comes back still claiming its

@@ -33,12 +33,20 @@ pub(crate) fn best_replica<'a>(
     master: &NodeState,
     survivor: &str,
     max_down_s: u64,
+    stale: &[String],
 ) -> Option<&'a NodeState> {
     let id = master.id.as_deref()?;
     snap.replicas_of(id)
         .filter(|r| r.reachable && r.zone == survivor)
+        .filter(|r| !r.is_stale_replica() && !judged_stale(r, stale))
         .filter(|r| r.link_up == Some(true) || r.link_down_s.is_some_and(|d| d <= max_down_s))
         .max_by_key(|r| r.repl_offset.unwrap_or(0))
+}
+
+/// Whether the engine judged `n`'s copy stale when it last saw it as a replica.
+pub(crate) fn judged_stale(n: &NodeState, stale: &[String]) -> bool {
+    n.id.as_deref()
+        .is_some_and(|id| stale.iter().any(|s| s == id))
 }
 
 /// Slack on "the link went down when the zone did": whole seconds, replication's own
@@ -147,6 +155,17 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
             });
         // A master whose slots another master holds at a newer configEpoch is a stale one of
         // the side that lost them: never unfenced.
+        // A master Redis elected from a copy the engine judged stale holds an empty or old
+        // dataset: writes it accepted would be all the shard has when the lost zone returns
+        // and its old master, the real copy, is flushed to follow it. It stays fenced.
+        if judged_stale(m, input.stale) && !input.promoted.iter().any(|p| Some(p) == m.id.as_ref())
+        {
+            d.notes.push(format!(
+                "{}: Redis elected it from a copy the engine judged stale (in a full sync, or never synced since a restart); it stays fenced, the shard's data is in {lost}",
+                shard_name(m)
+            ));
+            continue;
+        }
         if fenced(m) && !has_live_replica && snap.newer_claimant(m).is_none() {
             unfence.extend(Action::on(
                 m,
@@ -182,7 +201,7 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
             (evidence, engine) => evidence.or(engine),
         };
         let max_down_s = silent_ms.map_or(fallback_s, |ms| ms / 1000) + LINK_SLACK_S;
-        let Some(best) = best_replica(snap, o, survivor, max_down_s) else {
+        let Some(best) = best_replica(snap, o, survivor, max_down_s, input.stale) else {
             d.notes.push(format!(
                 "{shard}: no replica in {survivor} answers with a current copy (link up, or lost with the zone); its data lives only in {lost}: waiting for {lost} to return"
             ));

@@ -92,6 +92,9 @@ pub struct Input<'a> {
     pub partition: Option<&'a Partition>,
     /// Node ids the engine promoted during the current loss (failback moves them back first).
     pub promoted: &'a [String],
+    /// Node ids the engine judged stale copies ([`crate::Memory::stale`]): never promoted,
+    /// never unfenced should Redis promote one.
+    pub stale: &'a [String],
     /// How long every zone has answered the engine without a break ([`crate::ZoneTracker::healthy_for_ms`]).
     pub healthy_for_ms: u64,
 }

@@ -86,6 +86,8 @@ pub struct Node {
     pub started_ms: u64,
     // Run-time config (`CONFIG SET`), lost on restart.
     pub fence: u32,
+    /// `cluster-replica-no-failover`: redis.conf sets it, bootstrap and the engine clear it.
+    pub no_failover: bool,
     pub fence_max_lag_s: u32,
     pub node_timeout_ms: u64,
     pub availability_zone: Option<String>,
@@ -221,6 +223,7 @@ impl Cluster {
                 alive: true,
                 started_ms: START_MS - 60_000,
                 fence: 0,
+                no_failover: false,
                 fence_max_lag_s: CONFIG_FILE_MAX_LAG_S,
                 node_timeout_ms,
                 availability_zone: (flavour == ServerFlavour::Valkey)
@@ -449,6 +452,7 @@ impl Cluster {
         n.started_ms = now;
         n.cluster_ok = false;
         n.fence = 0;
+        n.no_failover = true;
         n.fence_max_lag_s = CONFIG_FILE_MAX_LAG_S;
         n.node_timeout_ms = nt;
         n.availability_zone = None;

@@ -28,6 +28,15 @@ impl Cluster {
                 n.fence = *min_replicas;
                 Ok("fenced".into())
             }
+            ActionKind::SetElectable { electable } => {
+                self.nodes[i].no_failover = !electable;
+                Ok(if *electable {
+                    "electable"
+                } else {
+                    "not electable"
+                }
+                .into())
+            }
             ActionKind::Unfence => {
                 self.nodes[i].fence = 0;
                 Ok("unfenced".into())

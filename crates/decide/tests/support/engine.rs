@@ -87,6 +87,7 @@ impl Engine {
         let zones = self.tracker.update(&mut snapshot, now, &mut self.memory);
         let retry = self.cfg.failover_retry;
         self.memory.settle(&snapshot, &zones, now, retry);
+        self.memory.note_currency(&snapshot);
         let pending = self.memory.pending(now, retry);
         let silent = self.tracker.silent_nodes(now);
         let decision = decide(&Input {
@@ -102,6 +103,7 @@ impl Engine {
             now_ms: now,
             partition: self.memory.partition.as_ref(),
             promoted: &self.memory.promoted,
+            stale: &self.memory.stale,
             healthy_for_ms: self.tracker.healthy_for_ms(now),
         });
         match &decision.partition {
@@ -112,6 +114,8 @@ impl Engine {
         if decision.waiting_for == Some(Waiting::AsPreferred) {
             self.memory.forget_promotions();
         }
+        // As the engine does (runner.rs): what the actions start is remembered first.
+        self.memory.before_acting(decision.actions(), now);
         let mut results = Vec::new();
         let mut promotions = Vec::new();
         for step in &decision.steps {
@@ -129,14 +133,10 @@ impl Engine {
             }
         }
         for (a, r) in &results {
-            if r.is_err() {
-                continue;
-            }
-            match a.kind {
-                ActionKind::BumpEpoch => self.memory.record_bump(&a.node_id),
-                ActionKind::GracefulFailover { .. } => self.memory.record_failover(&a.node_id, now),
-                ActionKind::Takeover { .. } | ActionKind::ForceFailover { .. } => {
-                    self.memory.record_promotion(&a.node_id);
+            match (&a.kind, r.is_ok()) {
+                (ActionKind::BumpEpoch, true) => self.memory.record_bump(&a.node_id),
+                (ActionKind::GracefulFailover { .. }, false) => {
+                    self.memory.forget_failover(&a.node_id);
                 }
                 _ => {}
             }

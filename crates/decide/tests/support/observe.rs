@@ -85,6 +85,9 @@ impl Cluster {
             config_epoch: self.advertised_epoch(i),
             link_up,
             link_down_s,
+            // A resync from the backlog replaces nothing; a full one replaces the whole copy.
+            syncing: matches!(x.link, Link::Syncing { .. }) && !x.synced && x.role == Role::Replica,
+            no_failover: Some(x.no_failover),
             repl_offset: Some(x.offset),
             cluster_state: Some(if x.cluster_ok {
                 ClusterState::Ok

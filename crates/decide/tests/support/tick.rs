@@ -421,7 +421,8 @@ impl Cluster {
                 continue;
             }
             let failed = x.peers[m].as_ref().is_some_and(|p| p.flag == Flag::Fail);
-            if !failed || self.slots_in_view(r, m).is_empty() {
+            // `cluster-replica-no-failover`: no automatic election (manual ones still run).
+            if !failed || x.no_failover || self.slots_in_view(r, m).is_empty() {
                 self.nodes[r].election_at_ms = None;
                 continue;
             }
