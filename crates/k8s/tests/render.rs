@@ -154,6 +154,7 @@ fn production_pieces() {
         "cluster-node-timeout 2000",
         "cluster-require-full-coverage no",
         "cluster-replica-validity-factor 0",
+        "cluster-replica-no-failover yes",
         "cluster-allow-replica-migration no",
         "repl-diskless-sync yes",
         "repl-diskless-sync-delay 0",
