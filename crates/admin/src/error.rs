@@ -69,14 +69,21 @@ impl AdminError {
         }
     }
 
-    /// True when the node did not answer at all (down, frozen, or unreachable).
+    /// True when the node did not answer at all (down, frozen, or unreachable). A node that
+    /// answers with an error (`WRONGPASS`, `NOAUTH`, `LOADING`, a reply we cannot read) is
+    /// alive: taking it for silence would make a password change look like a dark zone.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            AdminError::Connect { .. } | AdminError::Timeout { .. } => true,
-            AdminError::Command { source, .. } => {
-                source.is_io_error() || source.is_connection_dropped() || source.is_timeout()
+            AdminError::Timeout { .. } => true,
+            AdminError::Connect { source, .. } | AdminError::Command { source, .. } => {
+                no_answer(source)
             }
             AdminError::Parse { .. } => false,
         }
     }
+}
+
+/// The error is the transport's (refused, reset, timed out, closed): nothing came back.
+fn no_answer(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal()
 }

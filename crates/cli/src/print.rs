@@ -9,6 +9,13 @@ fn short_id(id: Option<&str>) -> String {
     id.map_or_else(|| "?".to_owned(), |i| i.chars().take(8).collect())
 }
 
+/// The server's own words in an error (`WRONGPASS …`, `LOADING …`), without the node and
+/// command the admin layer puts before them.
+fn refusal(e: &str) -> String {
+    let words = e.rsplit(": ").next().unwrap_or(e);
+    words.chars().take(60).collect()
+}
+
 fn master_of(snap: &Snapshot, n: &NodeState) -> String {
     match n.master_id.as_deref() {
         None => "-".to_owned(),
@@ -79,6 +86,8 @@ pub fn print_snapshot(snap: &Snapshot, header: Option<&str>) {
                 },
                 match (&n.error, n.reachable) {
                     (_, true) => "up".to_owned(),
+                    // Alive, but it would not tell the engine anything: say what it said.
+                    (Some(e), false) if n.refuses => format!("refuses: {}", refusal(e)),
                     (Some(e), false) if e.contains("timed out") => "down (timeout)".to_owned(),
                     _ => "down".to_owned(),
                 },

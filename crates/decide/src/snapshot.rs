@@ -18,8 +18,13 @@ pub struct NodeState {
     /// a snapshot no tracker has seen): one lost probe is not a dead node.
     #[serde(default)]
     pub failed_probes: u32,
-    /// Why the node did not answer.
+    /// Why the node did not answer, or what it answered instead of a report.
     pub error: Option<String>,
+    /// It answered the engine, with an error (a wrong password, `LOADING`, a reply the engine
+    /// cannot read): alive, so its zone is not dark, though the engine learns nothing from it
+    /// and cannot act on it. `reachable` is false: everything else is its peers' view.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refuses: bool,
     /// Current role: its own word when reachable, else its peers'.
     pub role: Option<Role>,
     pub master_id: Option<String>,
@@ -111,6 +116,7 @@ impl NodeState {
             reachable: false,
             failed_probes: 0,
             error: None,
+            refuses: false,
             role: None,
             master_id: None,
             slots: Vec::new(),
@@ -163,6 +169,8 @@ impl NodeState {
     pub fn state_str(&self) -> &'static str {
         if self.reachable {
             "up"
+        } else if self.refuses {
+            "refuses"
         } else {
             "down"
         }

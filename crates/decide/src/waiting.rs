@@ -75,6 +75,9 @@ pub enum Waiting {
     },
     /// The side chosen in a partition went dark: a person decides.
     ChosenSideDark { zone: String },
+    /// Every instance that answers refuses the engine (`errors`: instance and what it said),
+    /// so it can neither see nor act: most often the servers' password is not the engine's.
+    Refused { errors: Vec<String> },
 }
 
 impl Waiting {
@@ -193,6 +196,11 @@ impl fmt::Display for Waiting {
             Waiting::ChosenSideDark { zone } => write!(
                 f,
                 "{zone}, the side chosen in the partition, is dark: no takeover from it without a person"
+            ),
+            Waiting::Refused { errors } => write!(
+                f,
+                "the instances answer but refuse the engine, which can neither see nor act: {}",
+                errors.join("; ")
             ),
         }
     }

@@ -156,7 +156,8 @@ impl ZoneTracker {
                 last_ok_ms: self.started_ms,
                 failed_probes: 0,
             });
-            if n.reachable {
+            // An answer, even an error, is no silence.
+            if n.reachable || n.refuses {
                 t.last_ok_ms = now_ms;
                 t.failed_probes = 0;
             } else {

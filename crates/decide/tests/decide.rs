@@ -46,6 +46,7 @@ fn node(
         reachable: true,
         failed_probes: 0,
         error: None,
+        refuses: false,
         role: Some(role),
         master_id: master.map(id),
         slots: slots

@@ -88,16 +88,25 @@ pub async fn observe(instances: &[Instance], zones: &[String], pool: &Pool) -> S
         if r.is_err() {
             pool.discard(&inst.addr);
         }
-        Some(r.map_err(|e| e.to_string()))
+        Some(r.map_err(|e| Failure {
+            answered: !e.is_unreachable(),
+            error: e.to_string(),
+        }))
     }))
     .await;
     merge(instances, zones, reports)
 }
 
+/// Why an instance gave no report: silence, or an answer that was an error.
+struct Failure {
+    answered: bool,
+    error: String,
+}
+
 fn merge(
     instances: &[Instance],
     zones: &[String],
-    reports: Vec<Option<Result<Report, String>>>,
+    reports: Vec<Option<Result<Report, Failure>>>,
 ) -> Snapshot {
     // Peers' views of every node id, from every node that answered, freshest first (the
     // reporter with the highest current epoch has heard the latest takeovers; a stale view
@@ -114,7 +123,11 @@ fn merge(
     for (inst, rep) in instances.iter().zip(&reports) {
         let state = match rep {
             Some(Ok(r)) => own_view(inst, r),
-            Some(Err(e)) => peers_view(inst, e.clone(), &peer_lines),
+            Some(Err(f)) => {
+                let mut s = peers_view(inst, f.error.clone(), &peer_lines);
+                s.refuses = f.answered;
+                s
+            }
             None => peers_view(inst, "observer task failed".to_owned(), &peer_lines),
         };
         nodes.push(state);
@@ -181,6 +194,7 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         reachable: true,
         failed_probes: 0,
         error: None,
+        refuses: false,
         role: me.and_then(role_of),
         master_id: me.and_then(|m| m.master_id.clone()),
         slots: me.map(|m| m.slots.clone()).unwrap_or_default(),

@@ -451,6 +451,84 @@ async fn a_replica_in_its_first_sync_is_never_elected_and_its_shard_keeps_every_
     );
 }
 
+/// Engine passes over `c` with `password` for `long`; the last one.
+async fn passes(engine: &mut Engine, c: &TestCluster, long: Duration) -> Pass {
+    let platform = LocalPlatform { dir: c.dir.clone() };
+    let start = Instant::now();
+    loop {
+        let pass = engine.pass(&platform, Intent::Auto).await.unwrap();
+        if start.elapsed() >= long {
+            return pass;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 16, finding 4: the servers' password changes and the engine still has the old one.
+/// Every instance answers, with an error: no zone is dark (the engine is not cut off), status
+/// says what they answer, and a real DC loss afterwards is seen as one. Given the servers'
+/// password, the engine takes that DC over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_that_refuse_the_engines_password_are_alive_and_say_why() {
+    let c = TestCluster::start("password", SEED_MANIFEST).await.unwrap();
+    let cluster = redis_stretch_api::load_manifest(SEED_MANIFEST).unwrap();
+    let new = redis_stretch_admin::Secret::new("rotated-by-hand");
+    for i in &c.state.instances {
+        let admin = redis_stretch_admin::AdminClient::connect(
+            &i.addr(),
+            c.password.as_ref(),
+            redis_stretch_admin::DEFAULT_TIMEOUT,
+        )
+        .await
+        .unwrap();
+        admin.config_set("masterauth", new.expose()).await.unwrap();
+        admin.config_set("requirepass", new.expose()).await.unwrap();
+    }
+    let cfg = EngineConfig::for_spec(cluster.spec());
+    let confirm = cfg.confirm;
+    let mut old = Engine::new(cluster.spec(), c.password.clone(), cfg.clone());
+    let pass = passes(&mut old, &c, confirm + Duration::from_millis(500)).await;
+    assert!(pass.zones.all_healthy(), "{:?}", pass.zones);
+    assert!(
+        matches!(pass.decision.waiting_for, Some(Waiting::Refused { .. })),
+        "{:?}",
+        pass.decision
+    );
+    assert!(
+        pass.snapshot.nodes.iter().all(|n| n.refuses),
+        "{}",
+        brief(&pass.snapshot)
+    );
+    let said = old.status(&pass).notes.join("\n");
+    assert!(said.contains("password"), "{said}");
+    assert!(
+        said.contains("NOAUTH") || said.contains("WRONGPASS") || said.contains("uthentication"),
+        "{said}"
+    );
+
+    kill_zone(&c.dir, "dc-a", FaultSignal::Stop).unwrap();
+    let pass = passes(&mut old, &c, confirm + Duration::from_millis(500)).await;
+    assert_eq!(pass.zones.dark(), vec!["dc-a"], "{:?}", pass.zones);
+    assert!(pass.results.is_empty());
+
+    // The engine given the servers' password takes the dark DC over.
+    let mut right = Engine::new(cluster.spec(), Some(new.clone()), cfg);
+    let platform = LocalPlatform { dir: c.dir.clone() };
+    let start = Instant::now();
+    loop {
+        let pass = right.pass(&platform, Intent::Auto).await.unwrap();
+        if served_from(&pass.snapshot, "dc-b") == 16384 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{}",
+            brief(&pass.snapshot)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The engine killed between any two steps of a takeover: a new engine finishes the job and
 /// nothing is done twice with harm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,6 +155,55 @@ impl Decision {
 }
 
 pub fn decide(input: &Input<'_>) -> Decision {
+    // Instances that answer with an error are alive (their zone is not dark) but tell the
+    // engine nothing and take no command: said in every decision, and when nothing answers
+    // otherwise, that is what the engine waits for.
+    let refusing: Vec<String> = input
+        .snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.refuses)
+        .map(|n| {
+            format!(
+                "{}: {}",
+                n.name.as_deref().unwrap_or("an instance"),
+                n.error.as_deref().unwrap_or("an error")
+            )
+        })
+        .collect();
+    if refusing.is_empty() {
+        return decide_seen(input);
+    }
+    let hint = if refusing
+        .iter()
+        .any(|e| e.contains("WRONGPASS") || e.contains("NOAUTH") || e.contains("uthentication"))
+    {
+        " The servers' password is not the engine's: give the engine the password the servers use now (spec.auth's Secret, or the state dir's password), or set it back on the servers."
+    } else {
+        ""
+    };
+    let note = format!(
+        "{} of {} instances answer with an error instead of a report: {}.{hint}",
+        refusing.len(),
+        input
+            .snapshot
+            .nodes
+            .iter()
+            .filter(|n| n.name.is_some())
+            .count(),
+        refusing.join("; ")
+    );
+    if !input.snapshot.nodes.iter().any(|n| n.reachable) {
+        let mut d = Decision::wait(Waiting::Refused { errors: refusing });
+        d.notes.push(note);
+        return d;
+    }
+    let mut d = decide_seen(input);
+    d.notes.push(note);
+    d
+}
+
+fn decide_seen(input: &Input<'_>) -> Decision {
     let dark = input.zones.dark();
     if let Intent::Takeover { survivor } = &input.intent {
         return match other_zone(input.snapshot, survivor) {

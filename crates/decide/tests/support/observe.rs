@@ -79,6 +79,7 @@ impl Cluster {
             reachable: true,
             failed_probes: 0,
             error: None,
+            refuses: false,
             role: Some(x.role),
             master_id: x.master.map(|m| self.nodes[m].id.clone()),
             slots: self.slots_in_view(i, i),
