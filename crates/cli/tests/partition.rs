@@ -217,7 +217,7 @@ fn a_cut_seen_from_a_third_site_keeps_the_majority_side_writing_and_loses_no_wai
         "every shard served from dc-a when the cut healed: {paths:?}"
     );
     // dc-a serves every shard for most of the cut: dc-b's shard moves within ~2 s (the cut is
-    // confirmed after ¾ of node-timeout, then a forced failover and the client's own
+    // confirmed after node-timeout, then a forced failover and the client's own
     // rediscovery). The benchmark (scripts/reliability.sh) measures it; this bound leaves
     // room for a busy CI machine.
     let accepted = worst_accepted(&engine, "dc-a");

@@ -39,12 +39,14 @@ pub const FENCE_SHUT: u32 = 100;
 /// How long every pair across must be silent before the engine calls it a cut. In a healthy
 /// cluster a node hears each peer at least every node-timeout/2, and a pending PING is
 /// answered within milliseconds, so every pair silent with pings pending is already strong
-/// evidence; the length guards against blips. `Safe`: ¾ of node-timeout (Redis flags `fail?`
-/// after node-timeout counted from the PING, which comes up to node-timeout/2 after the last
-/// PONG); `Fast`: half of it.
+/// evidence; the length guards against blips. `Safe`: node-timeout, as the spec promises
+/// (`Safe` never acts sooner than node-timeout: a cut Redis rides out is ridden out, and still
+/// decided before Redis's own election, which needs node-timeout from the PING — up to
+/// node-timeout/2 after the last PONG — then the `fail` reports of a majority and 0.5–1 s of
+/// election delay); `Fast`: half of it.
 pub fn cut_threshold(detection: Detection, node_timeout_ms: u64) -> u64 {
     match detection {
-        Detection::Safe => node_timeout_ms * 3 / 4,
+        Detection::Safe => node_timeout_ms,
         Detection::Fast => node_timeout_ms / 2,
     }
 }
