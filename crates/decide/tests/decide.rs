@@ -1475,3 +1475,77 @@ fn a_master_elected_from_a_stale_copy_is_never_unfenced() {
         .actions()
         .any(|a| a.node_id == r1_id && a.kind == ActionKind::Unfence));
 }
+
+/// Issue 16, finding 2: dc-b (the minority) is the preferred side of a cut. The engine fenced
+/// dc-a, unfenced M3 and took over R1 and R2, then died before the pass that bumps M3. dc-a,
+/// holding the majority of masters in its own view, elected R3 for M3's slots at a newer
+/// epoch. The restarted engine, which remembers the side, must keep M3 serving: unfenced,
+/// bumped above R3's election (so what it accepts wins the heal), and no takeover sought for
+/// R3's "orphaned" shard.
+#[test]
+fn a_chosen_side_master_whose_replica_the_other_side_elected_is_bumped_after_a_restart() {
+    let mut s = seed();
+    cut(&mut s, 5000);
+    let m3_id = id("m3");
+    {
+        // dc-a: shut by the engine, and R3 elected there at epoch 7.
+        for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-a") {
+            n.fence = Some(100);
+            n.current_epoch = Some(7);
+        }
+        let r3 = named(&mut s, "r3");
+        r3.role = Some(Role::Master);
+        r3.master_id = None;
+        r3.slots = vec![SlotRange {
+            start: 10922,
+            end: 16383,
+        }];
+        r3.config_epoch = 7;
+    }
+    // dc-b: R1 and R2 took over at epochs 7 and 8, M3 heard them and is fenced again (its
+    // replica across is gone, the pass that unfenced it was lost with the engine).
+    for (name, epoch, slots) in [("r1", 7, (0, 5460)), ("r2", 8, (5461, 10921))] {
+        let r = named(&mut s, name);
+        r.role = Some(Role::Master);
+        r.master_id = None;
+        r.slots = vec![SlotRange {
+            start: slots.0,
+            end: slots.1,
+        }];
+        r.config_epoch = epoch;
+        r.fence = Some(0);
+    }
+    for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-b") {
+        n.current_epoch = Some(8);
+    }
+    let m3 = named(&mut s, "m3");
+    m3.fence = Some(1);
+    m3.replica_lags_s.clear();
+    let p = Policy {
+        preferred_side: Some("dc-b".into()),
+        ..policy(FailoverPolicy::Automatic)
+    };
+    let side = Partition {
+        chosen: "dc-b".into(),
+        fenced: "dc-a".into(),
+        rule: SideRule::PreferredSide,
+        since_ms: NOW_MS - 4000,
+    };
+    let d = run_partition(&s, &p, Some(&side));
+    let on_m3: Vec<String> = d
+        .actions()
+        .filter(|a| a.node_id == m3_id)
+        .map(|a| a.kind().to_owned())
+        .collect();
+    assert!(on_m3.contains(&"unfence".to_owned()), "{:?}", summary(&d));
+    assert!(!d.actions().any(|a| a.is_promotion()), "{:?}", summary(&d));
+    assert!(
+        !d.notes.iter().any(|n| n.contains("no replica")),
+        "{:?}",
+        d.notes
+    );
+    // Unfenced (a pass later): the bump.
+    named(&mut s, "m3").fence = Some(0);
+    let d = run_partition(&s, &p, Some(&side));
+    assert_eq!(summary(&d), vec![vec!["bump-epoch@7003"]], "{:?}", d.notes);
+}

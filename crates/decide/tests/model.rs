@@ -502,7 +502,6 @@ fn a_standing_cut_is_not_declared_healed_when_a_zone_answers_again() {
 /// the very next pass, before the bump; a second short outage of dc-a lets Redis there elect
 /// R3 at a newer epoch than M3's.
 #[test]
-#[ignore = "decide bug: a served master is not bumped when its replica across was elected, or the zone came back, before the bump"]
 fn a_served_master_whose_replica_the_other_side_elected_is_bumped() {
     check(&Case {
         preferred_side: Some(B),

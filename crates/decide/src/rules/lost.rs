@@ -72,6 +72,26 @@ fn silent_for_ms(input: &Input<'_>, master: &NodeState, survivor: &str) -> Optio
     Some(input.now_ms.saturating_sub(last))
 }
 
+/// In a cut, the survivor master whose slots `m` (a lost-side master) claims at a newer
+/// configEpoch: `m` is its replica, elected by the lost side's own majority after the side was
+/// chosen (the engine was down or its pass failed before the bump).
+fn overruled_survivor<'a>(
+    snap: &'a Snapshot,
+    m: &NodeState,
+    survivor: &str,
+) -> Option<&'a NodeState> {
+    snap.masters().into_iter().find(|k| {
+        k.zone == survivor && k.reachable && snap.newer_claimant(k).is_some_and(|w| w.id == m.id)
+    })
+}
+
+/// A chosen-side master in a cut whose slots the other side elected a master for: it is the
+/// one that serves (the engine chose its side), so it is unfenced and bumped above the
+/// other's election, and what it accepts wins the heal.
+fn overruled_in_cut(snap: &Snapshot, m: &NodeState, loss: &Loss<'_>) -> bool {
+    loss.cut && snap.newer_claimant(m).is_some_and(|w| w.zone == loss.lost)
+}
+
 /// Which zone is lost to whom, and how the engine knows.
 pub(crate) struct Loss<'z> {
     pub lost: &'z str,
@@ -134,6 +154,10 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
             snap.newer_claimant(m)
                 .is_none_or(|w| w.zone != survivor || !w.reachable)
         })
+        // In a cut, a master the lost side elected for a survivor's slots (Redis's own
+        // election there, while the engine was down): the survivor still serves them and
+        // gets the epoch to win them back (below). Nothing to take over.
+        .filter(|m| !(loss.cut && overruled_survivor(snap, m, survivor).is_some()))
         .collect();
     let kept: Vec<&NodeState> = masters
         .iter()
@@ -166,7 +190,10 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
             ));
             continue;
         }
-        if fenced(m) && !has_live_replica && snap.newer_claimant(m).is_none() {
+        if fenced(m)
+            && !has_live_replica
+            && (snap.newer_claimant(m).is_none() || overruled_in_cut(snap, m, loss))
+        {
             unfence.extend(Action::on(
                 m,
                 ActionKind::Unfence,
@@ -281,11 +308,12 @@ pub(crate) fn zone_lost(input: &Input<'_>, loss: &Loss<'_>) -> Decision {
         let bumps: Vec<Action> = kept
             .iter()
             .filter(|m| {
+                let overruled = overruled_in_cut(snap, m, loss);
                 m.id.as_deref().is_some_and(|id| {
-                    snap.replicas_of(id).any(|r| r.zone == lost)
+                    (snap.replicas_of(id).any(|r| r.zone == lost) || overruled)
                         && !input.bumped.iter().any(|b| b == id)
                 })
-                && m.config_epoch < top
+                && (m.config_epoch < top || overruled)
                 && m.current_epoch.is_some_and(|c| c >= top)
             })
             .filter_map(|m| {

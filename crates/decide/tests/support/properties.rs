@@ -86,23 +86,19 @@ impl Run {
         }
         let lost = std::mem::take(&mut self.cluster.discarded);
         for d in lost {
-            // Known: see `a_served_master_whose_replica_the_other_side_elected_is_bumped`,
+            // Known: see `a_served_master_is_bumped_even_when_the_zone_returns_at_once`,
             // `the_side_that_served_during_a_loss_keeps_serving_whatever_the_preferred_side`
             // and `a_standing_cut_is_not_declared_healed_when_a_zone_answers_again`.
             // The bump bug bites only when decide's bump could not come: the pass after its
             // takeovers found the zone back, or the replica across already elected.
             let early = self.cluster.nodes[d.winner].elected_alone.is_some() && self.bump_missed;
-            // Known: see `a_replica_moved_to_another_shard_is_not_promoted_mid_sync` — a replica
-            // re-pointed just before a loss is one decide's snapshot does not know about yet,
-            // and Redis (validity factor 0) elects it though it never synced.
-            let unsynced = self.cluster.nodes[d.winner].promoted_unsynced;
             let preferred = self
                 .engine
                 .memory
                 .partition
                 .as_ref()
                 .is_some_and(|p| p.rule == SideRule::PreferredSide);
-            if !self.strict && (early || unsynced || preferred || self.forgot_cut) {
+            if !self.strict && (early || preferred || self.forgot_cut) {
                 continue;
             }
             if self.served_up_to[d.node] > d.from {

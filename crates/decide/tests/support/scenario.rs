@@ -244,9 +244,11 @@ impl Run {
             return Err(self.fail(format!("a graceful failover did not complete: {a}")));
         }
         for p in &pass.promotions {
-            if p.repointed && !self.strict {
-                // Known: see `a_replica_moved_to_another_shard_is_not_promoted_mid_sync`.
-                continue;
+            if p.repointed {
+                return Err(self.fail(format!(
+                    "promoted a replica re-pointed to another master before its first sync there: {}",
+                    p.action
+                )));
             }
             if p.never_synced {
                 return Err(self.fail(format!("promoted a never-synced replica: {}", p.action)));
