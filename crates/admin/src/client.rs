@@ -186,6 +186,13 @@ impl AdminClient {
         ServerInfo::parse(&text).map_err(|e| self.parse_error(&cmd, e))
     }
 
+    /// `TIME`: the server's own wall clock, in Unix ms. Redis's `pong-recv` and `ping-sent`
+    /// are on that clock, so silences are measured against it, never against the engine's.
+    pub async fn time_ms(&self) -> Result<u64, AdminError> {
+        let (secs, micros): (u64, u64) = self.call(&redis::cmd("TIME")).await?;
+        Ok(secs.saturating_mul(1000).saturating_add(micros / 1000))
+    }
+
     pub async fn myid(&self) -> Result<String, AdminError> {
         self.call(&cluster(&["MYID"])).await
     }

@@ -144,6 +144,25 @@ impl Memory {
         }
     }
 
+    /// No timestamp later than `now_ms`: one saved on a clock ahead of this engine's (another
+    /// host, a clock stepped back since) is taken as now.
+    pub fn clamp_to(&mut self, now_ms: u64) {
+        for z in self.zones.values_mut() {
+            for t in &mut z.losses_ms {
+                *t = (*t).min(now_ms);
+            }
+            if let Some(t) = &mut z.returned_ms {
+                *t = (*t).min(now_ms);
+            }
+        }
+        for f in &mut self.failovers {
+            f.at_ms = f.at_ms.min(now_ms);
+        }
+        if let Some(p) = &mut self.partition {
+            p.since_ms = p.since_ms.min(now_ms);
+        }
+    }
+
     /// Losses of `zone` within the flap window before `now_ms`.
     pub fn flaps(&self, zone: &str, now_ms: u64, cfg: &HoldDownConfig) -> u32 {
         let window = ms(cfg.flap_window);

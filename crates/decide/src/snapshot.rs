@@ -71,6 +71,11 @@ pub struct NodeState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
     pub current_epoch: Option<u64>,
+    /// Its own wall clock when it reported (`TIME`, Unix ms): the clock its `pong-recv` and
+    /// `ping-sent` are on. Silences are read against it, not against the engine's clock, which
+    /// may be stepped or run ahead of another host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_ms: Option<u64>,
     /// How many reachable peers flag it `fail` / `fail?`.
     pub flagged_fail_by: usize,
     pub flagged_pfail_by: usize,
@@ -136,6 +141,7 @@ impl NodeState {
             version: None,
             availability_zone: None,
             current_epoch: None,
+            clock_ms: None,
             flagged_fail_by: 0,
             flagged_pfail_by: 0,
             sees: Vec::new(),

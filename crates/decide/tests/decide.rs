@@ -68,6 +68,7 @@ fn node(
         version: Some("7.0.15".into()),
         availability_zone: None,
         current_epoch: Some(6),
+        clock_ms: None,
         flagged_fail_by: 0,
         flagged_pfail_by: 0,
         sees: vec![],
@@ -1548,4 +1549,27 @@ fn a_chosen_side_master_whose_replica_the_other_side_elected_is_bumped_after_a_r
     named(&mut s, "m3").fence = Some(0);
     let d = run_partition(&s, &p, Some(&side));
     assert_eq!(summary(&d), vec![vec!["bump-epoch@7003"]], "{:?}", d.notes);
+}
+
+/// Issue 16, finding 6: silences between instances are read on the instances' own clocks. The
+/// engine's clock 3 s ahead (a step, or another host's drift) must not turn the ordinary
+/// gossip of a healthy cluster (a PING in flight, the last PONG 0.9 s ago) into a cut.
+#[test]
+fn an_engine_clock_ahead_of_the_instances_sees_no_cut() {
+    let mut s = seed();
+    cut(&mut s, 900);
+    for n in &mut s.nodes {
+        n.clock_ms = Some(NOW_MS);
+    }
+    let p = policy(FailoverPolicy::Automatic);
+    let d = decide(&Input {
+        now_ms: NOW_MS + 3000,
+        ..input(&s, &zones(OK, OK), &p)
+    });
+    assert!(d.is_empty() && d.partition.is_none(), "{:?}", summary(&d));
+    assert!(
+        !matches!(d.waiting_for, Some(Waiting::ConfirmingCut { .. })),
+        "{:?}",
+        d.waiting_for
+    );
 }

@@ -22,6 +22,7 @@ struct Report {
     fence_max_lag_s: Option<u32>,
     node_timeout_ms: Option<u64>,
     no_failover: Option<bool>,
+    clock_ms: Option<u64>,
     server: Option<ServerInfo>,
     availability_zone: Option<String>,
 }
@@ -30,7 +31,7 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
     let c = pool.get(addr).await?;
     // One CONFIG GET for the fence and the zone (a pass runs every 100 ms). What the server
     // is only feeds status and one repair: a server we cannot name is still a node.
-    let (essential, server) = tokio::join!(
+    let (essential, server, clock) = tokio::join!(
         async {
             tokio::try_join!(
                 c.cluster_nodes(),
@@ -46,6 +47,7 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
             )
         },
         c.info_server(),
+        c.time_ms(),
     );
     let (nodes, info, replication, config) = essential?;
     let number = |k: &str| config.get(k).and_then(|v| v.parse().ok());
@@ -62,6 +64,7 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
             .get("cluster-replica-no-failover")
             .map(|v| v == "yes"),
         server: server.ok(),
+        clock_ms: clock.ok(),
         availability_zone: config
             .get("availability-zone")
             .filter(|z| !z.is_empty())
@@ -222,6 +225,7 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         version: r.server.as_ref().map(|s| s.version.clone()),
         availability_zone: r.availability_zone.clone(),
         current_epoch: Some(r.info.current_epoch),
+        clock_ms: r.clock_ms,
         flagged_fail_by: 0,
         flagged_pfail_by: 0,
         sees: r

@@ -122,12 +122,48 @@ pub struct Engine {
     forming: Option<ValidatedCluster>,
     /// Why the platform's memory could not be read, while it cannot (status says so).
     load_error: Option<String>,
+    clock: SteadyClock,
 }
 
 pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The engine's clock: wall-clock Unix ms read once at start, advanced by the monotonic clock.
+/// Durations the engine measures itself (confirmation windows, hold-downs, failover retries)
+/// are immune to a step of the host's clock, forward or back, while its readings stay
+/// comparable with the wall-clock timestamps a previous engine saved. Silences between
+/// instances are read on the instances' own clocks ([`redis_stretch_decide::NodeState`]'s
+/// `clock_ms`), never against this one.
+#[derive(Clone, Debug)]
+pub struct SteadyClock {
+    wall_at_start_ms: u64,
+    started: Instant,
+}
+
+impl SteadyClock {
+    pub fn new() -> Self {
+        Self::starting_at(unix_ms())
+    }
+    /// A clock that reads `wall_ms` now (tests).
+    pub fn starting_at(wall_ms: u64) -> Self {
+        Self {
+            wall_at_start_ms: wall_ms,
+            started: Instant::now(),
+        }
+    }
+    pub fn now_ms(&self) -> u64 {
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.wall_at_start_ms.saturating_add(elapsed)
+    }
+}
+
+impl Default for SteadyClock {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Last actions kept for status.
@@ -139,10 +175,11 @@ impl Engine {
         password: Option<Secret>,
         cfg: EngineConfig,
     ) -> Self {
+        let clock = SteadyClock::new();
         Self {
             zones: spec.zones.iter().map(|z| z.name.clone()).collect(),
             policy: Policy::from_spec(spec),
-            tracker: ZoneTracker::new(cfg.confirm, cfg.hold, unix_ms()),
+            tracker: ZoneTracker::new(cfg.confirm, cfg.hold, clock.now_ms()),
             pool: Pool::new(password, cfg.probe_timeout),
             cfg,
             memory: Memory::default(),
@@ -150,6 +187,7 @@ impl Engine {
             recent: VecDeque::new(),
             forming: None,
             load_error: None,
+            clock,
         }
     }
 
@@ -189,6 +227,9 @@ impl Engine {
         match platform.load_memory() {
             Ok(m) => {
                 let mut m = m.unwrap_or_default();
+                // Saved by an engine whose clock ran ahead of ours (or before a step back): a
+                // timestamp from the future would stretch hold-downs and flap windows.
+                m.clamp_to(self.clock.now_ms());
                 // Passes run while the memory was unreadable may have chosen a side in a cut:
                 // the side stays chosen.
                 if m.partition.is_none() {
@@ -229,7 +270,7 @@ impl Engine {
         self.load(platform);
         let instances = platform.instances().map_err(RunError::Instances)?;
         let mut snapshot = observe(&instances, &self.zones, &self.pool).await;
-        let now = unix_ms();
+        let now = self.clock.now_ms();
         let zones = self.tracker.update(&mut snapshot, now, &mut self.memory);
         let retry = self.cfg.failover_retry;
         self.memory.settle(&snapshot, &zones, now, retry);
@@ -296,7 +337,7 @@ impl Engine {
 
     /// Turn results into events and remember the last few for status.
     pub fn events(&mut self, results: &[ActionResult]) -> Vec<EngineEvent> {
-        let at_ms = unix_ms();
+        let at_ms = self.clock.now_ms();
         let events: Vec<EngineEvent> = results
             .iter()
             .map(|r| EngineEvent {
@@ -326,7 +367,8 @@ impl Engine {
     pub fn status(&self, pass: &Pass) -> EngineStatus {
         EngineStatus {
             pid: std::process::id(),
-            heartbeat_ms: pass.at_ms,
+            // Wall clock: read by other processes against theirs (is an engine live?).
+            heartbeat_ms: unix_ms(),
             zones: pass.zones.clone(),
             verdicts: pass.snapshot.verdicts(),
             waiting_for: pass.decision.waiting_for.clone(),
@@ -358,7 +400,7 @@ impl Engine {
         };
         let outcome = form(cluster, &instances, &self.pool, platform).await;
         let event = |summary: String, ok: bool| EngineEvent {
-            at_ms: unix_ms(),
+            at_ms: self.clock.now_ms(),
             kind: "bootstrap".to_owned(),
             summary: summary.clone(),
             why: "a new cluster: every instance answers and none holds data".to_owned(),

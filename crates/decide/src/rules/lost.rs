@@ -59,17 +59,22 @@ const LINK_SLACK_S: u64 = 3;
 /// node has ever had one.
 fn silent_for_ms(input: &Input<'_>, master: &NodeState, survivor: &str) -> Option<u64> {
     let id = master.id.as_deref()?;
-    let last = input
+    input
         .snapshot
         .nodes
         .iter()
         // Survivors only: in a cut, the master's own side still hears it.
         .filter(|n| n.reachable && n.zone == survivor)
-        .flat_map(|n| n.sees.iter())
-        .filter(|s| s.id == id && s.pong_recv_ms > 0)
-        .map(|s| s.pong_recv_ms)
-        .max()?;
-    Some(input.now_ms.saturating_sub(last))
+        .flat_map(|n| {
+            // Each survivor's silence on its own clock (`pong-recv` is on it), not the
+            // engine's, which may be stepped or ahead of that host's.
+            let now = n.clock_ms.unwrap_or(input.now_ms);
+            n.sees
+                .iter()
+                .filter(|s| s.id == id && s.pong_recv_ms > 0)
+                .map(move |s| now.saturating_sub(s.pong_recv_ms))
+        })
+        .min()
 }
 
 /// In a cut, the survivor master whose slots `m` (a lost-side master) claims at a newer

@@ -71,7 +71,9 @@ pub fn cut_silence_ms(snap: &Snapshot, now_ms: u64, min_ms: u64) -> Option<u64> 
     }
     let silence = |from: &NodeState, to: &NodeState| -> Option<u64> {
         let seen = from.sees.iter().find(|s| Some(&s.id) == to.id.as_ref())?;
-        (seen.ping_sent_ms > 0).then(|| now_ms.saturating_sub(seen.pong_recv_ms))
+        // On the reporting node's own clock: the engine's may be stepped or ahead.
+        let now = from.clock_ms.unwrap_or(now_ms);
+        (seen.ping_sent_ms > 0).then(|| now.saturating_sub(seen.pong_recv_ms))
     };
     let mut shortest: Option<u64> = None;
     for (near, far) in [(&za, &zb), (&zb, &za)] {

@@ -108,6 +108,7 @@ impl Cluster {
                 None
             },
             current_epoch: Some(x.current_epoch),
+            clock_ms: Some(now),
             flagged_fail_by: 0,
             flagged_pfail_by: 0,
             sees: x
