@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod detached;
 mod error;
 mod kube_target;
 mod manifest;
@@ -149,6 +150,7 @@ enum LocalCommand {
         output: Output,
     },
     /// Run the engine over a local cluster in the foreground (`local up --detach` starts one).
+    /// Refused (exit 3) while another process holds the cluster's engine lock.
     Engine {
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,

@@ -10,7 +10,7 @@ use redis_stretch_engine::EngineStatus;
 
 use crate::{
     controller, engine_status, instances, kill_zone, lab, live_engine, restore_zone,
-    server_binary_for, FaultSignal, LocalError, StateDir,
+    server_binary_for, EngineLock, FaultSignal, LocalError, StateDir, ENGINE_PATIENCE,
 };
 
 /// The local cluster in a state dir, as a drill's platform.
@@ -76,10 +76,18 @@ impl Faults for LocalFaults {
         let (stop, rx) = EngineStop::channel();
         let dir = self.dir.clone();
         tokio::spawn(async move {
-            let _ = controller::run_engine(&dir, async {
-                let _ = rx.await;
-            })
-            .await;
+            let run = async {
+                let lock = EngineLock::acquire(&dir, "drill", ENGINE_PATIENCE).await?;
+                controller::run_engine(lock, async {
+                    let _ = rx.await;
+                })
+                .await
+            };
+            // The drill goes on and reports what the cluster did: with another engine in
+            // charge, that engine's recovery.
+            if let Err(e) = run.await {
+                tracing::error!("the drill's engine did not run: {e}");
+            }
         });
         stop
     }

@@ -18,6 +18,18 @@ pub enum LocalError {
     NoCluster(PathBuf),
     #[error("{0}")]
     Refused(String),
+    /// Another process runs the engine over this cluster (it holds `engine.lock`).
+    #[error("{holder} already acts on the cluster in {dir} (it holds {dir}/engine.lock); one engine per cluster, so this one does not start")]
+    EngineBusy { dir: PathBuf, holder: crate::Holder },
+    /// A detached engine exited at start.
+    #[error(
+        "the detached engine (pid {pid}) exited at start\n--- last lines of {log} ---\n{tail}"
+    )]
+    EngineStart {
+        pid: u32,
+        log: PathBuf,
+        tail: String,
+    },
     #[error("{0}")]
     Usage(String),
     #[error("no free port pair (port and port+10000) on {host} from {from}")]
@@ -58,7 +70,7 @@ impl LocalError {
     /// Exit code by the CLI's convention: 2 bad input or usage, 3 refused as unsafe, 1 the rest.
     pub fn exit_code(&self) -> u8 {
         match self {
-            LocalError::Refused(_) => 3,
+            LocalError::Refused(_) | LocalError::EngineBusy { .. } => 3,
             LocalError::NoCluster(_)
             | LocalError::Plan(_)
             | LocalError::Usage(_)

@@ -2,6 +2,12 @@
 //! engine's own decide/act with an explicit intent, against a local cluster or straight
 //! against Redis addresses (the control plane may be gone in a real DC loss), print what they
 //! did and why, and refuse (exit code 3) when it would be unsafe.
+//!
+//! On a local cluster such a command is an engine too, so it holds the cluster's engine lock
+//! while it acts: it stands in for the detached engine (stops it, acts alone from its memory,
+//! starts it again) and is refused while an engine runs in the foreground of another command.
+//! Two engines at once would both take over a DC that goes dark meanwhile, and overwrite each
+//! other's memory.
 
 use std::time::{Duration, Instant};
 
@@ -10,12 +16,14 @@ use redis_stretch_admin::Secret;
 use redis_stretch_api::{FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec, ZoneSpec};
 use redis_stretch_engine::decide::Intent;
 use redis_stretch_engine::{Engine, EngineConfig, Instance, Pass, Platform, Pool, Snapshot};
-use redis_stretch_local::{live_engine, LocalPlatform, StateDir};
+use redis_stretch_local::{stand_in, EngineLock, Holder, LocalError, LocalPlatform, StateDir};
 use redis_stretch_topology::SLOT_COUNT;
 
+use crate::detached;
 use crate::error::CliError;
 use crate::kube_target::{liveness, set_hold, Liveness, Where};
 use crate::print::print_snapshot;
+use crate::signal::shutdown_signal;
 use crate::target::{Target, TargetArgs};
 
 /// Which cluster, and whether to override the safety checks.
@@ -38,7 +46,28 @@ struct Cluster<'a> {
     platform: Box<dyn Platform>,
     /// Another authority that is live now (a local engine, an operator leader), in words.
     live: Option<String>,
+    authority: Authority,
 }
+
+/// Who may act on the cluster while this command runs.
+enum Authority {
+    /// Kubernetes or bare addresses: nothing to lock (`live` says whether a leader is live).
+    Unlocked,
+    /// This command holds the local engine lock (held, never read): nothing else acts while
+    /// it runs.
+    Locked { _held: EngineLock },
+    /// A local engine holds the lock: the detached one (its pid), which this command may stand
+    /// in for, or one in the foreground of another command.
+    Engine {
+        dir: StateDir,
+        holder: Holder,
+        detached: Option<u32>,
+    },
+}
+
+/// How long a break-glass command waits for a free engine lock (a probe holds it for
+/// microseconds) before it counts it as held.
+const LOCK_PATIENCE: Duration = Duration::from_millis(200);
 
 enum Hold<'a> {
     Local(StateDir),
@@ -57,7 +86,9 @@ impl Platform for Fixed {
     }
 }
 
-async fn resolve(args: &TargetArgs) -> Result<Cluster<'_>, CliError> {
+/// The cluster `args` names; `what` (this command, in words) is written into a local
+/// cluster's engine lock when this command takes it.
+async fn resolve<'a>(args: &'a TargetArgs, what: &str) -> Result<Cluster<'a>, CliError> {
     match args.resolve().await? {
         Target::Kube(w, t) => {
             let live = match liveness(&w, true).await {
@@ -74,16 +105,33 @@ async fn resolve(args: &TargetArgs) -> Result<Cluster<'_>, CliError> {
                 hold: Hold::Kube(w),
                 platform: Box::new(Fixed(t.instances)),
                 live,
+                authority: Authority::Unlocked,
             })
         }
         Target::Local(dir) => {
             let cluster = dir.load_manifest()?;
+            let (authority, live) = match EngineLock::acquire(&dir, what, LOCK_PATIENCE).await {
+                Ok(lock) => (Authority::Locked { _held: lock }, None),
+                Err(LocalError::EngineBusy { holder, .. }) => {
+                    let recorded = dir.load()?.engine_pid;
+                    let detached = holder.pid.filter(|pid| recorded == Some(*pid));
+                    let live = Some(format!("the engine in {holder}"));
+                    let authority = Authority::Engine {
+                        dir: dir.clone(),
+                        holder,
+                        detached,
+                    };
+                    (authority, live)
+                }
+                Err(e) => return Err(e.into()),
+            };
             Ok(Cluster {
                 spec: cluster.spec().clone(),
                 password: dir.password(false)?,
                 tls: None,
                 platform: Box::new(LocalPlatform { dir: dir.clone() }),
-                live: live_engine(&dir).map(|pid| format!("the engine (pid {pid})")),
+                live,
+                authority,
                 hold: Hold::Local(dir),
             })
         }
@@ -97,6 +145,7 @@ async fn resolve(args: &TargetArgs) -> Result<Cluster<'_>, CliError> {
                 platform: Box::new(Fixed(n.instances)),
                 // Nothing to ask: with bare addresses the human is the authority.
                 live: None,
+                authority: Authority::Unlocked,
             })
         }
     }
@@ -144,8 +193,20 @@ fn warn_forced(what: &str) {
     eprintln!("WARNING: --force: {what}. You are now the authority; make sure nothing else acts on this cluster.");
 }
 
-/// Refuse while a live engine is in charge of this decision.
+/// Refuse while a live engine is in charge of this decision, and always while a local engine
+/// runs in the foreground of another command: this command would be a second engine beside it.
 fn check_engine(t: &Cluster<'_>, force: bool, automatic: bool, what: &str) -> Result<(), CliError> {
+    if let Authority::Engine {
+        dir,
+        holder,
+        detached: None,
+    } = &t.authority
+    {
+        return Err(CliError::Refused(format!(
+            "{holder} runs the engine of the cluster in {} (it holds its engine.lock), and this command would act beside it as a second engine. Stop that engine where it runs, then run this again (--force does not change this: one engine per cluster).",
+            dir.path().display()
+        )));
+    }
     let Some(live) = &t.live else {
         return Ok(());
     };
@@ -162,7 +223,8 @@ fn check_engine(t: &Cluster<'_>, force: bool, automatic: bool, what: &str) -> Re
 }
 
 pub async fn takeover(survivor: &str, args: &BreakGlassArgs) -> Result<(), CliError> {
-    let t = resolve(&args.target).await?;
+    let what = format!("takeover --zone {survivor}");
+    let mut t = resolve(&args.target, &what).await?;
     let Some(lost) = t.spec.other_zone(survivor).map(str::to_owned) else {
         return Err(CliError::Usage(format!(
             "--zone {survivor}: not a zone of this cluster"
@@ -174,7 +236,6 @@ pub async fn takeover(survivor: &str, args: &BreakGlassArgs) -> Result<(), CliEr
         t.spec.failover.policy == FailoverPolicy::Automatic,
         "takeovers",
     )?;
-    let mut engine = engine_for(&t);
     let pool = Pool::new(t.password.clone(), Duration::from_millis(300)).with_tls(t.tls.clone());
     let instances = t.platform.instances().map_err(CliError::Runtime)?;
     let zones: Vec<String> = t.spec.zones.iter().map(|z| z.name.clone()).collect();
@@ -194,9 +255,15 @@ pub async fn takeover(survivor: &str, args: &BreakGlassArgs) -> Result<(), CliEr
             "taking over although {answering} instance(s) of {lost} answer"
         ));
     }
+    let stood_in = take_charge(&mut t, &what).await?;
+    let outcome = interruptible(take_over(&t, survivor, &lost)).await;
+    hand_back(t, stood_in, outcome).await
+}
+
+async fn take_over(t: &Cluster<'_>, survivor: &str, lost: &str) -> Result<(), CliError> {
     println!("taking over every shard whose master is in {lost}, in {survivor}");
     let start = Instant::now();
-    let pass = engine
+    let pass = engine_for(t)
         .run_until(
             t.platform.as_ref(),
             Intent::Takeover {
@@ -224,6 +291,63 @@ pub async fn takeover(survivor: &str, args: &BreakGlassArgs) -> Result<(), CliEr
     }
 }
 
+/// Make this command the one authority on a local cluster before it acts: stand in for the
+/// detached engine that holds the lock. Returns the state dir whose engine it stopped, to
+/// start again in [`hand_back`].
+async fn take_charge(t: &mut Cluster<'_>, what: &str) -> Result<Option<StateDir>, CliError> {
+    let Authority::Engine {
+        dir,
+        detached: Some(pid),
+        ..
+    } = &t.authority
+    else {
+        // Ours already, or not local; a foreground engine was refused by `check_engine`.
+        return Ok(None);
+    };
+    let dir = dir.clone();
+    println!("stopping the detached engine (pid {pid}): this command acts in its place, alone, and starts it again when done");
+    t.authority = Authority::Locked {
+        _held: stand_in(&dir, what).await?,
+    };
+    t.live = None;
+    Ok(Some(dir))
+}
+
+/// Ctrl-C or SIGTERM ends the action (as far as it got) but not the command, so that a
+/// stopped engine is still started again.
+async fn interruptible(
+    action: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<(), CliError> {
+    tokio::select! {
+        outcome = action => outcome,
+        () = shutdown_signal() => Err(CliError::Runtime("interrupted; the cluster is as the actions above left it".into())),
+    }
+}
+
+/// Release the engine lock and start again the detached engine this command stood in for;
+/// returns `outcome`, the command's own result, unless that restart is what failed.
+async fn hand_back(
+    t: Cluster<'_>,
+    stood_in: Option<StateDir>,
+    outcome: Result<(), CliError>,
+) -> Result<(), CliError> {
+    drop(t);
+    let Some(dir) = stood_in else {
+        return outcome;
+    };
+    match detached::ensure(&dir).await {
+        Ok(d) => {
+            println!("{}", detached::describe(&d));
+            outcome
+        }
+        Err(e) => {
+            let d = dir.path().display();
+            eprintln!("error: the detached engine was not started again: {e}; start it with `redis-stretch local up -f {d}/manifest.yaml --detach --state-dir {d}`");
+            outcome.and(Err(e))
+        }
+    }
+}
+
 /// Run `intent` until decide says it is settled, printing every action.
 async fn converge(t: &Cluster<'_>, intent: Intent, limit: Duration) -> Result<Pass, CliError> {
     engine_for(t)
@@ -233,27 +357,42 @@ async fn converge(t: &Cluster<'_>, intent: Intent, limit: Duration) -> Result<Pa
 }
 
 pub async fn failback(args: &BreakGlassArgs) -> Result<(), CliError> {
-    let t = resolve(&args.target).await?;
+    let mut t = resolve(&args.target, "failback").await?;
     check_engine(
         &t,
         args.force,
         t.spec.failover.failback == FailbackPolicy::Automatic,
         "failback",
     )?;
-    let pass = converge(&t, Intent::Failback, Duration::from_secs(120)).await?;
-    println!();
-    print_snapshot(&pass.snapshot, Some("after failback"));
-    Ok(())
+    let stood_in = take_charge(&mut t, "failback").await?;
+    let outcome = interruptible(async {
+        let pass = converge(&t, Intent::Failback, Duration::from_secs(120)).await?;
+        println!();
+        print_snapshot(&pass.snapshot, Some("after failback"));
+        Ok(())
+    })
+    .await;
+    hand_back(t, stood_in, outcome).await
 }
 
 pub async fn evacuate(zone: &str, args: &BreakGlassArgs) -> Result<(), CliError> {
-    let t = resolve(&args.target).await?;
+    let what = format!("evacuate --zone {zone}");
+    let mut t = resolve(&args.target, &what).await?;
     if t.spec.other_zone(zone).is_none() {
         return Err(CliError::Usage(format!(
             "--zone {zone}: not a zone of this cluster"
         )));
     }
-    // Hold first, so a live engine does not fail masters back while we move them out.
+    // No engine evacuates by itself: only a foreground engine (a second engine) is refused.
+    check_engine(&t, args.force, false, "evacuations")?;
+    let stood_in = take_charge(&mut t, &what).await?;
+    let outcome = interruptible(evacuate_now(&t, zone)).await;
+    hand_back(t, stood_in, outcome).await
+}
+
+async fn evacuate_now(t: &Cluster<'_>, zone: &str) -> Result<(), CliError> {
+    // Hold first, so an engine (the operator's, or the local one started again after this
+    // command) does not fail masters back while we move them out.
     match &t.hold {
         Hold::Local(dir) => {
             let mut state = dir.load()?;
@@ -272,7 +411,7 @@ pub async fn evacuate(zone: &str, args: &BreakGlassArgs) -> Result<(), CliError>
         ),
     }
     let pass = converge(
-        &t,
+        t,
         Intent::Evacuate {
             zone: zone.to_owned(),
         },

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use redis_stretch_api::{load_manifest, with_server, ServerFlavour};
 use redis_stretch_local::{
-    ensure_detached_engine, find_server, is_running, run_engine, server_binary_for, FaultSignal,
-    ProcessStatus, State, StateDir, UpOptions, UpOutcome,
+    find_server, is_running, run_engine, server_binary_for, EngineLock, FaultSignal, LocalError,
+    ProcessStatus, State, StateDir, UpOptions, UpOutcome, ENGINE_PATIENCE,
 };
 use serde::Serialize;
 
 use crate::args::{FaultSignalArg, Output};
+use crate::detached;
 use crate::error::CliError;
 use crate::manifest::read_manifest;
 use crate::print::print_snapshot;
@@ -72,44 +73,39 @@ pub async fn up(
         return Ok(());
     }
     if detach {
-        let (pid, started) = ensure_detached(&opts.state_dir)?;
+        let engine = detached::ensure(&opts.state_dir).await?;
         println!(
-            "\nengine {} (pid {pid}); left running; stop it all with: redis-stretch local down --state-dir {dir_shown}",
-            if started { "started" } else { "already running" }
+            "\n{}; left running; stop it all with: redis-stretch local down --state-dir {dir_shown}",
+            detached::describe(&engine)
         );
         return Ok(());
     }
     if no_engine {
         println!("\nno engine (Redis alone); Ctrl-C stops every instance");
         shutdown_signal().await;
-    } else if let Some(pid) = redis_stretch_local::live_engine(&opts.state_dir) {
-        println!("\nan engine already runs (pid {pid}); Ctrl-C stops every instance");
-        shutdown_signal().await;
     } else {
-        println!("\nengine running in the foreground; Ctrl-C stops it and every instance");
-        run_engine(&opts.state_dir, shutdown_signal()).await?;
+        match EngineLock::acquire(&opts.state_dir, "local up", ENGINE_PATIENCE).await {
+            Ok(lock) => {
+                println!("\nengine running in the foreground; Ctrl-C stops it and every instance");
+                run_engine(lock, shutdown_signal()).await?;
+            }
+            Err(LocalError::EngineBusy { holder, .. }) => {
+                println!("\nan engine already runs: {holder}; Ctrl-C stops every instance");
+                shutdown_signal().await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let report = redis_stretch_local::down(&opts.state_dir, false)?;
     print_down(&report);
     Ok(())
 }
 
-/// Start a detached engine (this program, `local engine --state-dir DIR`) unless a live one
-/// is in charge.
-fn ensure_detached(dir: &StateDir) -> Result<(u32, bool), CliError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Runtime(format!("cannot find this program's path: {e}")))?;
-    let path = dir.path().display().to_string();
-    Ok(ensure_detached_engine(
-        dir,
-        &exe,
-        &["local", "engine", "--state-dir", &path],
-    )?)
-}
-
 /// `local engine`: the engine over the local cluster, in the foreground, until SIGINT/SIGTERM.
+/// Refused (exit 3) while anything else holds the cluster's engine lock.
 pub async fn engine(dir: Option<PathBuf>) -> Result<(), CliError> {
-    Ok(run_engine(&state_dir(dir), shutdown_signal()).await?)
+    let lock = EngineLock::acquire(&state_dir(dir), "local engine", ENGINE_PATIENCE).await?;
+    Ok(run_engine(lock, shutdown_signal()).await?)
 }
 
 fn cluster_header(dir: &StateDir) -> String {
