@@ -337,12 +337,10 @@ fn a_replica_moved_to_another_shard_is_not_promoted_mid_sync() {
 }
 
 /// dc-a, the side chosen in a cut, goes dark: decide waits for a person
-/// (`ChosenSideDark`), who runs `takeover --zone dc-b`. Afterwards the engine loop still
-/// waits for a person, forever: nothing clears the partition it remembers, so it never
-/// reaches `ZoneReturn`, and it no longer tends the survivors (a replica Redis elects there
-/// keeps the fence the partition gave it, refusing writes).
+/// (`ChosenSideDark`), who runs `takeover --zone dc-b`. That takeover ends the partition the
+/// engine remembers (the command's memory is the engine's: on a local cluster it stands in
+/// for the engine), so the loop then tends the survivors and waits for dc-a (`ZoneReturn`).
 #[test]
-#[ignore = "decide bug: after a person's takeover the engine still waits in ChosenSideDark"]
 fn after_a_persons_takeover_the_chosen_side_going_dark_is_settled() {
     check(&Case::seed(vec![
         (10, Fault::Cut),

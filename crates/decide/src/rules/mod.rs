@@ -207,7 +207,16 @@ fn decide_seen(input: &Input<'_>) -> Decision {
     let dark = input.zones.dark();
     if let Intent::Takeover { survivor } = &input.intent {
         return match other_zone(input.snapshot, survivor) {
-            Some(lost) => lost::zone_lost(input, &lost::Loss::forced(lost, survivor)),
+            Some(lost) => {
+                let mut d = lost::zone_lost(input, &lost::Loss::forced(lost, survivor));
+                // A person took over from the side the engine had chosen in a cut (it went
+                // dark): that choice is over, the survivor serves now, and the engine tends
+                // it as after any zone loss instead of waiting for a person forever.
+                if input.partition.is_some_and(|p| p.chosen == lost) {
+                    d.partition = Some(PartitionChange::Healed);
+                }
+                d
+            }
             None => Decision::wait(Waiting::UnknownZone {
                 zone: survivor.clone(),
             }),
