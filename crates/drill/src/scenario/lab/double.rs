@@ -493,6 +493,14 @@ impl<F: NetFaults> Ctx<'_, F> {
         if self.native {
             return Ok(());
         }
+        // Proof that the step reached the engine: its heartbeat is its wall clock.
+        if let Some(st) = self.faults.engine_status() {
+            let ahead = i128::from(st.heartbeat_ms) - i128::from(redis_stretch_engine::unix_ms());
+            self.step(format!(
+                "the engine's heartbeat reads {:+.1} s against the real clock",
+                ahead as f64 / 1000.0
+            ));
+        }
         self.faults
             .step_engine_clock(offset)
             .map_err(ScenarioError::Platform)?;
