@@ -375,6 +375,18 @@ pub async fn run_lab<F: NetFaults>(
                 "before: {keys} keys of {value_bytes} B written to {} ({}) and confirmed by {} in {:.1} s",
                 target.master_name, target.master, target.replica_name, took.as_secs_f64()
             ));
+            let sync = double::time_full_sync(faults, &target, password.as_ref(), third).await?;
+            before.push(format!(
+                "before: a full sync of them takes {:.1} s here ({} killed, its data removed, restarted, until its link is up)",
+                sync.as_secs_f64(),
+                target.replica_name
+            ));
+            // Back to the steady state before the writers start.
+            wait_for(faults, password.as_ref(), SETTLE_BEFORE, "settled", settled).await?;
+            let idle = Instant::now();
+            while engine.is_some() && !engine_idle(faults) && idle.elapsed() < ENGINE_IDLE_LIMIT {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             Some(target)
         }
         _ => None,
@@ -402,6 +414,7 @@ pub async fn run_lab<F: NetFaults>(
         third,
         zones: (a.clone(), b.clone()),
         addrs: addrs.clone(),
+        unreported: false,
     };
     match &s.fault {
         LabFault::Partition { secs: d, engine: e } => {
@@ -543,6 +556,7 @@ pub async fn run_lab<F: NetFaults>(
         mut steps,
         engine,
         start_unix,
+        unreported,
         ..
     } = ctx;
 
@@ -588,7 +602,14 @@ pub async fn run_lab<F: NetFaults>(
         e.stop();
     }
     let engine_did = if s.recovery == Recovery::Engine {
-        double::engine_did(&faults.engine_events(), start_unix)
+        let did = double::engine_did(&faults.engine_events(), start_unix);
+        if unreported {
+            format!(
+                "{did}; and the killed engine's last pass (its takeovers), which it never reported"
+            )
+        } else {
+            did
+        }
     } else {
         "no engine".into()
     };

@@ -48,6 +48,8 @@ pub(super) struct Ctx<'a, F: NetFaults> {
     pub third: IpAddr,
     pub zones: (String, String),
     pub addrs: Vec<NodeAddr>,
+    /// An engine died before reporting its last pass: its actions are not in the log.
+    pub unreported: bool,
 }
 
 /// The master a `lost-during-sync` fault loads, and its replica in the other zone.
@@ -102,7 +104,11 @@ pub(super) async fn load_bulk(
     let mut c = RespConn::connect(source, &target.master, password, BULK_LIMIT)
         .await
         .map_err(|e| format!("{}: {e}", target.master))?;
-    let value = "x".repeat(value_bytes);
+    // Random: RDB compresses a run of one byte to almost nothing, and the copy would be short.
+    let mut raw = vec![0u8; value_bytes.div_ceil(2)];
+    getrandom::fill(&mut raw).map_err(|e| e.to_string())?;
+    let mut value: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    value.truncate(value_bytes);
     let mut i = 0;
     while i < keys {
         let batch: Vec<String> = (i..(i + BULK_BATCH).min(keys))
@@ -131,6 +137,42 @@ pub(super) async fn load_bulk(
     }
     target.keys = keys;
     Ok(began.elapsed())
+}
+
+/// How long a full sync of the loaded data takes here: the replica killed, its data removed,
+/// restarted, until its link is up. Told in the row, so that "during its full sync" has a
+/// length.
+pub(super) async fn time_full_sync<F: NetFaults>(
+    faults: &F,
+    target: &SyncTarget,
+    password: Option<&Secret>,
+    source: IpAddr,
+) -> Result<Duration, ScenarioError<F::Error>> {
+    let platform = ScenarioError::Platform;
+    faults
+        .take_down_instance(&target.replica_name, ZoneFault::Kill)
+        .map_err(platform)?;
+    faults.wipe_data(&target.replica_name).map_err(platform)?;
+    faults
+        .bring_back(&target.replica_zone, false)
+        .await
+        .map_err(platform)?;
+    let began = Instant::now();
+    while began.elapsed() < BULK_LIMIT * 2 {
+        if let Ok(Reply::Bulk(Some(text))) =
+            command(source, &target.replica, password, &["INFO", "replication"]).await
+        {
+            if String::from_utf8_lossy(&text).contains("master_link_status:up") {
+                return Ok(began.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(ScenarioError::Lab(format!(
+        "{}: no full sync within {} s",
+        target.replica_name,
+        (BULK_LIMIT * 2).as_secs()
+    )))
 }
 
 /// One command over a fresh connection from `source`; its first reply.
@@ -226,12 +268,17 @@ impl<F: NetFaults> Ctx<'_, F> {
             .push(format!("{:+.1} s: {what}", ms as f64 / 1000.0));
     }
 
-    /// What the engine says it waits for, for the notes.
+    /// What the engine says it waits for, for the notes (its first 160 characters).
     fn engine_says(&self) -> String {
-        self.faults
+        let says = self
+            .faults
             .engine_status()
             .and_then(|s| s.waiting_for)
-            .map_or_else(|| "nothing".into(), |w| w.to_string())
+            .map_or_else(|| "nothing".into(), |w| w.to_string());
+        match says.char_indices().nth(160) {
+            Some((i, _)) => format!("{}…", &says[..i]),
+            None => says,
+        }
     }
 
     /// The first successful action of `kind` any engine took since the fault began.
@@ -391,6 +438,9 @@ impl<F: NetFaults> Ctx<'_, F> {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if exited.is_some() {
+                self.unreported = true;
             }
             match exited {
                 Some(code) => self.step(format!(
