@@ -167,11 +167,11 @@ fn hold(input: &Input<'_>, known: Option<&Partition>) -> Decision {
         return Decision::wait(Waiting::UnknownZone { zone: chosen });
     };
     let mut d = Decision::default();
-    // Nothing on the other side may be elected by Redis: during the cut its majority would
-    // promote a replica of a chosen-side master, and at the heal a master it elected, turned
-    // into a replica of the chosen side's (newer configEpoch), still sees that master `fail`
-    // and is elected over it at once — its copy wins, the chosen side's writes are flushed.
-    // Manual failovers (the engine's) ignore the setting; `repair` clears it once current.
+    // Nothing on the other side may be elected by Redis: its majority would promote a replica
+    // of a chosen-side master during the cut, and such a master can win the slots back at the
+    // heal with a fresh epoch (an epoch collision, or elected again while it still sees the
+    // owner `fail`; docs/REDIS-FACTS.md): the chosen side's writes flushed. Manual failovers
+    // (the engine's) ignore the setting; `repair` clears it once a replica is current.
     let unelectable = snap
         .nodes
         .iter()
