@@ -168,10 +168,10 @@ fn hold(input: &Input<'_>, known: Option<&Partition>) -> Decision {
     };
     let mut d = Decision::default();
     // Nothing on the other side may be elected by Redis: its majority would promote a replica
-    // of a chosen-side master during the cut, and such a master can win the slots back at the
-    // heal with a fresh epoch (an epoch collision, or elected again while it still sees the
-    // owner `fail`; docs/REDIS-FACTS.md): the chosen side's writes flushed. Manual failovers
-    // (the engine's) ignore the setting; `repair` clears it once a replica is current.
+    // of a chosen-side master during the cut, and at the heal a configEpoch collision with the
+    // chosen side's takeovers can lift that master above any margin (docs/REDIS-FACTS.md):
+    // the chosen side's writes flushed. Manual failovers (the engine's) ignore the setting;
+    // `repair` clears it once a replica is current.
     let unelectable = snap
         .nodes
         .iter()
