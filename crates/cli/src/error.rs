@@ -46,7 +46,8 @@ impl CliError {
             )),
             ScenarioError::Drill(_)
             | ScenarioError::Svg { .. }
-            | ScenarioError::OpenFences { .. } => CliError::Runtime(e.to_string()),
+            | ScenarioError::OpenFences { .. }
+            | ScenarioError::Lab(_) => CliError::Runtime(e.to_string()),
         }
     }
 }

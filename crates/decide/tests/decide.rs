@@ -1039,8 +1039,16 @@ fn a_cut_seen_from_a_third_site_keeps_the_majority_side_and_shuts_the_other_at_o
     assert_eq!(
         summary(&d),
         vec![
-            // dc-b (M3, R1, R2) refuses writes from now on, not 2-4 s later.
-            vec!["fence@7003", "fence@7004", "fence@7005"],
+            // dc-b (M3, R1, R2) refuses writes from now on, not 2-4 s later, and Redis elects
+            // nothing there.
+            vec![
+                "fence@7003",
+                "fence@7004",
+                "fence@7005",
+                "set-electable@7003",
+                "set-electable@7004",
+                "set-electable@7005"
+            ],
             // dc-a's masters must not close their own fences; R3 is about to serve M3's slots.
             vec!["unfence@7000", "unfence@7001", "unfence@7002"],
             // dc-a holds 2 of 3 masters: a forced failover is voted at once.
@@ -1131,7 +1139,16 @@ fn the_preferred_side_serves_even_without_the_majority() {
     assert_eq!(
         summary(&d),
         vec![
-            vec!["fence@7000", "fence@7001", "fence@7002"],
+            // dc-a shut, and Redis's own election there off: its majority would promote R3
+            // for M3's slots during the cut, or as the cut heals.
+            vec![
+                "fence@7000",
+                "fence@7001",
+                "fence@7002",
+                "set-electable@7000",
+                "set-electable@7001",
+                "set-electable@7002"
+            ],
             vec![
                 "unfence@7003",
                 "unfence@7004",
@@ -1152,9 +1169,10 @@ fn the_chosen_side_is_kept_and_nothing_is_asked_twice() {
     cut(&mut s, 2100);
     let first = run_partition(&s, &p, None);
     let memory = chosen(&first);
-    // Applied: dc-b shut, dc-a's masters unfenced, R3 promoted (epoch 7).
+    // Applied: dc-b shut and unelectable, dc-a's masters unfenced, R3 promoted (epoch 7).
     for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-b") {
         n.fence = Some(FENCE_SHUT);
+        n.no_failover = Some(true);
     }
     get(&mut s, "m1").fence = Some(0);
     get(&mut s, "m2").fence = Some(0);
@@ -1489,9 +1507,11 @@ fn a_chosen_side_master_whose_replica_the_other_side_elected_is_bumped_after_a_r
     cut(&mut s, 5000);
     let m3_id = id("m3");
     {
-        // dc-a: shut by the engine, and R3 elected there at epoch 7.
+        // dc-a: shut and made unelectable by the engine, and R3 elected there at epoch 7
+        // (before the engine's pass landed).
         for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-a") {
             n.fence = Some(100);
+            n.no_failover = Some(true);
             n.current_epoch = Some(7);
         }
         let r3 = named(&mut s, "r3");

@@ -105,9 +105,7 @@ async fn engine_drill_on_local_mode_recovers_fails_back_and_loses_no_waited_writ
     let tc = TestCluster::start("drill-scenario", SEED_MANIFEST)
         .await
         .unwrap();
-    let faults = LocalFaults {
-        dir: tc.dir.clone(),
-    };
+    let faults = LocalFaults::new(tc.dir.clone());
     let svg = tc.dir.file("drill.svg");
     let s = Scenario {
         svg: svg.clone(),

@@ -26,7 +26,7 @@ pub use cluster::{
     down, instances, spawn_empty, up, DownReport, EmptyCluster, UpOptions, UpOutcome,
 };
 pub use controller::{ensure_detached_engine, run_engine, stand_in, Detached};
-pub use drill_faults::LocalFaults;
+pub use drill_faults::{LocalEngineProcess, LocalFaults};
 pub use engine_lock::{
     holder as engine_lock_holder, EngineLock, Holder, ENGINE_PATIENCE, LOCK_FILE,
 };

@@ -65,7 +65,7 @@ pub async fn run(out: PathBuf, server: ServerFlavour) -> Result<(), CliError> {
         ("dc-a", ZoneFault::Stop, "2/4  dc-a goes dark (frozen with SIGSTOP: silence and timeouts, as a lost DC looks from outside). It holds 2 of 3 masters: plain Redis stays down until a human runs TAKEOVER. The engine confirms the silence, unfences the survivors, takes over both orphaned shards in dc-b before the survivors even declare `fail`, then fails back gracefully when dc-a returns."),
         ("dc-b", ZoneFault::Kill, "3/4  dc-b dies (SIGKILL). It holds 1 master: Redis would elect its replica after node-timeout; the engine forces the failover as soon as the loss is confirmed, keeps dc-a's masters unfenced, and fails back when dc-b returns."),
     ];
-    let faults = LocalFaults { dir: dir.clone() };
+    let faults = LocalFaults::new(dir.clone());
     let mut rows = Vec::new();
     for (zone, fault, story) in drills {
         say(story);

@@ -60,6 +60,23 @@ pub enum LabFaultArg {
     LostDuringFailback,
     /// Every instance killed, all restarted on new addresses after `--for`.
     AllRestarted,
+    /// The other zone's replica of a `--zone` master restarted empty while that master holds
+    /// `--sync-keys` values of `--sync-value-bytes`; `--zone` frozen for `--for` the moment the
+    /// replica's full sync is under way.
+    LostDuringSync,
+    /// `--zone` frozen; at the engine's first takeover it comes back behind a cut between the
+    /// zones, healed after `--for`.
+    CutDuringTakeover,
+    /// A cut for `--for`; the engine (a process of its own) exits right after its first
+    /// takeover and a new one starts `--restart-after` later. Try it with
+    /// `failover.preferredSide` set to the minority zone.
+    EngineCrashInPartition,
+    /// Every instance's password changed behind the engine's back, `--zone` killed for
+    /// `--for`; the engine restarted with the servers' password `--restart-after` the kill.
+    WrongPassword,
+    /// The engine's wall clock (libfaketime, the engine process only) stepped `--clock-step`
+    /// forward and back, then `--zone` killed for `--for` with the clock stepped again.
+    ClockStep,
 }
 
 #[derive(Args, Clone)]
@@ -84,6 +101,17 @@ pub struct DrillArgs {
     pub period: Duration,
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::lab::parse_duration)]
     pub restart_after: Duration,
+    /// `lost-during-sync`: how many values the master holds (its replica's full sync copies
+    /// them all). The master's `maxmemory` must hold them: about keys × (value + 100 B); the
+    /// defaults fit the seed's 256mb.
+    #[arg(long, default_value_t = 150_000)]
+    pub sync_keys: u64,
+    /// `lost-during-sync`: each value's size, in bytes.
+    #[arg(long, default_value_t = 1000)]
+    pub sync_value_bytes: usize,
+    /// `clock-step`: how far the engine's wall clock jumps forward (and back).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::lab::parse_duration)]
+    pub clock_step: Duration,
     /// The instance `--fault instance` kills (`local status` lists them: dc-b-1, ...).
     #[arg(long)]
     pub instance: Option<String>,
@@ -162,6 +190,30 @@ fn lab_fault(args: &DrillArgs, fault: LabFaultArg) -> Result<LabFault, CliError>
             secs,
         },
         LabFaultArg::AllRestarted => LabFault::AllRestarted { secs },
+        LabFaultArg::LostDuringSync => LabFault::LostDuringSync {
+            zone: zone_arg(args)?,
+            secs,
+            keys: args.sync_keys,
+            value_bytes: args.sync_value_bytes,
+        },
+        LabFaultArg::CutDuringTakeover => LabFault::CutDuringTakeover {
+            zone: zone_arg(args)?,
+            secs,
+        },
+        LabFaultArg::EngineCrashInPartition => LabFault::EngineCrashInPartition {
+            secs,
+            after_secs: args.restart_after.as_secs_f64(),
+        },
+        LabFaultArg::WrongPassword => LabFault::WrongPassword {
+            zone: zone_arg(args)?,
+            secs,
+            after_secs: args.restart_after.as_secs_f64(),
+        },
+        LabFaultArg::ClockStep => LabFault::ClockStep {
+            zone: zone_arg(args)?,
+            secs,
+            step_secs: args.clock_step.as_secs_f64(),
+        },
         LabFaultArg::EngineRestart => LabFault::EngineRestart {
             zone: zone_arg(args)?,
             after_secs: args.restart_after.as_secs_f64(),
@@ -197,7 +249,11 @@ async fn lab_local(
         recovery,
         svg: Some(svg),
     };
-    let faults = LocalFaults { dir: dir.clone() };
+    // Engines in a process of their own (a crash point, a stepped clock) run this program.
+    let faults = LocalFaults {
+        dir: dir.clone(),
+        program: std::env::current_exe().ok(),
+    };
     run_lab(&faults, &scenario)
         .await
         .map_err(|e| CliError::drill(e, dir))
@@ -218,7 +274,7 @@ async fn drill_local(dir: &StateDir, args: &DrillArgs) -> Result<DrillResult, Cl
             .clone()
             .unwrap_or_else(|| dir.file(&format!("drill-{zone}-{}.svg", fault.as_str()))),
     };
-    let faults = LocalFaults { dir: dir.clone() };
+    let faults = LocalFaults::new(dir.clone());
     redis_stretch_drill::run_drill(&faults, &scenario)
         .await
         .map_err(|e| CliError::drill(e, dir))

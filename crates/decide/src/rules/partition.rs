@@ -16,7 +16,9 @@
 //!    current masters; else the first zone — and remembers it (a restarted engine keeps it);
 //! 2. it shuts the fence of every instance of the other side at once
 //!    (`min-replicas-to-write` [`FENCE_SHUT`]): no more acknowledged writes there, instead of
-//!    2–4 s later when replication lag would have closed them;
+//!    2–4 s later when replication lag would have closed them; and makes every instance there
+//!    unelectable (`cluster-replica-no-failover yes`), so that Redis's own election promotes
+//!    nothing there, neither during the cut nor in the moment it heals;
 //! 3. it treats the other side as lost for the chosen side (`lost::zone_lost` with `cut`):
 //!    chosen-side masters are unfenced, replicas there promoted for the other side's shards.
 //!
@@ -165,6 +167,25 @@ fn hold(input: &Input<'_>, known: Option<&Partition>) -> Decision {
         return Decision::wait(Waiting::UnknownZone { zone: chosen });
     };
     let mut d = Decision::default();
+    // Nothing on the other side may be elected by Redis: its majority would promote a replica
+    // of a chosen-side master during the cut, and at the heal a configEpoch collision with the
+    // chosen side's takeovers can lift that master above any margin (docs/REDIS-FACTS.md):
+    // the chosen side's writes flushed. Manual failovers (the engine's) ignore the setting;
+    // `repair` clears it once a replica is current.
+    let unelectable = snap
+        .nodes
+        .iter()
+        .filter(|n| n.zone == fenced && n.reachable && n.name.is_some())
+        .filter(|n| n.no_failover == Some(false))
+        .filter_map(|n| {
+            Action::on(
+                n,
+                ActionKind::SetElectable { electable: false },
+                format!(
+                    "{fenced} is cut off from {chosen}, which keeps serving ({rule}): Redis must elect nothing here, during the cut or as it heals"
+                ),
+            )
+        });
     if input.policy.fencing {
         let shut: Vec<Action> = snap
             .nodes
@@ -183,9 +204,11 @@ fn hold(input: &Input<'_>, known: Option<&Partition>) -> Decision {
                     ),
                 )
             })
+            .chain(unelectable)
             .collect();
         d.push_step(shut);
     } else {
+        d.push_step(unelectable.collect());
         d.notes.push(format!(
             "fencing is off: {fenced}'s masters keep acknowledging writes the heal will discard"
         ));

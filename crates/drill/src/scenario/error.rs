@@ -23,6 +23,9 @@ pub enum ScenarioError<E: std::error::Error + 'static> {
     /// Plain Redis's baseline could not open an instance's fence.
     #[error("plain-Redis baseline: could not open the fence of {instance}: {error}")]
     OpenFences { instance: String, error: String },
+    /// A lab fault could not be set up (loading data, changing the password, ...).
+    #[error("lab: {0}")]
+    Lab(String),
     #[error(transparent)]
     Drill(#[from] DrillError),
     #[error("{path}: {source}")]

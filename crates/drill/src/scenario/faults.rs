@@ -6,7 +6,7 @@ use std::future::Future;
 
 use redis_stretch_admin::Secret;
 use redis_stretch_api::RedisStretchClusterSpec;
-use redis_stretch_engine::{EngineStatus, Instance};
+use redis_stretch_engine::{EngineEvent, EngineStatus, Instance};
 use tokio::sync::oneshot;
 
 /// How a zone goes down.
@@ -88,8 +88,30 @@ pub enum BlipKind {
     Cut,
 }
 
+/// How an engine in a process of its own is started ([`NetFaults::spawn_engine`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineProcessOptions {
+    /// A crash point (`REDIS_STRETCH_CRASH_AFTER`, e.g. `takeover:1`): the process exits
+    /// after the step with that action, as a SIGKILL there would.
+    pub crash_after: Option<String>,
+    /// Its wall clock can be stepped by [`NetFaults::step_engine_clock`], its monotonic clock
+    /// left alone; nothing else on the host sees the step.
+    pub steppable_clock: bool,
+}
+
+/// An engine the platform started in a process of its own.
+pub trait EngineProcess: Send {
+    fn pid(&self) -> u32;
+    /// Its exit code once it has ended (a signal: `None` inside `Some`), `None` while it runs.
+    fn exited(&mut self) -> Option<Option<i32>>;
+    /// Stop it (SIGTERM: it finishes its pass; SIGKILL after a grace period) and reap it.
+    fn stop(self);
+}
+
 /// Faults on the network between zones, and clients placed in a zone: the network lab.
 pub trait NetFaults: Faults {
+    type EngineProcess: EngineProcess;
+
     /// Drop traffic between zones `a` and `b`; with `engine_with`, the engine (and anything
     /// else at the third site's default address) loses the other zone too.
     fn cut(&self, a: &str, b: &str, engine_with: Option<&str>) -> Result<(), Self::Error>;
@@ -105,4 +127,19 @@ pub trait NetFaults: Faults {
     /// The source address of a client inside `zone`, or at a third site that no fault cuts
     /// off (`None`).
     fn client_source(&self, zone: Option<&str>) -> Result<std::net::IpAddr, Self::Error>;
+    /// Start an engine over this cluster in a process of its own (it may crash, or have its
+    /// clock stepped, without touching the drill).
+    fn spawn_engine(&self, opts: &EngineProcessOptions)
+        -> Result<Self::EngineProcess, Self::Error>;
+    /// Step the wall clock of engine processes started with `steppable_clock` to
+    /// `offset_secs` from the real time (0: back to it). Takes effect within a second.
+    fn step_engine_clock(&self, offset_secs: i64) -> Result<(), Self::Error>;
+    /// Every action any engine of this cluster carried out, oldest first.
+    fn engine_events(&self) -> Vec<EngineEvent>;
+    /// Remove what the instance `name` keeps on disk of its data (not its cluster
+    /// configuration): restarted, it comes back empty, as a new pod or a lost volume would.
+    fn wipe_data(&self, name: &str) -> Result<(), Self::Error>;
+    /// The servers' password, as the platform hands it to instances it (re)starts and to
+    /// engines it starts from now on (a Secret fixed by an operator).
+    fn set_password(&self, password: &Secret) -> Result<(), Self::Error>;
 }

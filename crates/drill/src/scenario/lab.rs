@@ -11,8 +11,13 @@ use redis_stretch_engine::Waiting;
 use serde::Serialize;
 
 use super::settle::{engine_idle, settled, snapshot, wait_for};
-use super::{settled_check, BlipKind, NetFaults, Recovery, ScenarioError, ZoneFault};
+use super::{
+    settled_check, BlipKind, EngineProcess, EngineProcessOptions, EngineStop, NetFaults, Recovery,
+    ScenarioError, ZoneFault,
+};
 use crate::sides::{figures, read_back, LabFigures, LabShard, Side, SideLoad};
+
+mod double;
 
 /// Where the engine sits during a cut.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -59,6 +64,35 @@ pub enum LabFault {
         #[serde(skip)]
         fault: ZoneFault,
     },
+    /// The other zone's replica of a `zone` master that holds `keys` values of `value_bytes`
+    /// restarted empty; the moment its full sync is under way, `zone` frozen for `secs`.
+    LostDuringSync {
+        zone: String,
+        secs: f64,
+        keys: u64,
+        value_bytes: usize,
+    },
+    /// `zone` frozen; once the engine's first takeover has landed (plain Redis: after as long
+    /// as the engine takes), it comes back behind a cut between the zones for `secs`.
+    CutDuringTakeover { zone: String, secs: f64 },
+    /// The zones cut for `secs`; the engine, in a process of its own, exits right after its
+    /// first takeover, and a new one starts `after_secs` later while the cut stands.
+    EngineCrashInPartition { secs: f64, after_secs: f64 },
+    /// Every instance's password changed to one the engine does not have, and every client
+    /// connection closed; `zone` killed a moment later; `after_secs` after the kill the
+    /// engine restarted with the servers' password; `zone` back `secs` after the kill.
+    WrongPassword {
+        zone: String,
+        secs: f64,
+        after_secs: f64,
+    },
+    /// The engine host's wall clock stepped `step_secs` forward and back, then `zone` killed
+    /// for `secs` with the clock stepped forward and back again during the loss.
+    ClockStep {
+        zone: String,
+        secs: f64,
+        step_secs: f64,
+    },
 }
 
 impl std::fmt::Display for LabFault {
@@ -94,6 +128,39 @@ impl std::fmt::Display for LabFault {
             LabFault::Zone { zone, secs, fault } => {
                 write!(f, "{zone} {} {secs} s", fault.as_str())
             }
+            LabFault::LostDuringSync {
+                zone,
+                secs,
+                keys,
+                value_bytes,
+            } => write!(
+                f,
+                "{zone} frozen {secs} s while the other zone's replica of one of its masters ({keys} keys of {value_bytes} B) is in its first full sync"
+            ),
+            LabFault::CutDuringTakeover { zone, secs } => write!(
+                f,
+                "{zone} frozen, back behind a cut for {secs} s at the engine's first takeover"
+            ),
+            LabFault::EngineCrashInPartition { secs, after_secs } => write!(
+                f,
+                "cut {secs} s, the engine killed after its first takeover and back {after_secs} s later"
+            ),
+            LabFault::WrongPassword {
+                zone,
+                secs,
+                after_secs,
+            } => write!(
+                f,
+                "password changed behind the engine's back, {zone} killed {secs} s, the engine given the password after {after_secs} s"
+            ),
+            LabFault::ClockStep {
+                zone,
+                secs,
+                step_secs,
+            } => write!(
+                f,
+                "the engine's clock stepped {step_secs} s and back, then {zone} killed {secs} s with the clock stepped again"
+            ),
         }
     }
 }
@@ -118,6 +185,15 @@ pub struct LabResult {
     pub cluster_check: Vec<(String, bool, String)>,
     /// What the engine did, as it reported (kind: summary).
     pub engine_actions: Vec<String>,
+    /// Every engine's actions from the fault's start, counted by kind (`no engine` for plain
+    /// Redis).
+    pub engine_did: String,
+    /// What the drill did and saw during a double fault, in seconds from the fault's start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// `lost-during-sync`: bulk keys found on their shard's master after the run, and written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_keys: Option<(u64, u64)>,
     /// What the engine waited for when the drill stopped waiting (a failback hold-down, say).
     pub engine_waiting_for: Option<String>,
     /// The sides, in report order.
@@ -137,20 +213,47 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
 
-/// Plain Redis: every fence open, on every instance. An instance that cannot be reached or
-/// refuses is an error: the baseline would otherwise measure fences it says are open.
+/// The lab's engine: in this process, or in one of its own (to crash it, or step its clock).
+enum LabEngine<P> {
+    InProcess(EngineStop),
+    Process(P),
+}
+
+impl<P: EngineProcess> LabEngine<P> {
+    fn stop(self) {
+        match self {
+            LabEngine::InProcess(e) => e.stop(),
+            LabEngine::Process(p) => p.stop(),
+        }
+    }
+}
+
+/// Plain Redis on one instance: its fence open, and electable by Redis's own election as
+/// Redis's default has it (redis.conf starts every instance unelectable for the engine).
+async fn plain_redis(a: &NodeAddr, password: Option<&Secret>) -> Result<(), String> {
+    let c = AdminClient::connect(a, password, Duration::from_secs(1))
+        .await
+        .map_err(|e| e.to_string())?;
+    c.config_set("min-replicas-to-write", "0")
+        .await
+        .map_err(|e| e.to_string())?;
+    c.config_set("cluster-replica-no-failover", "no")
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Plain Redis: every fence open and every instance electable. An instance that cannot be
+/// reached or refuses is an error: the baseline would otherwise measure fences it says are
+/// open.
 async fn open_fences<E: std::error::Error + 'static>(
     instances: &[NodeAddr],
     password: Option<&Secret>,
 ) -> Result<(), ScenarioError<E>> {
     for a in instances {
-        let opened = match AdminClient::connect(a, password, Duration::from_secs(1)).await {
-            Ok(c) => c.config_set("min-replicas-to-write", "0").await,
-            Err(e) => Err(e),
-        };
-        opened.map_err(|e| ScenarioError::OpenFences {
+        let opened = plain_redis(a, password).await;
+        opened.map_err(|error| ScenarioError::OpenFences {
             instance: a.to_string(),
-            error: e.to_string(),
+            error,
         })?;
     }
     Ok(())
@@ -162,7 +265,7 @@ pub async fn run_lab<F: NetFaults>(
 ) -> Result<LabResult, ScenarioError<F::Error>> {
     let layout = faults.layout().map_err(ScenarioError::Platform)?;
     let spec = faults.spec().map_err(ScenarioError::Platform)?;
-    let password = faults.password().map_err(ScenarioError::Platform)?;
+    let mut password = faults.password().map_err(ScenarioError::Platform)?;
     let [a, b] = layout.zones.as_slice() else {
         return Err(ScenarioError::UnknownZone(layout.zones.join(",")));
     };
@@ -171,20 +274,43 @@ pub async fn run_lab<F: NetFaults>(
         // The lab starts, stops and places its own engine.
         return Err(ScenarioError::LiveEngine);
     }
+    let native = s.recovery == Recovery::Native;
     let addrs: Vec<NodeAddr> = layout.instances.iter().map(|i| i.addr.clone()).collect();
-    if s.recovery == Recovery::Native {
+    if native {
         open_fences(&addrs, password.as_ref()).await?;
     }
     wait_for(faults, password.as_ref(), SETTLE_BEFORE, "settled", settled).await?;
     let mut engine = None;
     if s.recovery == Recovery::Engine {
-        engine = Some(faults.start_engine());
+        // An engine that must crash, or whose clock is stepped, runs in a process of its own.
+        let process = match &s.fault {
+            LabFault::EngineCrashInPartition { .. } => Some(EngineProcessOptions {
+                crash_after: Some("takeover:1".into()),
+                ..EngineProcessOptions::default()
+            }),
+            LabFault::ClockStep { .. } => Some(EngineProcessOptions {
+                steppable_clock: true,
+                ..EngineProcessOptions::default()
+            }),
+            _ => None,
+        };
+        engine = Some(match process {
+            Some(opts) => LabEngine::Process(
+                faults
+                    .spawn_engine(&opts)
+                    .map_err(ScenarioError::Platform)?,
+            ),
+            None => LabEngine::InProcess(faults.start_engine()),
+        });
         // The drill measures a fault on the preferred layout: the engine first fails back
         // whatever an earlier run left elsewhere, or the drill says so instead of measuring
         // another layout.
         let start = Instant::now();
         while !engine_idle(faults) {
             if start.elapsed() >= ENGINE_IDLE_LIMIT {
+                if let Some(e) = engine.take() {
+                    e.stop();
+                }
                 return Err(ScenarioError::NotReached {
                     what: "masters as preferred before the fault",
                     secs: ENGINE_IDLE_LIMIT.as_secs(),
@@ -226,6 +352,45 @@ pub async fn run_lab<F: NetFaults>(
             source: source(None)?,
         },
     ];
+    let third: IpAddr = source(None)?;
+    let mut before = Vec::new();
+    // A full sync that takes seconds needs data: loaded before the writers start.
+    let bulk = match &s.fault {
+        LabFault::LostDuringSync {
+            zone,
+            keys,
+            value_bytes,
+            ..
+        } => {
+            let mut target = double::sync_target(&snap, zone).ok_or_else(|| {
+                ScenarioError::Lab(format!(
+                    "no master in {zone} with a replica in the other zone"
+                ))
+            })?;
+            let took =
+                double::load_bulk(&mut target, *keys, *value_bytes, password.as_ref(), third)
+                    .await
+                    .map_err(ScenarioError::Lab)?;
+            before.push(format!(
+                "before: {keys} keys of {value_bytes} B written to {} ({}) and confirmed by {} in {:.1} s",
+                target.master_name, target.master, target.replica_name, took.as_secs_f64()
+            ));
+            let sync = double::time_full_sync(faults, &target, password.as_ref(), third).await?;
+            before.push(format!(
+                "before: a full sync of them takes {:.1} s here ({} killed, its data removed, restarted, until its link is up)",
+                sync.as_secs_f64(),
+                target.replica_name
+            ));
+            // Back to the steady state before the writers start.
+            wait_for(faults, password.as_ref(), SETTLE_BEFORE, "settled", settled).await?;
+            let idle = Instant::now();
+            while engine.is_some() && !engine_idle(faults) && idle.elapsed() < ENGINE_IDLE_LIMIT {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some(target)
+        }
+        _ => None,
+    };
     let run = format!(
         "{:x}",
         std::time::SystemTime::now()
@@ -237,6 +402,20 @@ pub async fn run_lab<F: NetFaults>(
 
     let start = load.now_ms();
     let platform = ScenarioError::Platform;
+    let mut ctx = double::Ctx {
+        faults,
+        load: &load,
+        start,
+        start_unix: redis_stretch_engine::unix_ms(),
+        steps: before,
+        native,
+        password: password.clone(),
+        engine,
+        third,
+        zones: (a.clone(), b.clone()),
+        addrs: addrs.clone(),
+        unreported: false,
+    };
     match &s.fault {
         LabFault::Partition { secs: d, engine: e } => {
             let with = match e {
@@ -269,7 +448,7 @@ pub async fn run_lab<F: NetFaults>(
             after_secs,
             secs: d,
         } => {
-            if let Some(e) = engine.take() {
+            if let Some(e) = ctx.engine.take() {
                 e.stop();
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -277,10 +456,10 @@ pub async fn run_lab<F: NetFaults>(
             let killed = Instant::now();
             if s.recovery == Recovery::Engine {
                 tokio::time::sleep(secs(*after_secs)).await;
-                engine = Some(faults.start_engine());
+                ctx.engine = Some(LabEngine::InProcess(faults.start_engine()));
             }
             tokio::time::sleep(secs(*d).saturating_sub(killed.elapsed())).await;
-            faults.bring_back(zone, false).await.map_err(platform)?;
+            ctx.bring_back(zone).await?;
         }
         LabFault::Instance { name, secs: d } => {
             faults
@@ -293,14 +472,14 @@ pub async fn run_lab<F: NetFaults>(
                 .find(|i| &i.name == name)
                 .map(|i| i.zone.clone())
                 .unwrap_or_default();
-            faults.bring_back(&zone, false).await.map_err(platform)?;
+            ctx.bring_back(&zone).await?;
         }
         LabFault::LostDuringFailback { zone, secs: d } => {
             let other = if zone == &a { &b } else { &a };
             faults.take_down(zone, ZoneFault::Kill).map_err(platform)?;
             tokio::time::sleep(secs(*d)).await;
             let back = redis_stretch_engine::unix_ms();
-            faults.bring_back(zone, false).await.map_err(platform)?;
+            ctx.bring_back(zone).await?;
             // Wait for the engine's first graceful failover into the returned zone.
             let began = Instant::now();
             while began.elapsed() < Duration::from_secs(60) {
@@ -316,7 +495,7 @@ pub async fn run_lab<F: NetFaults>(
             }
             faults.take_down(other, ZoneFault::Kill).map_err(platform)?;
             tokio::time::sleep(secs(*d)).await;
-            faults.bring_back(other, false).await.map_err(platform)?;
+            ctx.bring_back(other).await?;
         }
         LabFault::AllRestarted { secs: d } => {
             for z in [&a, &b] {
@@ -325,6 +504,9 @@ pub async fn run_lab<F: NetFaults>(
             tokio::time::sleep(secs(*d)).await;
             for z in [&a, &b] {
                 faults.bring_back(z, true).await.map_err(platform)?;
+                if native {
+                    ctx.plain_redis_in(z).await;
+                }
             }
         }
         LabFault::Zone {
@@ -334,10 +516,49 @@ pub async fn run_lab<F: NetFaults>(
         } => {
             faults.take_down(zone, *fault).map_err(platform)?;
             tokio::time::sleep(secs(*d)).await;
-            faults.bring_back(zone, false).await.map_err(platform)?;
+            ctx.bring_back(zone).await?;
+        }
+        LabFault::LostDuringSync { zone, secs: d, .. } => {
+            if let Some(target) = &bulk {
+                ctx.lost_during_sync(zone, target, secs(*d)).await?;
+            }
+        }
+        LabFault::CutDuringTakeover { zone, secs: d } => {
+            ctx.cut_during_takeover(zone, secs(*d)).await?;
+        }
+        LabFault::EngineCrashInPartition {
+            secs: d,
+            after_secs,
+        } => {
+            ctx.engine_crash_in_partition(secs(*d), secs(*after_secs))
+                .await?;
+        }
+        LabFault::WrongPassword {
+            zone,
+            secs: d,
+            after_secs,
+        } => {
+            ctx.wrong_password(zone, secs(*d), secs(*after_secs))
+                .await?;
+        }
+        LabFault::ClockStep {
+            zone,
+            secs: d,
+            step_secs,
+        } => {
+            ctx.clock_step(zone, secs(*d), *step_secs).await?;
         }
     }
     let end = load.now_ms();
+    // The servers' password may have changed during the fault (and the platform's with it).
+    password = faults.password().map_err(ScenarioError::Platform)?;
+    let double::Ctx {
+        mut steps,
+        engine,
+        start_unix,
+        unreported,
+        ..
+    } = ctx;
 
     let settle_start = Instant::now();
     let preferred = |snap: &redis_stretch_engine::Snapshot| {
@@ -380,12 +601,38 @@ pub async fn run_lab<F: NetFaults>(
     if let Some(e) = engine {
         e.stop();
     }
+    let engine_did = if s.recovery == Recovery::Engine {
+        let did = double::engine_did(&faults.engine_events(), start_unix);
+        if unreported {
+            format!(
+                "{did}; and the killed engine's last pass (its takeovers), which it never reported"
+            )
+        } else {
+            did
+        }
+    } else {
+        "no engine".into()
+    };
 
     let now = faults.layout().map_err(ScenarioError::Platform)?;
     let mut all = addrs.clone();
     all.extend(now.instances.iter().map(|i| i.addr.clone()));
     let reader: IpAddr = source(None)?;
     let found = read_back(&writes, &all, password.as_ref(), reader).await;
+    let bulk_keys = match &bulk {
+        Some(target) => {
+            let kept = double::bulk_kept(target, &all, password.as_ref(), reader).await;
+            steps.push(match kept {
+                Some(n) => format!(
+                    "after: {n} of {} bulk keys on their shard's master",
+                    target.keys
+                ),
+                None => "after: the bulk keys' shard has no master that answers".into(),
+            });
+            Some((kept.unwrap_or(0), target.keys))
+        }
+        None => None,
+    };
     let zone_of = |x: &NodeAddr| {
         layout
             .instances
@@ -430,6 +677,9 @@ pub async fn run_lab<F: NetFaults>(
         figures,
         cluster_check,
         engine_actions,
+        engine_did,
+        steps,
+        bulk_keys,
         engine_waiting_for,
         sides: sides.iter().map(|s| s.name.clone()).collect(),
     })
@@ -510,6 +760,10 @@ impl std::fmt::Display for LabResult {
                 if *clean { "clean" } else { "NOT CLEAN" }
             )?;
         }
+        for st in &self.steps {
+            writeln!(f, "  {st}")?;
+        }
+        writeln!(f, "  engine did: {}", self.engine_did)?;
         if let Some(w) = &self.engine_waiting_for {
             writeln!(f, "  engine waiting for: {w}")?;
         }

@@ -25,7 +25,9 @@ use redis_stretch_topology::Role;
 
 use crate::{cluster_check, svg, verify, DrillConfig, DrillReport, Workload};
 pub use error::ScenarioError;
-pub use faults::{BlipKind, EngineStop, Faults, Layout, NetFaults, ZoneFault};
+pub use faults::{
+    BlipKind, EngineProcess, EngineProcessOptions, EngineStop, Faults, Layout, NetFaults, ZoneFault,
+};
 use settle::{engine_idle, settled, snapshot, wait_for};
 
 /// Who recovers the cluster.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redis_stretch_admin::{NodeAddr, Secret};
@@ -85,6 +85,7 @@ pub struct SideLoad {
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
     writes: Arc<Mutex<Vec<SideWrite>>>,
+    password: Arc<RwLock<Option<Secret>>>,
 }
 
 impl SideLoad {
@@ -100,6 +101,7 @@ impl SideLoad {
         let epoch = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let writes = Arc::new(Mutex::new(Vec::new()));
+        let password = Arc::new(RwLock::new(password));
         let mut tasks = Vec::new();
         for (si, side) in sides.iter().enumerate() {
             for (hi, shard) in shards.iter().enumerate() {
@@ -126,6 +128,15 @@ impl SideLoad {
             stop,
             tasks,
             writes,
+            password,
+        }
+    }
+
+    /// The password for connections opened from now on (the application given a new Secret);
+    /// open connections stay as they were authenticated.
+    pub fn set_password(&self, password: Option<Secret>) {
+        if let Ok(mut p) = self.password.write() {
+            *p = password;
         }
     }
 
@@ -160,12 +171,16 @@ struct Writer {
     prefix: String,
     target: NodeAddr,
     instances: Vec<NodeAddr>,
-    password: Option<Secret>,
+    password: Arc<RwLock<Option<Secret>>>,
     conns: BTreeMap<NodeAddr, RespConn>,
     silent_until: BTreeMap<NodeAddr, Instant>,
 }
 
 impl Writer {
+    fn password(&self) -> Option<Secret> {
+        self.password.read().ok().and_then(|p| p.clone())
+    }
+
     async fn run(mut self, epoch: Instant, stop: Arc<AtomicBool>, out: Arc<Mutex<Vec<SideWrite>>>) {
         let mut tick = tokio::time::interval(INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -230,7 +245,7 @@ impl Writer {
                 None => match RespConn::connect(
                     self.source,
                     &target,
-                    self.password.as_ref(),
+                    self.password().as_ref(),
                     TRY_TIMEOUT,
                 )
                 .await
