@@ -279,10 +279,8 @@ impl Memory {
                     self.record_promotion(&a.node_id);
                 }
                 ActionKind::GracefulFailover { .. } => self.record_failover(&a.node_id, now_ms),
-                ActionKind::Replicate { .. } => {
-                    if !self.stale.iter().any(|s| s == &a.node_id) {
-                        self.stale.push(a.node_id.clone());
-                    }
+                ActionKind::Replicate { .. } if !self.stale.contains(&a.node_id) => {
+                    self.stale.push(a.node_id.clone());
                 }
                 _ => {}
             }
