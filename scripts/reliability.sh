@@ -3,7 +3,8 @@
 # and with plain Redis (no engine, every fence open) on the same fault in the same run, a fresh
 # seed-layout cluster (node-timeout 2000 ms, fencing on) per row, one writer in each DC and one
 # at a third site (docs/LAB.md).
-#   scripts/reliability.sh            # the full set (about 30 minutes), rewrites docs/RELIABILITY.md
+#   scripts/reliability.sh            # the full set (about 30 minutes), rewrites docs/RELIABILITY.md,
+#                                     # then scripts/crash-points.sh (docs/CRASH-POINTS.md)
 #   QUICK=1 scripts/reliability.sh    # a few rows, printed, the document left alone
 # Needs root (network namespaces, nftables). Only loopback traffic, inside namespaces it creates
 # and removes. Not part of scripts/test.sh: CI runs the trimmed lab tests in
@@ -94,3 +95,9 @@ for row in "${rows[@]}"; do
 done
 
 python3 scripts/reliability_table.py "$out_dir" "$( [ "${QUICK:-}" = 1 ] && echo - || echo docs/RELIABILITY.md )"
+
+# The full set also walks every crash point (docs/CRASH-POINTS.md): the engine stopped after
+# each step of a takeover, a failback, a partition decision and a heal, on Redis and Valkey.
+if [ "${QUICK:-}" != 1 ]; then
+  scripts/crash-points.sh
+fi

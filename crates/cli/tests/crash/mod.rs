@@ -230,6 +230,15 @@ impl RunResult {
     }
 }
 
+/// The node a promotion ("takeover: takeover on ADDR (...)", "force-failover: failover force
+/// on ADDR (...)") was for; `None` for any other action.
+fn promotion(action: &str) -> Option<&str> {
+    let rest = action
+        .strip_prefix("takeover: takeover on ")
+        .or_else(|| action.strip_prefix("force-failover: failover force on "))?;
+    rest.split_whitespace().next()
+}
+
 /// "takeover ×2" from the step's actions ("takeover: takeover on ...").
 fn summarize(step: &[String]) -> String {
     let mut kinds: Vec<(String, usize)> = Vec::new();
@@ -397,8 +406,8 @@ pub fn run_point(scenario: Scenario, point: &str) -> RunResult {
         Err(Settle::Exited(status)) if status.code() == Some(CRASHED) => {
             let (done, step) = eng.died_after();
             result.done_at_crash = done;
-            result.died_after = Some(step);
             let restarted = Instant::now();
+            let events_at_restart = lab.events();
             let mut again = lab.engine(None);
             match lab.settle(&mut again, end, "the restarted engine") {
                 Ok(at) => result.settled_in = Some(at.duration_since(restarted)),
@@ -406,6 +415,24 @@ pub fn run_point(scenario: Scenario, point: &str) -> RunResult {
                     .problems
                     .push(format!("the restarted engine did not settle: {e:?}")),
             }
+            // Nothing done twice with harm: a replica the killed engine promoted (and saw
+            // master) is never promoted again, which would raise its epoch once more.
+            let again_promoted: Vec<String> = lab
+                .events_since(events_at_restart)
+                .into_iter()
+                .filter(|a| {
+                    step.iter()
+                        .filter(|s| !s.ends_with("(failed)"))
+                        .any(|s| promotion(s).is_some() && promotion(s) == promotion(a))
+                })
+                .collect();
+            if !again_promoted.is_empty() {
+                result.problems.push(format!(
+                    "promoted again after the restart: {}",
+                    again_promoted.join("; ")
+                ));
+            }
+            result.died_after = Some(step);
             again
         }
         Err(Settle::Exited(status)) => panic!(
