@@ -28,7 +28,8 @@ for server in ${SERVERS:-redis valkey}; do
   echo "== crash points on $server" >&2
   # The `crash-walk` profile: the walk's binary only, and room for a walk of half an hour.
   if REDIS_STRETCH_SERVER="$server" cargo nextest run --workspace --profile crash-walk \
-    --cargo-quiet --no-fail-fast --success-output immediate --failure-output immediate 2>&1 | tee "$out_dir/$server.log" | grep -E '^crash point|^ +(PASS|FAIL) \[' | awk '!seen[$0]++' >&2; then :; fi
+    --cargo-quiet --no-fail-fast --status-level pass --success-output immediate --failure-output immediate 2>&1 |
+    tee "$out_dir/$server.log" | grep -E '^ *crash point|^ +(PASS|FAIL) \[' | awk '!seen[$0]++' >&2; then :; fi
   if grep -qE '^\s+FAIL ' "$out_dir/$server.log"; then failed=1; fi
 done
 
