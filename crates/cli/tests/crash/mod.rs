@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use redis_stretch_admin::{NodeAddr, Secret};
 use redis_stretch_drill::{check_cluster, verify, DrillConfig, Workload, WriteOutcome, WriterKind};
+use redis_stretch_engine::decide::FENCE_SHUT;
 use redis_stretch_engine::{EngineStatus, Waiting, CRASH_AFTER_ENV};
 use redis_stretch_local::testing::{on_thread, test_server, unique_state_dir};
 use redis_stretch_local::{engine_status, netns, StateDir, EVENTS_FILE};
@@ -431,6 +432,23 @@ pub fn run_point(scenario: Scenario, point: &str) -> RunResult {
                     "promoted again after the restart: {}",
                     again_promoted.join("; ")
                 ));
+            }
+            // While a cut stands, fences are only shut (or chosen-side masters unfenced): an
+            // ordinary one means the restarted engine took the cut for healed and reopened
+            // the side its predecessor shut.
+            if end == Expect::Partition {
+                let shut = format!("min-replicas-to-write {FENCE_SHUT},");
+                let reopened: Vec<String> = lab
+                    .events_since(events_at_restart)
+                    .into_iter()
+                    .filter(|a| a.starts_with("fence: ") && !a.contains(&shut))
+                    .collect();
+                if !reopened.is_empty() {
+                    result.problems.push(format!(
+                        "fences reopened during the cut after the restart: {}",
+                        reopened.join("; ")
+                    ));
+                }
             }
             result.died_after = Some(step);
             again
