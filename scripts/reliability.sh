@@ -3,7 +3,9 @@
 # and with plain Redis (no engine, every fence open) on the same fault in the same run, a fresh
 # seed-layout cluster (node-timeout 2000 ms, fencing on) per row, one writer in each DC and one
 # at a third site (docs/LAB.md).
-#   scripts/reliability.sh            # the full set (about 45 minutes), rewrites docs/RELIABILITY.md
+#   scripts/reliability.sh            # the full set (about 45 minutes), rewrites docs/RELIABILITY.md,
+#                                     # then scripts/crash-points.sh (docs/CRASH-POINTS.md,
+#                                     # about 30 minutes more; CRASH_POINTS=0 skips it)
 #   QUICK=1 scripts/reliability.sh    # a few rows, printed, the document left alone
 #   ROWS='sync|password' scripts/reliability.sh   # the rows of the full set whose name matches
 #                                     # (grep -E), printed, the document left alone
@@ -136,3 +138,9 @@ for row in "${rows[@]}"; do
 done
 
 python3 scripts/reliability_table.py "$out_dir" "$( [ -n "$partial" ] && echo - || echo docs/RELIABILITY.md )"
+
+# The full set also walks every crash point (docs/CRASH-POINTS.md): the engine stopped after
+# each step of a takeover, a failback, a partition decision and a heal, on Redis and Valkey.
+if [ -z "$partial" ] && [ "${CRASH_POINTS:-1}" != 0 ]; then
+  scripts/crash-points.sh
+fi

@@ -1218,6 +1218,43 @@ fn the_chosen_side_is_kept_and_nothing_is_asked_twice() {
     assert!(d.is_empty());
 }
 
+/// Found by the crash points (crates/cli/tests/crash_points.rs): the engine killed right
+/// after it shut dc-b, before any promotion, so no slot is claimed twice yet. Its successor
+/// loads the side from memory, but has seen every zone answer for no time at all: counted from
+/// then, the silence across looked short, the cut was called healed, and for a confirmation
+/// window the usual rules turned dc-b's shut fences into ordinary ones. A side already chosen
+/// is kept while the zones do not hear each other, however long the engine has watched.
+#[test]
+fn a_restarted_engine_keeps_a_chosen_side_while_the_cut_stands() {
+    let p = policy(FailoverPolicy::Automatic);
+    let mut s = seed();
+    cut(&mut s, 2100);
+    let memory = chosen(&run_partition(&s, &p, None));
+    for n in s.nodes.iter_mut().filter(|n| n.zone == "dc-b") {
+        n.fence = Some(FENCE_SHUT);
+    }
+    cut(&mut s, 3000);
+    let z = zones(OK, OK);
+    let d = decide(&Input {
+        partition: Some(&memory),
+        healthy_for_ms: 0,
+        ..input(&s, &z, &p)
+    });
+    assert_eq!(d.partition, None, "not healed: {:?}", d.waiting_for);
+    assert!(
+        matches!(d.waiting_for, Some(Waiting::Partition { .. })),
+        "{:?}",
+        d.waiting_for
+    );
+    let dc_b = |a: &Action| s.node_by_id(&a.node_id).is_some_and(|n| n.zone == "dc-b");
+    assert!(
+        !d.actions().any(|a| dc_b(a)
+            && matches!(a.kind, ActionKind::Fence { min_replicas, .. } if min_replicas < FENCE_SHUT)),
+        "{:?}",
+        summary(&d)
+    );
+}
+
 #[test]
 fn the_chosen_side_going_dark_is_left_to_a_person() {
     let mut s = seed();

@@ -40,8 +40,10 @@ pub async fn act(decision: &Decision, pool: &Pool) -> Vec<ActionResult> {
 /// Crash points, for tests of an engine killed in the middle of an operation:
 /// `REDIS_STRETCH_CRASH_AFTER=KIND[:N]` ends the process at once after the step in which the
 /// Nth successful action of `KIND` (`takeover`, `graceful-failover`, ..., or `any`) completed,
-/// before the pass reports or remembers anything, as a SIGKILL at that moment would. Unset,
-/// it costs one environment read per process.
+/// before the pass reports or remembers anything, as a SIGKILL at that moment would. It says on
+/// stderr how many actions of `KIND` had completed and what the step ran, so that a test
+/// walking the steps knows where the next one starts. Unset, it costs one environment read per
+/// process.
 pub const CRASH_AFTER_ENV: &str = "REDIS_STRETCH_CRASH_AFTER";
 
 fn crash_point(results: &[ActionResult]) {
@@ -61,9 +63,20 @@ fn crash_point(results: &[ActionResult]) {
         .filter(|r| r.ok && (kind == "any" || r.action.kind() == kind))
         .count();
     let hits = u32::try_from(hits).unwrap_or(u32::MAX);
-    if hits > 0 && SEEN.fetch_add(hits, Ordering::SeqCst).saturating_add(hits) >= *nth {
+    let seen = SEEN.fetch_add(hits, Ordering::SeqCst).saturating_add(hits);
+    if hits > 0 && seen >= *nth {
+        // Which actions the step ran, so that a test walking the crash points can say what the
+        // engine died after (with `any`, the kind alone says nothing).
+        let step: Vec<String> = results
+            .iter()
+            .map(|r| {
+                let failed = if r.ok { "" } else { " (failed)" };
+                format!("{}: {}{failed}", r.action.kind(), r.action.what())
+            })
+            .collect();
         eprintln!(
-            "{CRASH_AFTER_ENV}={kind}:{nth}: exiting after the step of action {nth} of kind {kind}"
+            "{CRASH_AFTER_ENV}={kind}:{nth}: exiting after the step of action {nth} of kind {kind} ({seen} so far); the step: {}",
+            step.join(" | ")
         );
         std::process::exit(86);
     }

@@ -45,7 +45,12 @@ pub fn name_for(cluster: &str, state_dir: &Path) -> String {
 
 /// Is a namespace of that name present (`/run/netns/NS`)?
 pub fn exists(ns: &str) -> bool {
-    Path::new(NETNS_DIR).join(ns).exists()
+    file(ns).exists()
+}
+
+/// The file that names namespace `ns` (`/run/netns/NS`).
+pub fn file(ns: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(ns)
 }
 
 /// The namespace this process runs in, when it is the one [`NETNS_ENV`] names (checked by

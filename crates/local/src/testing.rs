@@ -1,7 +1,10 @@
 //! Test support: a local cluster that is stopped when the guard drops, even when the test
 //! fails. Used by this crate's, the engine's and the CLI's integration tests.
 
+use std::future::Future;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use redis_stretch_admin::Secret;
@@ -130,4 +133,35 @@ impl Drop for TestCluster {
             self.print_log_tails();
         }
     }
+}
+
+/// Run `work` to its end on a thread of its own, on a current-thread runtime, inside network
+/// namespace `ns` when one is named. A `local up --netns` cluster answers only inside its
+/// namespace: the CLI re-executes itself there, but a test's own clients (a writer, readback,
+/// a check) live in the test process. setns(2) moves this one thread, and the threads it
+/// starts (the runtime's blocking pool), into the namespace; the test's others stay put.
+pub fn on_thread<T, F>(
+    ns: Option<String>,
+    work: impl FnOnce() -> F + Send + 'static,
+) -> JoinHandle<Result<T, LocalError>>
+where
+    F: Future<Output = T>,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        if let Some(ns) = &ns {
+            let path = crate::netns::file(ns);
+            let f = std::fs::File::open(&path).map_err(LocalError::io(&path))?;
+            nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| LocalError::io(&path)(std::io::Error::from(e)))?;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| LocalError::Command {
+                command: "a tokio runtime".into(),
+                why: e.to_string(),
+            })?;
+        Ok(rt.block_on(work()))
+    })
 }

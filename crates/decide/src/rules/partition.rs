@@ -101,12 +101,17 @@ pub fn cut_silence_ms(snap: &Snapshot, now_ms: u64, min_ms: u64) -> Option<u64> 
 pub(crate) fn partition(input: &Input<'_>) -> Option<Decision> {
     let p = input.policy;
     let threshold = cut_threshold(p.detection, p.node_timeout_ms);
-    // Counted only from when the engine saw every zone answer: silence across that began
-    // while a zone was away from the engine too is the tail of that outage, not a cut.
-    let cut = cut_silence_ms(input.snapshot, input.now_ms, threshold)
-        .map(|ms| ms.min(input.healthy_for_ms));
+    // A new cut counts only from when the engine saw every zone answer: silence across that
+    // began while a zone was away from the engine too is the tail of that outage, not a cut.
+    // A side already chosen is held while the zones do not hear each other, however long
+    // this engine has watched: a restarted one, or a zone back from a blip to the engine,
+    // must not take a standing cut for healed and reopen the side it shut.
+    let raw = cut_silence_ms(input.snapshot, input.now_ms, threshold);
+    let cut = raw.map(|ms| ms.min(input.healthy_for_ms));
     match (input.partition, cut) {
-        (Some(chosen), Some(silent)) if silent >= threshold / 2 => Some(hold(input, Some(chosen))),
+        (Some(chosen), _) if raw.is_some_and(|s| s >= threshold / 2) => {
+            Some(hold(input, Some(chosen)))
+        }
         (Some(chosen), _) => Some(heal(input, chosen)),
         (None, Some(silent)) if silent >= threshold => Some(hold(input, None)),
         (None, Some(silent)) if silent >= threshold / 2 => {
