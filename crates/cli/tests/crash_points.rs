@@ -1,13 +1,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Crash points (issue 16): the engine stopped right after an action of a takeover, a failback,
-//! a partition decision or a heal — as a SIGKILL at that moment would — then restarted. Every
-//! run must converge, lose no write a `WAIT 1` acknowledged, and leave the cluster checking
-//! clean (the harness is `crash/mod.rs`).
+//! Crash points (issue 16): the engine stopped right after a step of actions of a takeover, a
+//! failback, a partition decision or a heal — as a SIGKILL at that moment would — then
+//! restarted. Every run must converge, lose no write a `WAIT 1` acknowledged, and leave the
+//! cluster checking clean (the harness is `crash/mod.rs`). The in-process ancestor, a partial
+//! decision acted on and then a new engine, is crates/local/tests/failover.rs's
+//! `engine_killed_mid_takeover_converges_on_restart`.
 //!
-//! The suite runs a few points per scenario: the first action, one in the middle, the last (by
+//! The suite runs a few points per scenario: the first step, one in the middle, the last (by
 //! kind, so that a scenario whose count of fences or meets varies still reaches them).
-//! `REDIS_STRETCH_CRASH_WALK=full` walks every point `any:1`, `any:2`, ... until the scenario
-//! ends first (scripts/crash-points.sh, docs/CRASH-POINTS.md).
+//! `REDIS_STRETCH_CRASH_WALK=full` walks every step, `any:1` then the first action after the
+//! step each run died after, until the scenario ends first (scripts/crash-points.sh,
+//! docs/CRASH-POINTS.md).
 //!
 //! The cuts need the network lab (root, `ip`, `nft`): without it those tests say why and
 //! skip, unless `REDIS_STRETCH_NETLAB=1` (scripts/test.sh) makes that a failure.
@@ -22,7 +25,10 @@ mod support;
 // when a step's count of actions varies:
 // takeover: [unfence ×3, set-node-timeout ×3], [takeover ×2], [bump-epoch],
 //   [set-node-timeout ×3];
+// takeover, dc-a frozen: the same steps;
 // failback: [set-electable ×2], [fence ×3], [graceful-failover], [graceful-failover];
+// failback, dc-a killed: [set-electable ×3], [fence ×6], [graceful-failover],
+//   [graceful-failover];
 // partition: [fence ×3], [unfence ×3], [force-failover], [bump-epoch ×2];
 // partition, preferredSide dc-b: [fence ×3], [unfence ×3, set-node-timeout ×3],
 //   [takeover ×2], [bump-epoch], [set-node-timeout ×3];
