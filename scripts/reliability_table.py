@@ -148,6 +148,18 @@ def main():
         ).stdout.strip()
     with open("docs/reliability-intro.md") as f:
         head = f.read()
+    # The rollout and scale rows come from `scripts/bench.sh rollout|scale`: kept as they are.
+    kept = ""
+    try:
+        with open(target) as f:
+            old = f.read()
+        for name in ("rollout", "scale"):
+            b, e = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+            begin, end = old.find(b), old.find(e)
+            if begin >= 0 and end > begin:
+                kept += ("\n" if kept else "") + old[begin : end + len(e)]
+    except OSError:
+        pass
     with open(target, "w") as f:
         f.write(head.rstrip() + "\n\n")
         f.write(
@@ -155,6 +167,8 @@ def main():
             "one run per row, rows in order.\n\n"
         )
         f.write(table + "\n")
+        if kept:
+            f.write("\n" + kept + "\n")
     print(table)
 
 

@@ -5,9 +5,10 @@
     python3 scripts/test-times.py --write    # and put them into docs/TESTING.md
 
 Reads target/test-times/phases.tsv (wall time of each phase of scripts/test.sh) and the JUnit
-reports cargo-nextest writes for each run (target/nextest/{default,valkey,e2e}/junit.xml). The
-per-binary times are the sum of its tests' own times: with four tests side by side they add up
-to more than the wall time of their run.
+reports cargo-nextest writes for each run (target/nextest/PROFILE/junit.xml: `default` for Redis
+7.0, `valkey` for Valkey 8.1, `valkey-9`, `redis-8`, `e2e`). The per-binary times are the sum of
+its tests' own times: with four tests side by side they add up to more than the wall time of
+their run.
 """
 
 import re
@@ -16,7 +17,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = [("Redis", "default"), ("Valkey", "valkey"), ("e2e", "e2e")]
+RUNS = [
+    ("Redis 7.0", "default"),
+    ("Valkey 8.1", "valkey"),
+    ("Valkey 9.1", "valkey-9"),
+    ("Redis 8.2", "redis-8"),
+    ("e2e", "e2e"),
+]
 BEGIN = "<!-- test-times:begin -->"
 END = "<!-- test-times:end -->"
 
@@ -62,9 +69,12 @@ def tables() -> str:
             per_binary[binary][label] = (n + 1, total + secs, max(longest, secs))
             slowest.append((secs, label, binary, name))
     if per_binary:
+        # Only the runs that left a report get a column.
+        runs = [(label, p) for label, p in RUNS if any(label in b for b in per_binary.values())]
+        heads = [f"{runs[0][0]}: sum of test times (longest)"] + [label for label, _ in runs[1:]]
         lines += [
-            "| test binary | tests | Redis: sum of test times (longest) | Valkey | e2e |",
-            "|---|---|---|---|---|",
+            "| test binary | tests | " + " | ".join(heads) + " |",
+            "|---|---|" + "---|" * len(runs),
         ]
 
         def cost(b: str) -> float:
@@ -77,7 +87,7 @@ def tables() -> str:
                 continue
             cells = []
             count = max(n for n, _, _ in per_binary[b].values())
-            for label, _ in RUNS:
+            for label, _ in runs:
                 if label in per_binary[b]:
                     _, total, longest = per_binary[b][label]
                     cells.append(f"{fmt(total)} ({fmt(longest)})")
@@ -86,7 +96,8 @@ def tables() -> str:
             lines.append(f"| `{b}` | {count} | " + " | ".join(cells) + " |")
         if quick:
             n = sum(max(k for k, _, _ in per_binary[b].values()) for b in quick)
-            lines.append(f"| {len(quick)} more binaries, {n} tests (pure code) | | under 2 s each | | |")
+            rest = " |" * (len(runs) - 1)
+            lines.append(f"| {len(quick)} more binaries, {n} tests (pure code) | | under 2 s each |{rest}")
         lines.append("")
         lines += ["| slowest tests | run | time |", "|---|---|---|"]
         for secs, label, binary, name in sorted(slowest, reverse=True)[:12]:

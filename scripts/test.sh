@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this): installs what is missing,
 # checks formatting and lints, runs every test (unit, property, and integration tests against
-# real redis-server processes, on Redis and again on Valkey for those that start a server), then
+# real redis-server processes, on Redis 7.0 and again on Valkey 8.1, Valkey 9.1 and Redis 8.2 for
+# those that start a server), then
 # the end-to-end tests on a real Kubernetes control plane built from Go modules
 # (scripts/controlplane.sh; cached after the first build, 10-25 min on two cores, built in the
 # background while the Rust tests run).
@@ -12,9 +13,10 @@
 # into the table of docs/TESTING.md.
 #
 # Mandatory here, skipped with a message elsewhere: the network lab (REDIS_STRETCH_NETLAB=1:
-# needs root, `ip` and `nft`), the e2e tests (REDIS_STRETCH_E2E=1) and the Valkey run
-# (valkey-server must be installed; scripts/deps.sh fetches it on x86_64). Set
-# REDIS_STRETCH_SKIP_VALKEY=1 to run without Valkey on purpose.
+# needs root, `ip` and `nft`), the e2e tests (REDIS_STRETCH_E2E=1) and the runs on other servers
+# (valkey-server on the PATH, Valkey 9.1 and Redis 8.2 where scripts/server-path.sh finds them;
+# scripts/deps.sh fetches all three on x86_64). Set REDIS_STRETCH_SKIP_VALKEY=1 (Valkey 8.1),
+# REDIS_STRETCH_SKIP_VALKEY9=1 or REDIS_STRETCH_SKIP_REDIS8=1 to leave one out on purpose.
 # Long drills are not part of it: see scripts/bench.sh and scripts/reliability.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -78,6 +80,24 @@ if [ "${REDIS_STRETCH_SKIP_VALKEY:-0}" != 1 ] && ! command -v valkey-server >/de
   echo "valkey-server not found: the suite runs every server test on Valkey too. scripts/deps.sh fetches it on x86_64; install Valkey 8+ yourself elsewhere, or set REDIS_STRETCH_SKIP_VALKEY=1 to skip that run on purpose" >&2
   exit 1
 fi
+# The two other tested versions, side by side with the PATH's servers (scripts/deps.sh): each
+# run's server binary, or nothing when skipped on purpose.
+valkey9=""
+redis8=""
+if [ "${REDIS_STRETCH_SKIP_VALKEY9:-0}" != 1 ]; then
+  valkey9="$(scripts/server-path.sh valkey-9.1)" || {
+    echo "the suite runs the server tests on Valkey 9.1 too; scripts/deps.sh fetches it on x86_64, or set REDIS_STRETCH_SKIP_VALKEY9=1 to skip that run on purpose" >&2
+    exit 1
+  }
+fi
+if [ "${REDIS_STRETCH_SKIP_REDIS8:-0}" != 1 ]; then
+  redis8="$(scripts/server-path.sh redis-8.2)" || {
+    echo "the suite runs the server tests on Redis 8.2 too; scripts/deps.sh fetches it on x86_64, or set REDIS_STRETCH_SKIP_REDIS8=1 to skip that run on purpose" >&2
+    exit 1
+  }
+fi
+# The version a server binary reports (`v=9.1.2` of `--version`).
+version_of() { "$1" --version | tr ' ' '\n' | sed -n 's/^v=//p'; }
 # The network lab's tests fail, not skip, when root, ip or nft are missing.
 export REDIS_STRETCH_NETLAB=1
 
@@ -106,6 +126,23 @@ else
   # The tests that start servers (the `valkey` profile's filter), against Valkey.
   phase "tests (Valkey $(valkey-server --version | cut -d' ' -f3 | cut -d= -f2))" \
     env REDIS_STRETCH_SERVER=valkey cargo nextest run --profile valkey --workspace --cargo-quiet
+fi
+# The same tests on Valkey 9.1 and Redis 8.2 (profiles `valkey-9` and `redis-8`: the `valkey`
+# profile's filter, their own JUnit reports), each binary named by its flavour's variable
+# (`server_env_var` in crates/local/src/binary.rs).
+if [ -z "$valkey9" ]; then
+  echo "== tests (Valkey 9.1): skipped on purpose (REDIS_STRETCH_SKIP_VALKEY9=1)"
+else
+  phase "tests (Valkey $(version_of "$valkey9"))" \
+    env REDIS_STRETCH_SERVER=valkey VALKEY_SERVER="$valkey9" \
+    cargo nextest run --profile valkey-9 --workspace --cargo-quiet
+fi
+if [ -z "$redis8" ]; then
+  echo "== tests (Redis 8.2): skipped on purpose (REDIS_STRETCH_SKIP_REDIS8=1)"
+else
+  phase "tests (Redis $(version_of "$redis8"))" \
+    env REDIS_STRETCH_SERVER=redis REDIS_SERVER="$redis8" \
+    cargo nextest run --profile redis-8 --workspace --cargo-quiet
 fi
 
 if [ "${REDIS_STRETCH_SKIP_E2E:-0}" = 1 ]; then

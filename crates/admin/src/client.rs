@@ -120,7 +120,7 @@ impl AdminClient {
     }
 
     /// Run one command with the client's timeout; errors name the node and the command.
-    async fn call<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, AdminError> {
+    pub(crate) async fn call<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, AdminError> {
         let mut conn = self.conn.clone();
         let reply = tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await;
         match reply {
@@ -132,6 +132,28 @@ impl AdminClient {
                 source,
             }),
             Err(_) => Err(self.timeout_error(cmd)),
+        }
+    }
+
+    /// A pipeline (`ASKING` and the command it applies to), bounded like `call`.
+    pub(crate) async fn call_pipe<T: FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+        what: &str,
+    ) -> Result<T, AdminError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.timeout, pipe.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(source)) if !source.is_timeout() => Err(AdminError::Command {
+                node: self.addr.clone(),
+                command: what.to_owned(),
+                source,
+            }),
+            _ => Err(AdminError::Timeout {
+                node: self.addr.clone(),
+                command: what.to_owned(),
+                timeout: self.timeout,
+            }),
         }
     }
 
@@ -184,6 +206,16 @@ impl AdminClient {
         cmd.arg("server");
         let text: String = self.call(&cmd).await?;
         ServerInfo::parse(&text).map_err(|e| self.parse_error(&cmd, e))
+    }
+
+    /// Whether the server knows a command, or a subcommand spelt `container|sub`
+    /// (`cluster|migrateslots`): `COMMAND INFO` answers nil for an unknown one (Redis 7.0+,
+    /// every Valkey).
+    pub async fn has_command(&self, name: &str) -> Result<bool, AdminError> {
+        let mut cmd = redis::cmd("COMMAND");
+        cmd.arg("INFO").arg(name);
+        let reply: Vec<redis::Value> = self.call(&cmd).await?;
+        Ok(matches!(reply.first(), Some(v) if *v != redis::Value::Nil))
     }
 
     /// `TIME`: the server's own wall clock, in Unix ms. Redis's `pong-recv` and `ping-sent`
@@ -259,6 +291,17 @@ impl AdminClient {
         Ok(pairs.into_iter().nth(1))
     }
 
+    /// `CONFIG SET p1 v1 p2 v2 ...`: applied together (Redis 7+), so a certificate and its
+    /// key are re-read as one.
+    pub async fn config_set_many(&self, pairs: &[(&str, &str)]) -> Result<(), AdminError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET");
+        for (k, v) in pairs {
+            cmd.arg(*k).arg(*v);
+        }
+        self.ok(cmd).await
+    }
+
     /// `CONFIG GET p1 p2 ...` in one round trip (Redis 7+): the parameters the server knows,
     /// by name. One that it does not know (Redis has no `availability-zone`) is absent.
     pub async fn config_get_many(
@@ -280,7 +323,120 @@ impl AdminClient {
     }
 }
 
-fn cluster(args: &[&str]) -> redis::Cmd {
+impl AdminClient {
+    /// The SHA-256 hashes (hex) of `user`'s passwords (`ACL GETUSER`): what it accepts,
+    /// compared without the passwords. `None` when the user does not exist; `Some` of an
+    /// empty list for a user without passwords, and for a `nopass` user (see the flag).
+    pub async fn acl_password_hashes(&self, user: &str) -> Result<Option<AclUser>, AdminError> {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("GETUSER").arg(user);
+        let reply: redis::Value = self.call(&cmd).await?;
+        let fields: Vec<(String, redis::Value)> = match reply {
+            redis::Value::Nil => return Ok(None),
+            redis::Value::Map(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| String::from_redis_value(k).ok().map(|k| (k, v)))
+                .collect(),
+            redis::Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|kv| match kv {
+                    [k, v] => String::from_redis_value(k.clone())
+                        .ok()
+                        .map(|k| (k, v.clone())),
+                    _ => None,
+                })
+                .collect(),
+            other => {
+                return Err(self.parse_error(
+                    &cmd,
+                    ParseError::new(1, format!("unexpected reply {other:?}")),
+                ))
+            }
+        };
+        let strings = |name: &str| -> Vec<String> {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| Vec::<String>::from_redis_value(v.clone()).ok())
+                .unwrap_or_default()
+        };
+        Ok(Some(AclUser {
+            password_hashes: strings("passwords"),
+            nopass: strings("flags").iter().any(|f| f == "nopass"),
+        }))
+    }
+
+    /// `ACL SETUSER user >password` (`add`) or `<password` (remove). The password never
+    /// appears in an error: the command is described without it.
+    pub async fn acl_password(
+        &self,
+        user: &str,
+        password: &Secret,
+        add: bool,
+    ) -> Result<(), AdminError> {
+        let op = if add { '>' } else { '<' };
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER")
+            .arg(user)
+            .arg(format!("{op}{}", password.expose()));
+        let what = format!("ACL SETUSER {user} {op}***");
+        self.call_described::<redis::Value>(&cmd, what)
+            .await
+            .map(|_| ())
+    }
+
+    /// `CONFIG SET param secret` for a secret value (`masterauth`), described without it.
+    pub async fn config_set_secret(&self, param: &str, value: &Secret) -> Result<(), AdminError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg(param).arg(value.expose());
+        let what = format!("CONFIG SET {param} ***");
+        self.call_described::<redis::Value>(&cmd, what)
+            .await
+            .map(|_| ())
+    }
+
+    /// `CONFIG GET param` of a secret value, as a [`Secret`].
+    pub async fn config_get_secret(&self, param: &str) -> Result<Option<Secret>, AdminError> {
+        Ok(self.config_get(param).await?.map(Secret::new))
+    }
+
+    /// Like `call`, but errors name the command as `what` (which leaves secrets out).
+    pub(crate) async fn call_described<T: FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        what: String,
+    ) -> Result<T, AdminError> {
+        self.call(cmd).await.map_err(|e| match e {
+            AdminError::Command { node, source, .. } => AdminError::Command {
+                node,
+                command: what,
+                source,
+            },
+            AdminError::Timeout { node, timeout, .. } => AdminError::Timeout {
+                node,
+                command: what,
+                timeout,
+            },
+            AdminError::Parse { node, source, .. } => AdminError::Parse {
+                node,
+                command: what,
+                source,
+            },
+            other => other,
+        })
+    }
+}
+
+/// What `ACL GETUSER` says of a user's passwords.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclUser {
+    /// SHA-256 of each password, lowercase hex.
+    pub password_hashes: Vec<String>,
+    /// Any password (or none) is accepted.
+    pub nopass: bool,
+}
+
+pub(crate) fn cluster(args: &[&str]) -> redis::Cmd {
     let mut cmd = redis::cmd("CLUSTER");
     for a in args {
         cmd.arg(*a);

@@ -83,6 +83,20 @@ impl AdminError {
     }
 }
 
+impl AdminError {
+    /// The node refused the password (`WRONGPASS`, `NOAUTH`, or the client's own
+    /// authentication error): another password may work.
+    pub fn is_auth_failure(&self) -> bool {
+        match self {
+            AdminError::Connect { source, .. } | AdminError::Command { source, .. } => {
+                source.kind() == redis::ErrorKind::AuthenticationFailed
+                    || matches!(source.code(), Some("WRONGPASS" | "NOAUTH"))
+            }
+            AdminError::Timeout { .. } | AdminError::Parse { .. } => false,
+        }
+    }
+}
+
 /// The error is the transport's (refused, reset, timed out, closed): nothing came back.
 fn no_answer(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal()

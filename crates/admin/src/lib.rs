@@ -7,12 +7,16 @@ mod client;
 mod error;
 pub mod parse;
 mod secret;
+mod slots;
 mod tls;
 
-pub use client::{AdminClient, FailoverMode, DEFAULT_TIMEOUT};
+pub use client::{AclUser, AdminClient, FailoverMode, DEFAULT_TIMEOUT};
 pub use error::{AdminError, ParseError};
 pub use parse::ServerInfo;
-pub use parse::{ClusterInfo, ClusterNode, ClusterNodes, NodeFlags, ReplicaInfo, ReplicationInfo};
-pub use redis_stretch_model::{ClusterState, NodeAddr, ServerFlavour};
+pub use parse::{
+    ClusterInfo, ClusterNode, ClusterNodes, NodeFlags, OpenSlot, ReplicaInfo, ReplicationInfo,
+};
+pub use redis_stretch_model::{ClusterState, MigrationMethod, NodeAddr, ServerFlavour};
 pub use secret::Secret;
+pub use slots::{SetSlot, SlotMigrationJob};
 pub use tls::{Dial, Tls};

@@ -163,6 +163,71 @@ fn server_info_replies() {
     assert_eq!(unstable.major(), Some(255));
 }
 
+/// The head of `INFO server` from the two other tested binaries (scripts/deps.sh): Valkey 9.1
+/// names its mode `server_mode`, Redis 8.2 still has no `server_name`.
+const VALKEY_9_SERVER_INFO: &str = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\n\
+valkey_version:9.1.2\r\nvalkey_release_stage:ga\r\nredis_git_sha1:13710afe\r\nredis_git_dirty:0\r\n\
+redis_build_id:3b081598bf4f676e\r\nserver_mode:cluster\r\nos:Linux 6.18.44 x86_64\r\n";
+const REDIS_8_SERVER_INFO: &str = "# Server\r\nredis_version:8.2.3\r\nredis_git_sha1:b5d43ceb\r\n\
+redis_git_dirty:0\r\nredis_build_id:a4a1616166d42ee6\r\nredis_mode:cluster\r\n\
+os:Linux 6.18.44 x86_64\r\narch_bits:64\r\n";
+
+#[test]
+fn the_four_tested_versions_and_how_each_moves_slots() {
+    use redis_stretch_admin::MigrationMethod;
+    let cases = [
+        (
+            REDIS_SERVER_INFO,
+            ServerFlavour::Redis,
+            "7.0.15",
+            MigrationMethod::Classic,
+        ),
+        (
+            VALKEY_SERVER_INFO,
+            ServerFlavour::Valkey,
+            "8.0.1",
+            MigrationMethod::Classic,
+        ),
+        (
+            VALKEY_9_SERVER_INFO,
+            ServerFlavour::Valkey,
+            "9.1.2",
+            MigrationMethod::Atomic,
+        ),
+        (
+            REDIS_8_SERVER_INFO,
+            ServerFlavour::Redis,
+            "8.2.3",
+            MigrationMethod::Classic,
+        ),
+    ];
+    for (text, flavour, version, method) in cases {
+        let info = ServerInfo::parse(text).unwrap();
+        assert_eq!((info.flavour, info.version.as_str()), (flavour, version));
+        assert_eq!(info.migration_method(), method, "{info:?}");
+    }
+}
+
+/// Valkey 9.1 adds `type=replica` to each replica's line of a master's `INFO replication`.
+#[test]
+fn valkey_9_replica_lines() {
+    let text = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\nmin_slaves_good_slaves:1\r\n\
+slave0:ip=127.0.2.2,port=7002,state=online,offset=14,lag=1,type=replica\r\n\
+replicas_waiting_psync:0\r\nmaster_failover_state:no-failover\r\nmaster_repl_offset:14\r\n";
+    let ReplicationInfo::Master {
+        master_repl_offset,
+        replicas,
+    } = ReplicationInfo::parse(text).unwrap()
+    else {
+        panic!("not a master");
+    };
+    assert_eq!(master_repl_offset, 14);
+    assert_eq!(
+        (replicas[0].port, replicas[0].offset, replicas[0].lag),
+        (7002, 14, Some(1))
+    );
+}
+
 #[test]
 fn malformed_server_info_names_the_line() {
     let e = ServerInfo::parse("# Server\r\nredis_mode:cluster\r\n").unwrap_err();

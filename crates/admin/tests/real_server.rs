@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis_stretch_admin::{AdminClient, NodeAddr, ServerFlavour};
+use redis_stretch_admin::{AdminClient, MigrationMethod, NodeAddr, ServerFlavour};
 
 /// Kills and reaps the server it holds on drop: only the process this test started.
 struct Server(Child);
@@ -35,9 +35,12 @@ async fn info_server_reports_the_server_and_its_version() {
         .ok()
         .and_then(|s| ServerFlavour::parse(&s))
         .unwrap_or_default();
-    let binary = flavour.server_binary();
+    // Its binary: the flavour's variable (REDIS_SERVER, VALKEY_SERVER: the suite's runs on
+    // other versions set it, scripts/server-path.sh), else the PATH's.
+    let binary = std::env::var(flavour.server_env_var())
+        .unwrap_or_else(|_| flavour.server_binary().to_owned());
     let _server = Server(
-        Command::new(binary)
+        Command::new(&binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
@@ -63,4 +66,18 @@ async fn info_server_reports_the_server_and_its_version() {
         "{info:?}"
     );
     assert!(info.major().is_some_and(|m| m >= 6), "{info:?}");
+    // The slot-migration method its version implies is the one whose commands it has
+    // (docs/REDIS-FACTS.md, "Slot migration by server version"): checked on each of the
+    // suite's four versions.
+    let atomic = client.has_command("cluster|migrateslots").await.unwrap();
+    let import = client.has_command("cluster|migration").await.unwrap();
+    assert!(client.has_command("cluster|setslot").await.unwrap());
+    assert!(!client.has_command("cluster|nosuchthing").await.unwrap());
+    let expected = match (atomic, import) {
+        (true, false) => MigrationMethod::Atomic,
+        (false, true) => MigrationMethod::RedisImport,
+        (false, false) => MigrationMethod::Classic,
+        (true, true) => panic!("{info:?} has both atomic migrations"),
+    };
+    assert_eq!(info.migration_method(), expected, "{info:?}");
 }

@@ -8,7 +8,9 @@ pub mod status;
 mod validate;
 
 pub use memory::parse_memory;
-pub use server_choice::{server_from_env, with_server};
+pub use server_choice::{
+    migration_allowed, preferred_for, server_from_env, with_server, with_shards,
+};
 pub use spec::*;
 pub use status::*;
 pub use validate::{

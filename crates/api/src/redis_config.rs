@@ -3,6 +3,7 @@
 //! Instance-specific lines (port, bind, dir, announce addresses, passwords) are the
 //! platform's. Each setting says why it differs from Redis's default.
 
+use crate::memory::parse_memory;
 use crate::spec::RedisStretchClusterSpec;
 
 /// One `directive value` line and the reason for it.
@@ -97,6 +98,103 @@ pub fn cluster_settings(spec: &RedisStretchClusterSpec) -> Vec<Setting> {
     out
 }
 
+/// How a running instance takes a new value of a setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// `CONFIG SET` on every instance, by the engine's config rule: no restart.
+    Live,
+    /// Read only at start (`IMMUTABLE_CONFIG` in Redis's `config.c`): a restart (the rollout).
+    Restart,
+    /// The engine sets it at run time for its own reasons (elections, takeovers); the config
+    /// rule never touches it, or the two would undo each other.
+    Engine,
+}
+
+/// How each directive of [`cluster_settings`] changes on a running cluster, and why
+/// (day2-facts.md §3: `CONFIG SET` of every parameter on Redis 7.0-8.2 and Valkey 8.1-9.1).
+pub const CHANGES: &[(&str, Change, &str)] = &[
+    ("cluster-enabled", Change::Restart, "immutable in every Redis and Valkey version"),
+    (
+        "cluster-node-timeout",
+        Change::Engine,
+        "lowered on survivors while taking over; the healthy rules put the spec's value back when both zones answer",
+    ),
+    ("cluster-require-full-coverage", Change::Live, "mutable"),
+    ("cluster-replica-validity-factor", Change::Live, "mutable"),
+    (
+        "cluster-replica-no-failover",
+        Change::Engine,
+        "cleared on a replica once its copy is current, set while it is not",
+    ),
+    ("cluster-allow-replica-migration", Change::Live, "mutable"),
+    ("repl-diskless-sync", Change::Live, "mutable"),
+    ("repl-diskless-sync-delay", Change::Live, "mutable"),
+    ("repl-backlog-size", Change::Live, "mutable; Redis resizes the backlog in place"),
+    ("maxmemory-policy", Change::Live, "mutable"),
+    (
+        "appendonly",
+        Change::Live,
+        "mutable (not while loading): `yes` starts an AOF rewrite; on Kubernetes persistence cannot change (the volumes)",
+    ),
+    ("appendfsync", Change::Live, "mutable"),
+    ("save", Change::Live, "mutable"),
+    ("shutdown-timeout", Change::Live, "mutable"),
+    (
+        "maxmemory",
+        Change::Live,
+        "mutable; lowered below the data set, the policy evicts or writes are refused",
+    ),
+];
+
+/// How `directive` changes on a running instance; unknown directives need a restart.
+pub fn change_of(directive: &str) -> Change {
+    CHANGES
+        .iter()
+        .find(|(d, _, _)| *d == directive)
+        .map_or(Change::Restart, |(_, c, _)| *c)
+}
+
+/// The settings the engine keeps equal on every running instance (`CONFIG SET`): every
+/// [`Change::Live`] setting of [`cluster_settings`], and `maxmemory 0` (no limit, Redis's
+/// default) when the spec has none, so that removing a limit lifts it.
+pub fn live_settings(spec: &RedisStretchClusterSpec) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = cluster_settings(spec)
+        .into_iter()
+        .filter(|st| change_of(st.directive) == Change::Live)
+        .map(|st| (st.directive.to_owned(), st.value))
+        .collect();
+    if spec.redis.maxmemory.is_none() {
+        out.push(("maxmemory".to_owned(), "0".to_owned()));
+    }
+    out
+}
+
+/// Every directive that may be live (what the engine reads with `CONFIG GET` each pass).
+pub fn live_directives() -> impl Iterator<Item = &'static str> {
+    CHANGES
+        .iter()
+        .filter(|(_, c, _)| *c == Change::Live)
+        .map(|(d, _, _)| *d)
+}
+
+/// A value as `CONFIG GET` returns it, so that the spec's `1gb` and the server's `1073741824`
+/// compare equal and nothing is set again every pass: sizes in bytes, words lowercased,
+/// whitespace collapsed (`save ""` is empty both ways).
+pub fn normalize(directive: &str, value: &str) -> String {
+    if matches!(directive, "maxmemory" | "repl-backlog-size") {
+        if let Ok(bytes) = parse_memory(value) {
+            return bytes.to_string();
+        }
+    }
+    value
+        .trim()
+        .trim_matches('"')
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase()
+}
+
 /// Render settings as redis.conf lines, with the reason as a comment above each.
 pub fn render_conf(settings: &[Setting]) -> String {
     let mut out = String::new();
@@ -114,4 +212,57 @@ pub fn render_conf(settings: &[Setting]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn spec() -> RedisStretchClusterSpec {
+        serde_yaml::from_str(
+            "shards: 2\nzones: [{name: a, preferredMasters: 1}, {name: b, preferredMasters: 1}]\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_setting_says_how_it_changes() {
+        let mut spec = spec();
+        spec.redis.maxmemory = Some("1gb".into());
+        for st in cluster_settings(&spec) {
+            assert!(
+                CHANGES.iter().any(|(d, _, _)| *d == st.directive),
+                "{} is not classified in CHANGES",
+                st.directive
+            );
+        }
+    }
+
+    #[test]
+    fn live_settings_leave_the_engines_own_alone() {
+        let spec = spec();
+        let live = live_settings(&spec);
+        let names: Vec<&str> = live.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"maxmemory-policy"));
+        assert!(names.contains(&"maxmemory"), "no limit is a value too: 0");
+        for engine in [
+            "cluster-node-timeout",
+            "cluster-replica-no-failover",
+            "cluster-enabled",
+        ] {
+            assert!(!names.contains(&engine), "{engine} must not be live");
+        }
+    }
+
+    #[test]
+    fn values_compare_as_the_server_prints_them() {
+        assert_eq!(normalize("maxmemory", "1gb"), "1073741824");
+        assert_eq!(normalize("maxmemory", "1073741824"), "1073741824");
+        assert_eq!(normalize("repl-backlog-size", "64mb"), "67108864");
+        assert_eq!(normalize("save", ""), "");
+        assert_eq!(normalize("save", "\"\""), "");
+        assert_eq!(normalize("save", "3600  1 300 100"), "3600 1 300 100");
+        assert_eq!(normalize("appendfsync", "EverySec"), "everysec");
+    }
 }

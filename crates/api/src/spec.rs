@@ -68,14 +68,14 @@ pub const KIND: &str = "RedisStretchCluster";
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RedisStretchClusterSpec {
-    /// Number of shards (masters). Slots are split evenly between them. Fixed once created:
-    /// this version does not reshard.
+    /// Number of shards (masters). Slots are split evenly between them. May change on a
+    /// running cluster (change the zones' `preferredMasters` with it, they add up to it): the
+    /// engine adds or removes shards and moves slots under writes (docs/OPERATIONS.md, "Scaling").
     #[cfg_attr(
         feature = "kube",
         x_kube(
             validation = Rule::new("self >= 1").message("must be at least 1"),
-            validation = Rule::new("self <= 500").message("at most 500 shards are supported"),
-            validation = Rule::new("self == oldSelf").message("spec.shards cannot be changed: resharding is not supported yet")
+            validation = Rule::new("self <= 500").message("at most 500 shards are supported")
         )
     )]
     pub shards: u32,
@@ -108,6 +108,23 @@ pub struct RedisStretchClusterSpec {
     /// Kubernetes only: image, resources and storage of the Redis pods.
     #[serde(default)]
     pub kubernetes: KubernetesSpec,
+    /// Redis settings. Those `CONFIG SET` can change are applied live to every instance;
+    /// persistence is fixed once created (it shapes the StatefulSets' volumeClaimTemplates,
+    /// which Kubernetes refuses to change).
+    #[cfg_attr(
+        feature = "kube",
+        x_kube(
+            validation = Rule::new("self.persistence.enabled == oldSelf.persistence.enabled")
+                .message("spec.redis.persistence.enabled cannot be changed on an existing cluster: it adds or removes the StatefulSets' volumeClaimTemplates, which Kubernetes does not allow to change. Create a new cluster with the setting you want and move the data to it")
+                .field_path(".persistence.enabled"),
+            validation = Rule::new("self.persistence.size == oldSelf.persistence.size")
+                .message("spec.redis.persistence.size cannot be changed on an existing cluster: a StatefulSet's volumeClaimTemplates are immutable. To grow the volumes, resize each PersistentVolumeClaim (kubectl patch pvc, when its StorageClass allows volume expansion) and leave the spec as it is; for another size on every pod, create a new cluster")
+                .field_path(".persistence.size"),
+            validation = Rule::new("has(self.persistence.storageClassName) == has(oldSelf.persistence.storageClassName) && (!has(self.persistence.storageClassName) || self.persistence.storageClassName == oldSelf.persistence.storageClassName)")
+                .message("spec.redis.persistence.storageClassName cannot be changed on an existing cluster: a StatefulSet's volumeClaimTemplates are immutable. Create a new cluster with the StorageClass you want and move the data to it")
+                .field_path(".persistence.storageClassName")
+        )
+    )]
     #[serde(default)]
     pub redis: RedisSettings,
     #[serde(default)]

@@ -13,7 +13,8 @@ pub struct RedisStretchClusterStatus {
     /// `metadata.generation` of the spec this status describes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready`, `Degraded`, `ZoneLost`, `TakeoverInProgress`, `FailbackPending`.
+    /// `Ready`, `Degraded`, `ZoneLost`, `Partitioned`, `TakeoverInProgress`, `FailbackPending`,
+    /// `Rolling`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Shards whose master and replicas are all up, as `ready/total` (printer column).

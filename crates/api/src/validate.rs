@@ -318,12 +318,23 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
             );
         }
     }
-    if let Err(why) = parse_memory(&spec.redis.repl_backlog_size) {
-        push(
+    match parse_memory(&spec.redis.repl_backlog_size) {
+        Err(why) => push(
             "spec.redis.replBacklogSize",
             why,
             "write a size like `64mb`",
-        );
+        ),
+        // Redis raises a smaller backlog to 16kb and reports that: the value would never
+        // read back as set, and the engine would set it again every pass.
+        Ok(bytes) if bytes < 16 * 1024 => push(
+            "spec.redis.replBacklogSize",
+            format!(
+                "`{}` is below Redis's minimum backlog of 16kb",
+                spec.redis.repl_backlog_size
+            ),
+            "write a size like `64mb`",
+        ),
+        Ok(_) => {}
     }
     const POLICIES: &[&str] = &[
         "noeviction",

@@ -170,3 +170,22 @@ fn when_deleted_takes_retain_or_delete() {
         "{p:?}"
     );
 }
+
+#[test]
+fn a_backlog_below_redis_minimum_is_refused() {
+    // Redis would raise it to 16kb and report that: set live, it would never read back.
+    let p = problems(&SEED.replace(
+        "maxmemory: 256mb",
+        "maxmemory: 256mb\n    replBacklogSize: 1kb",
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("spec.redis.replBacklogSize") && p[0].contains("16kb"),
+        "{p:?}"
+    );
+    assert!(problems(&SEED.replace(
+        "maxmemory: 256mb",
+        "maxmemory: 256mb\n    replBacklogSize: 16kb",
+    ))
+    .is_empty());
+}

@@ -142,6 +142,18 @@ enum LocalCommand {
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Change a running local cluster to the manifest in FILE: Redis settings, failover policy
+    /// and preferred layout are applied live by the engine (detached or in the foreground) and
+    /// kept in every redis.conf; shards, zones, replicas, server and auth are refused (exit 2).
+    Apply {
+        #[arg(long = "manifest", short = 'f', visible_alias = "file")]
+        manifest: PathBuf,
+        /// The server the cluster was started with by `local up --server`, if any.
+        #[arg(long, value_enum, env = "REDIS_STRETCH_SERVER")]
+        server: Option<ServerArg>,
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Every instance of the local cluster: zone, address, role, state, pid.
     Status {
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
@@ -152,6 +164,17 @@ enum LocalCommand {
     /// Run the engine over a local cluster in the foreground (`local up --detach` starts one).
     /// Refused (exit 3) while another process holds the cluster's engine lock.
     Engine {
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Give the running cluster a new password without restarting anything: every instance
+    /// accepts both, replicas switch to the new one, then the old one is refused. The
+    /// password comes from --password-file (or is generated into the state dir's `password`);
+    /// stands in for the detached engine while it runs, as the break-glass commands do.
+    RotatePassword {
+        /// A file holding the new password (trailing whitespace ignored).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -199,6 +222,38 @@ enum LocalCommand {
         duration: std::time::Duration,
         #[arg(long, value_enum, default_value = "stop")]
         signal: BlipSignal,
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Restart every instance at the manifest's revision, one at a time under the engine's
+    /// rules (replicas first, each master after a graceful failover to an in-sync replica in
+    /// the other zone, the preferred layout restored at the end). With --server, switch the
+    /// cluster to that server in place (Redis 7.2 and older to Valkey; refused otherwise).
+    Roll {
+        #[arg(long, value_enum)]
+        server: Option<ServerArg>,
+        /// Only mark every instance for the rollout and return: the cluster's running engine
+        /// (detached, or in the foreground of `local up`/`local engine`) restarts them.
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Change the number of shards under load: new instances start empty and become masters
+    /// of new shards (replicas across), then slots move until every shard holds an even share;
+    /// fewer shards: the instances that go give their slots away first, then leave. Slots move
+    /// with CLUSTER MIGRATESLOTS on Valkey 9, with SETSLOT/MIGRATE elsewhere.
+    Scale {
+        #[arg(long)]
+        shards: u32,
+        /// Masters each zone should hold, `ZONE=N` (repeat per zone); by default in the
+        /// proportion the manifest has them.
+        #[arg(long = "preferred-masters", value_name = "ZONE=N", value_parser = parse_zone_count)]
+        preferred_masters: Vec<(String, u32)>,
+        /// Only change the manifest and start the new instances: the cluster's running engine
+        /// moves the slots.
+        #[arg(long)]
+        no_wait: bool,
         #[arg(long, env = "REDIS_STRETCH_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
@@ -277,8 +332,12 @@ fn place_of(command: &Command) -> Place {
             LocalCommand::Up { state_dir, .. }
             | LocalCommand::Status { state_dir, .. }
             | LocalCommand::Engine { state_dir }
-            | LocalCommand::RestoreZone { state_dir, .. } => local(state_dir),
+            | LocalCommand::RestoreZone { state_dir, .. }
+            | LocalCommand::RotatePassword { state_dir, .. }
+            | LocalCommand::Roll { state_dir, .. }
+            | LocalCommand::Scale { state_dir, .. } => local(state_dir),
             LocalCommand::KillZone { .. }
+            | LocalCommand::Apply { .. }
             | LocalCommand::Down { .. }
             | LocalCommand::Cut { .. }
             | LocalCommand::Heal { .. }
@@ -319,6 +378,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 commands::local::up(&file, detach, no_engine, server.map(Into::into), state_dir)
                     .await
             }
+            LocalCommand::Apply {
+                manifest,
+                server,
+                state_dir,
+            } => commands::local::apply(&manifest, server.map(Into::into), state_dir),
             LocalCommand::Status { state_dir, output } => {
                 commands::local::status(state_dir, output).await
             }
@@ -332,6 +396,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 signal,
                 state_dir,
             } => commands::local::kill_zone(state_dir, &zone, signal),
+            LocalCommand::RotatePassword {
+                password_file,
+                state_dir,
+            } => commands::local::rotate_password(state_dir, password_file).await,
             LocalCommand::RestoreZone {
                 zone,
                 new_addresses,
@@ -344,6 +412,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 state_dir,
             } => commands::lab::cut(state_dir, &zone_a, &zone_b, engine_with.as_deref()),
             LocalCommand::Heal { state_dir } => commands::lab::heal(state_dir),
+            LocalCommand::Roll {
+                server,
+                no_wait,
+                state_dir,
+            } => commands::breakglass::roll(server.map(Into::into), no_wait, state_dir).await,
+            LocalCommand::Scale {
+                shards,
+                preferred_masters,
+                no_wait,
+                state_dir,
+            } => commands::breakglass::scale(shards, preferred_masters, no_wait, state_dir).await,
             LocalCommand::Blip {
                 zone,
                 duration,
@@ -368,4 +447,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             output,
         } => commands::k8s::plan_cmd(&file, &nodes, output),
     }
+}
+
+/// `ZONE=N`, as `--preferred-masters` takes it.
+fn parse_zone_count(s: &str) -> Result<(String, u32), String> {
+    let (zone, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: write ZONE=N, e.g. dc-a=4"))?;
+    let n = n
+        .parse()
+        .map_err(|_| format!("`{s}`: {n} is not a number of masters"))?;
+    Ok((zone.to_owned(), n))
 }

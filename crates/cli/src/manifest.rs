@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use redis_stretch_api::{load_manifest, ValidatedCluster};
+use redis_stretch_api::{load_manifest, with_server, ServerFlavour, ValidatedCluster};
 
 use crate::error::CliError;
 
@@ -15,4 +15,21 @@ pub fn read_manifest(file: &Path) -> Result<(ValidatedCluster, String), CliError
         problems,
     })?;
     Ok((cluster, text))
+}
+
+/// [`read_manifest`], with `spec.redis.server` set to `server` when given (`--server`).
+pub fn read_manifest_on(
+    file: &Path,
+    server: Option<ServerFlavour>,
+) -> Result<(ValidatedCluster, String), CliError> {
+    let (cluster, yaml) = read_manifest(file)?;
+    let Some(server) = server.filter(|s| *s != cluster.spec().redis.server) else {
+        return Ok((cluster, yaml));
+    };
+    let yaml = with_server(&yaml, server).map_err(CliError::Usage)?;
+    let cluster = load_manifest(&yaml).map_err(|problems| CliError::Manifest {
+        file: file.display().to_string(),
+        problems,
+    })?;
+    Ok((cluster, yaml))
 }

@@ -94,6 +94,22 @@ impl NodeTarget {
 }
 
 impl TargetArgs {
+    /// A local cluster's state dir (`None`: the default one), as `--state-dir` names it.
+    pub fn local(state_dir: Option<PathBuf>) -> Self {
+        Self {
+            state_dir,
+            node: None,
+            zone_map: Vec::new(),
+            password_file: None,
+            kube: KubeArgs {
+                cluster: None,
+                namespace: "default".to_owned(),
+                operator_namespace: "redis-stretch".to_owned(),
+                lease_name: "redis-stretch-operator".to_owned(),
+            },
+        }
+    }
+
     /// The local state dir these arguments name (`--state-dir`, else the default).
     pub fn state_dir(&self) -> StateDir {
         state_dir(self.state_dir.clone())

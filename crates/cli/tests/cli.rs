@@ -148,6 +148,65 @@ fn local_cluster_up_status_down() {
         "grouped by zone: {t}"
     );
 
+    // `local apply`: a new maxmemory reaches every instance through the detached engine.
+    let text_of = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+    let edited = state.path().with_extension("edited.yaml");
+    let _edited = Remove(edited.clone());
+    std::fs::write(
+        &edited,
+        text_of(&root().join("examples/seed-two-dc.yaml"))
+            .replace("maxmemory: 256mb", "maxmemory: 64mb"),
+    )
+    .unwrap();
+    let e = edited.display().to_string();
+    let o = run(&["local", "apply", "-f", &e, "--state-dir", &s]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("live: maxmemory: 256mb → 64mb"),
+        "{}",
+        text(&o)
+    );
+    let password = text_of(&state.path().join("password"));
+    let start = std::time::Instant::now();
+    for i in instances {
+        let port = i["port"].as_u64().unwrap().to_string();
+        loop {
+            let o = Command::new("redis-cli")
+                .args(["-h", i["host"].as_str().unwrap(), "-p", &port])
+                .args(["CONFIG", "GET", "maxmemory"])
+                .env("REDISCLI_AUTH", password.trim())
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&o.stdout).contains("67108864") {
+                break;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "maxmemory not set at {}:{port}: {}",
+                i["host"],
+                text(&o)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    // What a running local cluster cannot take: exit 2, said per field, nothing written.
+    std::fs::write(
+        &edited,
+        text_of(&root().join("examples/seed-two-dc.yaml"))
+            .replace("shards: 3", "shards: 4")
+            .replace("preferredMasters: 2", "preferredMasters: 3"),
+    )
+    .unwrap();
+    let o = run(&["local", "apply", "-f", &e, "--state-dir", &s]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("spec.shards: 3 → 4"), "{}", text(&o));
+    assert!(text_of(&state.path().join("manifest.yaml")).contains("maxmemory: 64mb"));
+    // An invalid manifest: the messages of `validate`.
+    std::fs::write(&edited, "apiVersion: redis-stretch.io/v1alpha1\nkind: RedisStretchCluster\nmetadata: {name: seed}\nspec:\n  shards: 0\n  zones: [{name: dc-a, preferredMasters: 2}]\n").unwrap();
+    let o = run(&["local", "apply", "-f", &e, "--state-dir", &s]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("exactly two zones"), "{}", text(&o));
+
     let pids: Vec<u64> = instances
         .iter()
         .map(|i| i["pid"].as_u64().unwrap())
@@ -194,4 +253,12 @@ fn a_foreign_directory_is_never_used_or_deleted() {
     let o = run(&["local", "down", "--state-dir", &d]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(precious.exists());
+}
+
+/// Removes a file when the test ends.
+struct Remove(std::path::PathBuf);
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

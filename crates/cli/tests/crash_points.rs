@@ -32,8 +32,33 @@ mod support;
 // partition: [fence ×3], [unfence ×3], [force-failover], [bump-epoch ×2];
 // partition, preferredSide dc-b: [fence ×3], [unfence ×3, set-node-timeout ×3],
 //   [takeover ×2], [bump-epoch], [set-node-timeout ×3];
-// heal: [set-electable], [fence ×6], [graceful-failover].
+// heal: [set-electable], [fence ×6], [graceful-failover];
+// rollout: [restart] ×3 (replicas), then per master [graceful-failover], [restart], and the
+//   failback's [graceful-failover]s at the end.
 // The lab's scenarios run one at a time (nextest group `netlab`): two points each.
+
+/// Issue 17: the engine killed after a restart (a replica, then a former master) and after the
+/// graceful failover that makes a master a replica: the next engine resumes the rollout from
+/// its memory and finishes it, nothing acknowledged lost.
+#[test]
+fn engine_killed_during_a_rollout_converges_on_restart() {
+    walk(
+        Scenario::Rollout,
+        points(&["restart:1", "graceful-failover:1", "restart:5"]),
+    );
+}
+
+/// Issue 18: the engine killed after the new shards' replicas were paired, after a batch of
+/// slots, and in the middle of a slot (keys moved, the slot still importing and migrating):
+/// the next engine closes what was left open, moves the same slots to the same shards from its
+/// memory, and the cluster ends with six shards, nothing acknowledged lost.
+#[test]
+fn engine_killed_during_a_scale_out_converges_on_restart() {
+    walk(
+        Scenario::ScaleOut,
+        points(&["replicate:1", "move-slots:2", "move-slot-keys:3"]),
+    );
+}
 
 #[test]
 fn engine_killed_during_a_takeover_converges_on_restart() {

@@ -194,6 +194,16 @@ fn evacuate_stands_in_for_the_detached_engine() {
         text(&o)
     );
     assert_eq!(state.load().unwrap().engine_pid, Some(second));
+
+    // And `local down` knows it for this cluster's engine, and stops it.
+    let o = run(&["local", "down", "--state-dir", &dir]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("engine (pid {second})")),
+        "{}",
+        text(&o)
+    );
+    assert!(!engine_process_alive(second));
 }
 
 #[test]
@@ -218,4 +228,54 @@ fn break_glass_is_refused_beside_a_foreground_engine() {
     }
     assert!(engine.running(), "the foreground engine is left alone");
     assert_eq!(masters(&dir, "dc-a"), 2, "nothing moved");
+}
+
+/// `local down` stops the detached engine by its recorded PID. Once that engine has exited, the
+/// PID can belong to another `redis-stretch` command (a drill of another cluster, on a busy
+/// machine the PIDs wrap within minutes): `down` must leave it alone. Found in CI, where one
+/// test's `local down` stopped another test's drill with no word on its output.
+#[test]
+fn down_stops_no_other_redis_stretch_process_behind_a_reused_engine_pid() {
+    let state = unique_state_dir("lock-reused-pid");
+    std::fs::create_dir_all(state.path()).unwrap();
+    // A process named like ours that is not this cluster's engine.
+    let other = state.path().join("redis-stretch-other");
+    std::os::unix::fs::symlink("/bin/sleep", &other).unwrap();
+    let mut imposter = Command::new(&other).arg("60").spawn().unwrap();
+    // Its command line appears once exec has set it up, a moment after spawn returns.
+    let start = Instant::now();
+    while !engine_process_alive(imposter.id()) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(engine_process_alive(imposter.id()), "named as ours");
+    let dir = StateDir::new(state.path());
+    dir.save(&redis_stretch_local::State {
+        cluster: "reused".into(),
+        zones: vec!["dc-a".into(), "dc-b".into()],
+        instances: Vec::new(),
+        engine_pid: Some(imposter.id()),
+        held_zone: None,
+        netns: None,
+        revision: 0,
+    })
+    .unwrap();
+    assert!(!redis_stretch_local::detached_engine_of(
+        imposter.id(),
+        state.path()
+    ));
+
+    let o = run(&[
+        "local",
+        "down",
+        "--state-dir",
+        &state.path().display().to_string(),
+    ]);
+    let alive = imposter.try_wait().unwrap().is_none();
+    let _ = imposter.kill();
+    let _ = imposter.wait();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        alive,
+        "`local down` stopped a process that is not its engine"
+    );
 }

@@ -7,6 +7,7 @@
 //! dependency tree: every rule is a table test (`tests/decide.rs`).
 
 mod action;
+mod auth;
 mod memory;
 mod rules;
 mod snapshot;
@@ -15,14 +16,16 @@ mod waiting;
 pub mod zone;
 
 pub use action::{short_id, Action, ActionKind, What};
+pub use auth::{AuthSeen, PasswordRef};
 pub use memory::{
-    AskedFailover, HoldDown, HoldDownConfig, Memory, Partition, SideRule, ZoneMemory,
+    AskedFailover, HoldDown, HoldDownConfig, Memory, Migration, Partition, Restarting, Rollout,
+    SideRule, SlotMove, ZoneMemory,
 };
 pub use rules::{
-    cut_silence_ms, cut_threshold, decide, Decision, Input, Intent, PartitionChange,
-    PendingFailover, Policy, FENCE_SHUT,
+    cut_silence_ms, cut_threshold, decide, Decision, Input, Intent, MigrationChange,
+    PartitionChange, PendingFailover, Policy, FENCE_SHUT,
 };
-pub use snapshot::{NodeState, Seen, Snapshot, WriteState};
+pub use snapshot::{NodeState, OpenSlot, Seen, Snapshot, WriteState};
 pub use status::{EngineEvent, EngineStatus};
 pub use waiting::Waiting;
 pub use zone::{ZoneReport, ZoneState, ZoneStates, ZoneTracker};

@@ -41,6 +41,74 @@ pub struct Memory {
     /// that master holds and never unfences it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale: Vec<String>,
+    /// The rollout under way (instances restarted one at a time to the spec's revision), so
+    /// that a restarted engine or a new Lease holder resumes it where it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+    /// The slot migration under way (a scale out or in): which slots go to which shard, fixed
+    /// when it started, so a restarted engine or a new Lease holder moves the same slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
+}
+
+/// A slot migration: the slots each shard receives. Which of them still have to move is read
+/// from the cluster each pass (who owns each slot now), so the plan holds no progress of its
+/// own that a crash could leave behind the cluster's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migration {
+    /// When it was planned (Unix ms).
+    pub started_ms: u64,
+    /// The shard count it balances the slots over.
+    pub shards: u32,
+    pub moves: Vec<SlotMove>,
+    /// The batch of slots a `MoveSlots` was moving when the engine last acted, until it is
+    /// seen finished: after a crash or a failover in the middle, a slot of it may have keys on
+    /// a master that neither owns nor imports it (the source's replica, promoted, never saw the
+    /// migration), which a sweep hands back to the owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<redis_stretch_model::SlotRange>,
+}
+
+/// Slots bound for one shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotMove {
+    /// A node of the receiving shard (its master when planned). A failover in between makes
+    /// another node that shard's master: the move follows the shard, found through this one.
+    pub to: String,
+    pub slots: Vec<redis_stretch_model::SlotRange>,
+}
+
+impl Migration {
+    /// Slots planned to move in all.
+    pub fn total(&self) -> usize {
+        self.moves
+            .iter()
+            .flat_map(|m| &m.slots)
+            .map(redis_stretch_model::SlotRange::len)
+            .sum()
+    }
+}
+
+/// A rollout: which instances are done, which one is restarting. Which instances are still
+/// to do is the platform's word each pass ([`crate::NodeState::restart_for`]): the rollout
+/// only remembers what no snapshot shows (an instance deleted and not back yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// When the first instance was seen outdated (Unix ms).
+    pub started_ms: u64,
+    /// Instances restarted and back in sync, in order.
+    #[serde(default)]
+    pub done: Vec<String>,
+    /// The instance restarted last, until it is back and current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarting: Option<Restarting>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restarting {
+    pub instance: String,
+    /// When the restart was asked for (Unix ms).
+    pub since_ms: u64,
 }
 
 /// A cut between the zones, seen from a site that reaches both, and the side the engine chose:
@@ -161,6 +229,60 @@ impl Memory {
         if let Some(p) = &mut self.partition {
             p.since_ms = p.since_ms.min(now_ms);
         }
+        if let Some(m) = &mut self.migration {
+            m.started_ms = m.started_ms.min(now_ms);
+        }
+        if let Some(r) = &mut self.rollout {
+            r.started_ms = r.started_ms.min(now_ms);
+            if let Some(c) = &mut r.restarting {
+                c.since_ms = c.since_ms.min(now_ms);
+            }
+        }
+    }
+
+    /// Follow the rollout in `snap`: one starts when an instance is seen outdated, the
+    /// instance restarting is done once it is back at the new revision and current (a replica
+    /// in sync, or a master).
+    pub fn note_rollout(&mut self, snap: &Snapshot, now_ms: u64) {
+        let outdated = snap.nodes.iter().any(|n| n.restart_for.is_some());
+        if self.rollout.is_none() && outdated {
+            self.rollout = Some(Rollout {
+                started_ms: now_ms,
+                ..Rollout::default()
+            });
+        }
+        let Some(r) = &mut self.rollout else { return };
+        if let Some(c) = &r.restarting {
+            let back = snap
+                .nodes
+                .iter()
+                .find(|n| n.name.as_deref() == Some(&c.instance));
+            if back.is_some_and(|n| {
+                n.restart_for.is_none() && n.reachable && (n.is_current_replica() || n.is_master())
+            }) {
+                if !r.done.contains(&c.instance) {
+                    r.done.push(c.instance.clone());
+                }
+                r.restarting = None;
+            }
+        }
+    }
+
+    /// A restart that failed to start: nothing is restarting.
+    pub fn forget_restart(&mut self, instance: &str) {
+        if let Some(r) = &mut self.rollout {
+            if r.restarting
+                .as_ref()
+                .is_some_and(|c| c.instance == instance)
+            {
+                r.restarting = None;
+            }
+        }
+    }
+
+    /// The rollout is over: every instance current and the layout as preferred again.
+    pub fn end_rollout(&mut self) {
+        self.rollout = None;
     }
 
     /// Losses of `zone` within the flap window before `now_ms`.
@@ -282,6 +404,25 @@ impl Memory {
                 ActionKind::Replicate { .. } if !self.stale.contains(&a.node_id) => {
                     self.stale.push(a.node_id.clone());
                 }
+                ActionKind::MoveSlots { ref slots, .. } => {
+                    if let Some(m) = &mut self.migration {
+                        m.in_flight = slots.clone();
+                    }
+                }
+                ActionKind::Restart { ref instance, .. } => {
+                    let r = self.rollout.get_or_insert_with(|| Rollout {
+                        started_ms: now_ms,
+                        ..Rollout::default()
+                    });
+                    r.restarting = Some(Restarting {
+                        instance: instance.clone(),
+                        since_ms: now_ms,
+                    });
+                    // Its copy is gone until it has synced again.
+                    if !self.stale.contains(&a.node_id) {
+                        self.stale.push(a.node_id.clone());
+                    }
+                }
                 _ => {}
             }
         }
@@ -349,6 +490,27 @@ mod tests {
         assert_eq!(m.hold_down_of("dc-a", 4_000, &c).unwrap().until_ms, 14_000);
         assert_eq!(m.flaps("dc-a", 4_000, &c), 2);
         assert_eq!(m.hold_down_of("dc-a", 14_000, &c), None, "over");
+    }
+
+    /// A restart the platform refused (a pod it may not delete) leaves nothing restarting:
+    /// the rollout asks again instead of waiting for an instance that never went.
+    #[test]
+    fn a_restart_that_failed_is_not_waited_for() {
+        let mut m = Memory::default();
+        let restart = Action {
+            node: redis_stretch_model::NodeAddr::new("127.0.0.1", 7000),
+            node_id: "abc".into(),
+            why: "rollout".into(),
+            kind: ActionKind::Restart {
+                instance: "dc-a-0".into(),
+                reason: "server Redis → Valkey".into(),
+            },
+        };
+        m.before_acting(std::iter::once(&restart), 10);
+        let r = m.rollout.as_ref().unwrap();
+        assert_eq!(r.restarting.as_ref().unwrap().instance, "dc-a-0");
+        m.forget_restart("dc-a-0");
+        assert!(m.rollout.as_ref().unwrap().restarting.is_none());
     }
 
     #[test]

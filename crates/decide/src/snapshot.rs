@@ -1,6 +1,8 @@
 //! A typed picture of the cluster at one moment: what each instance says about itself, and,
 //! for instances that do not answer, what their peers last said about them.
 
+use std::collections::BTreeMap;
+
 use redis_stretch_model::{ClusterState, NodeAddr, Role, ServerFlavour, SlotRange, SLOT_COUNT};
 use redis_stretch_topology::{survivability, Copy, ShardLayout, ZoneVerdict};
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,18 @@ pub struct NodeState {
     /// it set (redis.conf); the engine clears it on a replica once that replica is current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_failover: Option<bool>,
+    /// The platform's word: this instance runs an older revision than the spec asks for, and
+    /// why ([`redis_stretch_model::Instance::restart_for`]). The rollout restarts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_for: Option<String>,
+    /// The platform's word: the spec has fewer shards and this instance goes
+    /// ([`redis_stretch_model::Instance::leaving`]). The scale rules empty and retire it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
+    /// Slots it migrates or imports (its own `CLUSTER NODES` line): a migration under way,
+    /// or one an engine or a person left half done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_slots: Vec<OpenSlot>,
     pub repl_offset: Option<u64>,
     /// Its own `cluster_state`.
     pub cluster_state: Option<ClusterState>,
@@ -70,18 +84,35 @@ pub struct NodeState {
     /// Valkey's `availability-zone`: the zone the instance tells clients it runs in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
+    /// The spec's live settings as the server has them now (`CONFIG GET`, by name; memory
+    /// sizes in bytes): the config rule sets what differs from the spec.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub live_config: BTreeMap<String, String>,
     pub current_epoch: Option<u64>,
     /// Its own wall clock when it reported (`TIME`, Unix ms): the clock its `pong-recv` and
     /// `ping-sent` are on. Silences are read against it, not against the engine's clock, which
     /// may be stepped or run ahead of another host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_ms: Option<u64>,
+    /// Its passwords as far as the engine's own go (see [`crate::AuthSeen`]): what a password
+    /// rotation still has to do on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::AuthSeen>,
     /// How many reachable peers flag it `fail` / `fail?`.
     pub flagged_fail_by: usize,
     pub flagged_pfail_by: usize,
     /// Reachable nodes only: the peers it knows, and at which address.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub sees: Vec<Seen>,
+}
+
+/// A slot a node migrates to (`[slot->-peer]`) or imports from (`[slot-<-peer]`) another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSlot {
+    pub slot: u16,
+    pub importing: bool,
+    /// The other node's id.
+    pub peer: String,
 }
 
 /// One line of a node's peer table.
@@ -130,6 +161,9 @@ impl NodeState {
             link_down_s: None,
             syncing: false,
             no_failover: None,
+            restart_for: None,
+            leaving: false,
+            open_slots: Vec::new(),
             repl_offset: None,
             cluster_state: None,
             slots_assigned: None,
@@ -140,8 +174,10 @@ impl NodeState {
             server: None,
             version: None,
             availability_zone: None,
+            live_config: BTreeMap::new(),
             current_epoch: None,
             clock_ms: None,
+            auth: None,
             flagged_fail_by: 0,
             flagged_pfail_by: 0,
             sees: Vec::new(),

@@ -34,6 +34,12 @@ pub struct EngineStatus {
     /// The cut between the zones the engine chose a side in, while it lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<Partition>,
+    /// The rollout under way, from the engine's memory (done, restarting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::Rollout>,
+    /// The slot migration under way (a scale out or in), from the engine's memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<crate::Migration>,
     #[serde(default)]
     pub last_actions: Vec<EngineEvent>,
 }
@@ -76,6 +82,23 @@ mod tests {
                 fenced: "dc-b".into(),
                 rule: crate::SideRule::MajorityOfMasters,
                 since_ms: 5,
+            }),
+            rollout: Some(crate::Rollout {
+                started_ms: 3,
+                done: vec!["dc-b-0".into()],
+                restarting: Some(crate::Restarting {
+                    instance: "dc-a-0".into(),
+                    since_ms: 4,
+                }),
+            }),
+            migration: Some(crate::Migration {
+                started_ms: 6,
+                shards: 6,
+                in_flight: Vec::new(),
+                moves: vec![crate::SlotMove {
+                    to: "ab".repeat(20),
+                    slots: vec![redis_stretch_model::SlotRange { start: 0, end: 9 }],
+                }],
             }),
             last_actions: vec![EngineEvent {
                 at_ms: 1,

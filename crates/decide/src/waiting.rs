@@ -78,6 +78,23 @@ pub enum Waiting {
     /// Every instance that answers refuses the engine (`errors`: instance and what it said),
     /// so it can neither see nor act: most often the servers' password is not the engine's.
     Refused { errors: Vec<String> },
+    /// A rollout is under way: `done` of `total` instances restarted at the new revision;
+    /// `instance` is the one it waits on, for the reason `why`.
+    Rolling {
+        done: usize,
+        total: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+        why: String,
+    },
+    /// The cluster's shard count differs from the spec's: `shards` masters serve slots now,
+    /// the spec asks for `target`; `slots_left` of the migration's slots still to move.
+    Scaling {
+        shards: usize,
+        target: u32,
+        slots_left: usize,
+        why: String,
+    },
 }
 
 impl Waiting {
@@ -201,6 +218,24 @@ impl fmt::Display for Waiting {
                 f,
                 "the instances answer but refuse the engine, which can neither see nor act: {}",
                 errors.join("; ")
+            ),
+            Waiting::Rolling {
+                done,
+                total,
+                instance,
+                why,
+            } => match instance {
+                Some(i) => write!(f, "rollout {done} of {total}: {i}: {why}"),
+                None => write!(f, "rollout {done} of {total}: {why}"),
+            },
+            Waiting::Scaling {
+                shards,
+                target,
+                slots_left,
+                why,
+            } => write!(
+                f,
+                "scaling {shards} → {target} shards ({slots_left} slots left to move): {why}"
             ),
         }
     }

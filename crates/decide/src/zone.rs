@@ -146,6 +146,13 @@ impl ZoneTracker {
         }
     }
 
+    /// New windows from an edited spec (node-timeout, detection); what it saw is kept, so a
+    /// loss being confirmed goes on being confirmed.
+    pub fn set_windows(&mut self, confirm: Duration, hold: HoldDownConfig) {
+        self.confirm_ms = ms(confirm);
+        self.hold = hold;
+    }
+
     /// Feed one snapshot taken at `now_ms`; records losses and returns in `memory` and returns
     /// every zone's report, in snapshot zone order.
     pub fn update(&mut self, snap: &mut Snapshot, now_ms: u64, memory: &mut Memory) -> ZoneStates {

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use redis_stretch_api::{Detection, FailbackPolicy, FailoverPolicy};
 use redis_stretch_decide::{
-    decide, Action, ActionKind, Decision, HoldDown, Input, Intent, NodeState, Partition,
-    PartitionChange, Policy, Seen, SideRule, Snapshot, Waiting, ZoneState, ZoneStates, FENCE_SHUT,
+    decide, Action, ActionKind, AuthSeen, Decision, HoldDown, Input, Intent, NodeState, Partition,
+    PartitionChange, PasswordRef, Policy, Restarting, Rollout, Seen, SideRule, Snapshot, Waiting,
+    ZoneState, ZoneStates, FENCE_SHUT,
 };
 use redis_stretch_model::{NodeAddr, Role, ServerFlavour, SlotRange};
 
@@ -57,6 +58,10 @@ fn node(
         link_down_s: None,
         syncing: false,
         no_failover: Some(false),
+        restart_for: None,
+        leaving: false,
+        open_slots: Vec::new(),
+        auth: None,
         repl_offset: Some(1000),
         cluster_state: Some(redis_stretch_model::ClusterState::Ok),
         slots_assigned: Some(16384),
@@ -67,6 +72,7 @@ fn node(
         server: Some(ServerFlavour::Redis),
         version: Some("7.0.15".into()),
         availability_zone: None,
+        live_config: Default::default(),
         current_epoch: Some(6),
         clock_ms: None,
         flagged_fail_by: 0,
@@ -210,6 +216,9 @@ fn policy(failover: FailoverPolicy) -> Policy {
         detection: Detection::Safe,
         node_timeout_ms: 2000,
         preferred_side: None,
+        server: redis_stretch_api::ServerFlavour::Redis,
+        live_config: Vec::new(),
+        shards: 3,
     }
 }
 
@@ -238,6 +247,8 @@ fn input<'a>(s: &'a Snapshot, z: &'a ZoneStates, p: &'a Policy) -> Input<'a> {
         promoted: &[],
         stale: &[],
         healthy_for_ms: u64::MAX,
+        rollout: None,
+        migration: None,
     }
 }
 
@@ -1238,6 +1249,7 @@ fn a_restarted_engine_keeps_a_chosen_side_while_the_cut_stands() {
     let d = decide(&Input {
         partition: Some(&memory),
         healthy_for_ms: 0,
+        rollout: None,
         ..input(&s, &z, &p)
     });
     assert_eq!(d.partition, None, "not healed: {:?}", d.waiting_for);
@@ -1629,4 +1641,785 @@ fn an_engine_clock_ahead_of_the_instances_sees_no_cut() {
         "{:?}",
         d.waiting_for
     );
+}
+
+// Rollouts (issue 17).
+
+fn outdate(s: &mut Snapshot, names: &[&str]) {
+    for n in names {
+        get(s, n).restart_for = Some("server Redis → Valkey".into());
+    }
+}
+
+#[test]
+fn a_rollout_restarts_one_replica_at_a_time_while_its_master_serves() {
+    let mut s = seed();
+    outdate(&mut s, &["m1", "m2", "m3", "r1", "r2", "r3"]);
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(OK, OK);
+    let d = run(&s, &z, &p, Intent::Auto);
+    // m1's fence counts r1: opened first, so that the shard keeps taking writes while its
+    // replica restarts (the repairs close it again once r1 is back).
+    assert_eq!(
+        summary(&d),
+        vec![vec!["unfence@7000"], vec!["restart@7004"]],
+        "{d:?}"
+    );
+    let a = d.actions().last().unwrap();
+    assert!(matches!(&a.kind, ActionKind::Restart { instance, .. } if instance == "r1"));
+}
+
+#[test]
+fn a_rollout_restarts_nothing_while_a_replica_syncs_or_an_instance_is_down() {
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(OK, OK);
+    let mut s = seed();
+    outdate(&mut s, &["m1", "m2", "m3", "r2", "r3"]);
+    // r1, restarted, is syncing (and unelectable, as it starts): the next waits.
+    get(&mut s, "r1").syncing = true;
+    get(&mut s, "r1").no_failover = Some(true);
+    let d = run(&s, &z, &p, Intent::Auto);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(
+        matches!(&d.waiting_for, Some(Waiting::Rolling { instance: Some(i), .. }) if i == "r1"),
+        "{d:?}"
+    );
+    // r2 does not answer: nothing restarts either.
+    let mut s = seed();
+    outdate(&mut s, &["m1", "m2", "m3", "r1", "r3"]);
+    get(&mut s, "r2").reachable = false;
+    let d = run(&s, &z, &p, Intent::Auto);
+    assert!(
+        !d.actions()
+            .any(|a| matches!(a.kind, ActionKind::Restart { .. })),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_rollout_hands_a_masters_slots_across_before_restarting_it() {
+    let mut s = seed();
+    // Every replica done: the masters are next, each by a graceful failover to its replica in
+    // the other zone, never restarted as a master.
+    outdate(&mut s, &["m1", "m2", "m3"]);
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(OK, OK);
+    let d = run(&s, &z, &p, Intent::Auto);
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7004"]], "{d:?}");
+}
+
+#[test]
+fn a_rollout_waits_for_a_restarting_instance_to_come_back_current() {
+    let mut s = seed();
+    outdate(&mut s, &["m1", "m2", "m3", "r2", "r3"]);
+    // The memory says r1 was restarted; it is back but its link is not up yet.
+    get(&mut s, "r1").link_up = Some(false);
+    get(&mut s, "r1").link_down_s = None;
+    let rollout = Rollout {
+        started_ms: NOW_MS - 5_000,
+        done: vec![],
+        restarting: Some(Restarting {
+            instance: "r1".into(),
+            since_ms: NOW_MS - 1_000,
+        }),
+    };
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(OK, OK);
+    let d = decide(&Input {
+        rollout: Some(&rollout),
+        ..input(&s, &z, &p)
+    });
+    assert!(
+        !d.actions()
+            .any(|a| matches!(a.kind, ActionKind::Restart { .. })),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_zone_lost_mid_rollout_is_taken_over_first() {
+    let mut s = seed();
+    outdate(&mut s, &["m1", "m2", "m3", "r2", "r3"]);
+    go_dark(&mut s, "dc-a");
+    let p = policy(FailoverPolicy::Automatic);
+    let z = zones(DARK, OK);
+    let d = run(&s, &z, &p, Intent::Auto);
+    assert!(d.actions().any(|a| a.is_promotion()), "{d:?}");
+    assert!(
+        !d.actions()
+            .any(|a| matches!(a.kind, ActionKind::Restart { .. })),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_server_change_the_data_does_not_allow_is_refused_with_the_reason() {
+    let mut s = seed();
+    outdate(&mut s, &["m1", "m2", "m3", "r1", "r2", "r3"]);
+    for n in &mut s.nodes {
+        n.server = Some(redis_stretch_api::ServerFlavour::Redis);
+        n.version = Some("7.4.2".into());
+    }
+    let p = Policy {
+        server: redis_stretch_api::ServerFlavour::Valkey,
+        ..policy(FailoverPolicy::Automatic)
+    };
+    let z = zones(OK, OK);
+    let d = run(&s, &z, &p, Intent::Auto);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(d.notes.iter().any(|n| n.contains("RDB format 12")), "{d:?}");
+}
+
+// ---- live config ----
+
+fn with_config(s: &mut Snapshot, name: &str, value: &str) {
+    for n in s.nodes.iter_mut().filter(|n| n.reachable) {
+        n.live_config.insert(name.to_owned(), value.to_owned());
+    }
+}
+
+fn live_policy(settings: &[(&str, &str)]) -> Policy {
+    Policy {
+        live_config: settings
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..policy(FailoverPolicy::Automatic)
+    }
+}
+
+fn set_configs(d: &Decision) -> Vec<String> {
+    d.actions()
+        .filter_map(|a| match &a.kind {
+            ActionKind::SetConfig { name, value } => {
+                Some(format!("{name}={value}@{}", a.node.port))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_changed_maxmemory_is_set_on_every_instance() {
+    let mut s = seed();
+    with_config(&mut s, "maxmemory", "0");
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &live_policy(&[("maxmemory", "1gb")]),
+        Intent::Auto,
+    );
+    let mut got = set_configs(&d);
+    got.sort();
+    let want: Vec<String> = (7000..7006).map(|p| format!("maxmemory=1gb@{p}")).collect();
+    assert_eq!(got, want);
+    // Concurrently, in one step, beside the healthy cluster's usual wait.
+    assert_eq!(d.steps.len(), 1);
+    assert_eq!(d.waiting_for, Some(Waiting::AsPreferred));
+}
+
+#[test]
+fn live_values_that_only_look_different_are_left_alone() {
+    let mut s = seed();
+    // What CONFIG GET prints for what the spec says: bytes for sizes, `""` for no save.
+    with_config(&mut s, "maxmemory", "1073741824");
+    with_config(&mut s, "repl-backlog-size", "67108864");
+    with_config(&mut s, "save", "");
+    with_config(&mut s, "maxmemory-policy", "noeviction");
+    let p = live_policy(&[
+        ("maxmemory", "1gb"),
+        ("repl-backlog-size", "64mb"),
+        ("save", ""),
+        ("maxmemory-policy", "noeviction"),
+    ]);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(d.is_settled());
+}
+
+#[test]
+fn only_the_instance_that_differs_is_set() {
+    let mut s = seed();
+    with_config(&mut s, "maxmemory-policy", "noeviction");
+    // A person's CONFIG SET, or an instance restarted from an older redis.conf.
+    get(&mut s, "r2")
+        .live_config
+        .insert("maxmemory-policy".into(), "allkeys-lru".into());
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &live_policy(&[("maxmemory-policy", "noeviction")]),
+        Intent::Auto,
+    );
+    let port = get(&mut s, "r2").addr.as_ref().map(|a| a.port);
+    assert_eq!(
+        set_configs(&d),
+        vec![format!("maxmemory-policy=noeviction@{}", port.unwrap_or(0))]
+    );
+}
+
+#[test]
+fn a_setting_the_server_does_not_report_is_never_set_blind() {
+    // Not observed (an older engine's snapshot) or unknown to this server.
+    let d = run(
+        &seed(),
+        &zones(OK, OK),
+        &live_policy(&[("maxmemory", "1gb")]),
+        Intent::Auto,
+    );
+    assert!(set_configs(&d).is_empty(), "{d:?}");
+}
+
+#[test]
+fn live_config_waits_while_a_zone_is_lost() {
+    let mut s = seed();
+    with_config(&mut s, "maxmemory", "0");
+    go_dark(&mut s, "dc-b");
+    let d = run(
+        &s,
+        &zones(OK, DARK),
+        &live_policy(&[("maxmemory", "1gb")]),
+        Intent::Auto,
+    );
+    assert!(set_configs(&d).is_empty(), "{d:?}");
+    assert!(d.actions().any(|a| a.kind() == "force-failover"));
+}
+
+#[test]
+fn live_config_waits_for_the_repairs() {
+    let mut s = seed();
+    with_config(&mut s, "maxmemory", "0");
+    // A fence missing on a master: a repair, done first.
+    get(&mut s, "m1").fence = Some(0);
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &live_policy(&[("maxmemory", "1gb")]),
+        Intent::Auto,
+    );
+    assert!(!d.is_empty());
+    assert!(set_configs(&d).is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_break_glass_command_leaves_live_config_to_the_engine() {
+    let mut s = seed();
+    with_config(&mut s, "maxmemory", "0");
+    let d = run(
+        &s,
+        &zones(OK, OK),
+        &live_policy(&[("maxmemory", "1gb")]),
+        Intent::Failback,
+    );
+    assert!(set_configs(&d).is_empty(), "{d:?}");
+}
+
+// Password rotation (rules/credentials.rs): one row per stage, each snapshot what the engine
+// observes of every instance's passwords.
+
+/// Every instance as a rotation from an old password to a new one leaves it at `stage`.
+fn rotating(stage: AuthSeen) -> Snapshot {
+    let mut s = seed();
+    for n in &mut s.nodes {
+        n.auth = Some(stage.clone());
+    }
+    s
+}
+
+/// Before the rotation: the engine has just been given [new, old]; instances know the old one.
+const OLD_ONLY: AuthSeen = AuthSeen {
+    engine_uses: PasswordRef::Previous,
+    holds_current: false,
+    holds_previous: Some(true),
+    others: 0,
+    masterauth: Some(PasswordRef::Previous),
+};
+
+fn rotation(s: &Snapshot, z: &ZoneStates) -> Decision {
+    run(s, z, &policy(FailoverPolicy::Automatic), Intent::Auto)
+}
+
+#[test]
+fn rotation_first_adds_the_new_password_everywhere_never_resetting_the_old() {
+    assert_eq!(rotating(OLD_ONLY).rotation_progress(), Some((0, 6)));
+    let d = rotation(&rotating(OLD_ONLY), &zones(OK, OK));
+    assert_eq!(summary(&d).len(), 1, "{d:?}");
+    assert_eq!(d.actions().count(), 6);
+    assert!(d.actions().all(|a| a.kind
+        == ActionKind::AddPassword {
+            password: PasswordRef::Current
+        }));
+}
+
+#[test]
+fn rotation_adds_the_new_password_to_the_instances_that_answer_while_one_is_down() {
+    let mut s = rotating(OLD_ONLY);
+    s.nodes[5].reachable = false;
+    let d = rotation(&s, &zones(OK, OK));
+    assert_eq!(d.actions().count(), 5, "{d:?}");
+    assert!(d.actions().all(|a| a.kind() == "add-password"));
+}
+
+#[test]
+fn rotation_sets_masterauth_only_once_every_instance_accepts_the_new_password() {
+    let both = AuthSeen {
+        holds_current: true,
+        ..OLD_ONLY
+    };
+    let mut s = rotating(both.clone());
+    // One instance still to be given the new password: masterauth waits for it (a replica
+    // with the new masterauth could not sync from a master without it).
+    s.nodes[0].auth = Some(OLD_ONLY);
+    let d = rotation(&s, &zones(OK, OK));
+    assert_eq!(summary(&d), vec![vec!["add-password@7000"]]);
+
+    let d = rotation(&rotating(both), &zones(OK, OK));
+    assert_eq!(d.actions().count(), 6, "{d:?}");
+    assert!(d.actions().all(|a| a.kind
+        == ActionKind::SetMasterAuth {
+            password: PasswordRef::Current
+        }));
+}
+
+#[test]
+fn rotation_waits_for_a_silent_instance_before_masterauth_and_the_drop() {
+    let both = AuthSeen {
+        holds_current: true,
+        ..OLD_ONLY
+    };
+    let mut s = rotating(both);
+    s.nodes[4].reachable = false;
+    s.nodes[4].auth = None;
+    let d = rotation(&s, &zones(OK, OK));
+    assert!(
+        !d.actions().any(|a| a.kind.password().is_some()),
+        "nothing of the rotation while an instance may still know only the old one: {d:?}"
+    );
+}
+
+#[test]
+fn rotation_drops_the_old_password_once_the_engine_uses_the_new_one_everywhere() {
+    let switched = AuthSeen {
+        holds_current: true,
+        masterauth: Some(PasswordRef::Current),
+        ..OLD_ONLY
+    };
+    // The engine still on the old password with one instance: it reconnects first.
+    let mut s = rotating(AuthSeen {
+        engine_uses: PasswordRef::Current,
+        ..switched.clone()
+    });
+    s.nodes[2].auth = Some(switched);
+    let d = rotation(&s, &zones(OK, OK));
+    assert!(!d.actions().any(|a| a.kind() == "drop-password"), "{d:?}");
+    assert!(!s.rotation_done());
+
+    let ready = AuthSeen {
+        engine_uses: PasswordRef::Current,
+        holds_current: true,
+        masterauth: Some(PasswordRef::Current),
+        ..OLD_ONLY
+    };
+    let d = rotation(&rotating(ready.clone()), &zones(OK, OK));
+    assert_eq!(d.actions().count(), 6, "{d:?}");
+    assert!(d.actions().all(|a| a.kind
+        == ActionKind::DropPassword {
+            password: PasswordRef::Previous
+        }));
+
+    let done = AuthSeen {
+        holds_previous: Some(false),
+        ..ready
+    };
+    let s = rotating(done);
+    assert!(s.rotation_done());
+    assert_eq!(s.rotation_progress(), None, "done: nothing to say");
+    let d = rotation(&s, &zones(OK, OK));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(d.waiting_for, Some(Waiting::AsPreferred));
+}
+
+#[test]
+fn rotation_leaves_passwords_that_are_not_the_engines_alone_and_needs_nothing_when_settled() {
+    let settled = AuthSeen {
+        engine_uses: PasswordRef::Current,
+        holds_current: true,
+        holds_previous: None,
+        others: 1,
+        masterauth: Some(PasswordRef::Current),
+    };
+    let d = rotation(&rotating(settled.clone()), &zones(OK, OK));
+    assert!(d.is_empty(), "{d:?}");
+    // A masterauth someone changed by hand is put back to the engine's password.
+    let mut s = rotating(settled);
+    s.nodes[3].auth.as_mut().unwrap().masterauth = None;
+    let d = rotation(&s, &zones(OK, OK));
+    assert_eq!(summary(&d), vec![vec!["set-masterauth@7003"]]);
+}
+
+#[test]
+fn rotation_pauses_while_a_zone_is_dark_and_the_takeover_comes_first() {
+    let mut s = rotating(OLD_ONLY);
+    go_dark(&mut s, "dc-a");
+    let d = rotation(&s, &zones(DARK, OK));
+    assert!(d.actions().any(|a| a.kind() == "takeover"), "{d:?}");
+    assert!(!d.actions().any(|a| a.kind.password().is_some()), "{d:?}");
+}
+
+#[test]
+fn actions_of_a_rotation_carry_no_password() {
+    let d = rotation(&rotating(OLD_ONLY), &zones(OK, OK));
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(
+        json.contains(r#""action":"add-password","password":"current""#),
+        "{json}"
+    );
+}
+
+/// The rotation run to its end on a small model of the servers' passwords, one instance silent
+/// for the first passes: after every step the engine can still reach every instance (each
+/// holds a password the engine has) and every instance's masterauth is accepted by every
+/// other (a replica re-syncing from any master gets in), and it ends with the old password gone.
+#[test]
+fn rotation_run_to_the_end_never_locks_out_the_engine_or_a_replica() {
+    #[derive(Clone, Copy)]
+    struct Held {
+        current: bool,
+        previous: bool,
+        masterauth: PasswordRef,
+    }
+    let mut model = [Held {
+        current: false,
+        previous: true,
+        masterauth: PasswordRef::Previous,
+    }; 6];
+    let holds = |h: &Held, p: PasswordRef| match p {
+        PasswordRef::Current => h.current,
+        PasswordRef::Previous => h.previous,
+    };
+    for pass in 0..20 {
+        let mut s = seed();
+        for (n, h) in s.nodes.iter_mut().zip(&model) {
+            n.auth = Some(AuthSeen {
+                // The pool tries the current password first.
+                engine_uses: if h.current {
+                    PasswordRef::Current
+                } else {
+                    PasswordRef::Previous
+                },
+                holds_current: h.current,
+                holds_previous: Some(h.previous),
+                others: 0,
+                masterauth: Some(h.masterauth),
+            });
+        }
+        // r2 does not answer for the first three passes.
+        if pass < 3 {
+            s.nodes[5].reachable = false;
+            s.nodes[5].auth = None;
+        }
+        if s.rotation_done() {
+            assert!(model.iter().all(|h| h.current && !h.previous));
+            return;
+        }
+        let d = rotation(&s, &zones(OK, OK));
+        for a in d.actions() {
+            let i = s
+                .nodes
+                .iter()
+                .position(|n| n.addr.as_ref() == Some(&a.node))
+                .unwrap();
+            match a.kind {
+                ActionKind::AddPassword { password } => {
+                    assert_eq!(password, PasswordRef::Current);
+                    model[i].current = true;
+                }
+                ActionKind::DropPassword { password } => {
+                    assert_eq!(password, PasswordRef::Previous);
+                    model[i].previous = false;
+                }
+                ActionKind::SetMasterAuth { password } => model[i].masterauth = password,
+                ref other => panic!("not a rotation action: {other:?}"),
+            }
+        }
+        for h in &model {
+            assert!(h.current || h.previous, "the engine is locked out");
+            assert!(
+                model.iter().all(|m| holds(m, h.masterauth)),
+                "a replica could not authenticate to some master"
+            );
+        }
+    }
+    panic!("the rotation did not finish in 20 passes");
+}
+
+// ---- Scaling (rules/scale.rs) ----
+
+/// The seed plus six fresh instances (masters of nothing, met), as `local scale --shards 6`
+/// leaves them before the engine acts.
+fn seed_with_new() -> Snapshot {
+    let mut s = seed();
+    for (k, (name, zone)) in [
+        ("a3", "dc-a"),
+        ("a4", "dc-a"),
+        ("a5", "dc-a"),
+        ("b3", "dc-b"),
+        ("b4", "dc-b"),
+        ("b5", "dc-b"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut n = node(name, zone, 7100 + k as u16, Role::Master, None, None, 0);
+        n.fence = Some(0);
+        s.nodes.push(n);
+    }
+    mesh(&mut s);
+    s
+}
+
+fn six(p: &mut Policy) {
+    p.shards = 6;
+    p.preferred = vec![("dc-a".into(), 4), ("dc-b".into(), 2)];
+}
+
+#[test]
+fn scale_out_keeps_new_masters_by_zone_deficit_and_pairs_the_rest_across() {
+    let s = seed_with_new();
+    let mut p = policy(FailoverPolicy::Automatic);
+    six(&mut p);
+    let d = decide(&input(&s, &zones(OK, OK), &p));
+    // dc-a lacks 2 masters, dc-b 1: a3, a4 and b3 stay masters; a5, b4, b5 become their
+    // replicas in the other zone.
+    let rep: Vec<(String, String)> = d
+        .actions()
+        .filter_map(|a| match &a.kind {
+            ActionKind::Replicate { master_id } => Some((a.node_id.clone(), master_id.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rep.len(), 3, "{d:#?}");
+    for (r, m) in &rep {
+        assert!(
+            [id("a3"), id("a4"), id("b3")].contains(m),
+            "{r} replicates {m}"
+        );
+        let zone = |x: &str| if x == id("a5") { "dc-a" } else { "dc-b" };
+        let mzone = if *m == id("b3") { "dc-b" } else { "dc-a" };
+        assert_ne!(zone(r), mzone, "a replica across");
+    }
+    assert!(!d
+        .actions()
+        .any(|a| matches!(a.kind, ActionKind::MoveSlots { .. })));
+}
+
+/// Instances that arrive one at a time (a StatefulSet's pods, `OrderedReady`): a new master
+/// already given a replica stays a new master when a later instance sorts before it, so that
+/// no replica ends up following a node that became a replica itself.
+#[test]
+fn a_new_master_with_its_replica_stays_one_when_more_instances_arrive() {
+    let mut p = policy(FailoverPolicy::Automatic);
+    six(&mut p);
+    // a3 is not there yet: a4, a5 and b3 stay masters; b4, b5 follow a4, a5.
+    let mut s = seed_with_new();
+    s.nodes.retain(|n| n.name.as_deref() != Some("a3"));
+    mesh(&mut s);
+    let d = decide(&input(&s, &zones(OK, OK), &p));
+    let rep = |d: &redis_stretch_decide::Decision| -> Vec<(String, String)> {
+        d.actions()
+            .filter_map(|a| match &a.kind {
+                ActionKind::Replicate { master_id } => Some((a.node_id.clone(), master_id.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = rep(&d);
+    assert!(first.contains(&(id("b4"), id("a4"))), "{first:?}");
+    assert!(first.contains(&(id("b5"), id("a5"))), "{first:?}");
+    // Done; then a3 arrives, and sorts before a4 and a5.
+    let mut s = seed_with_new();
+    for (r, m) in [("b4", "a4"), ("b5", "a5")] {
+        let n = get(&mut s, r);
+        n.role = Some(Role::Replica);
+        n.master_id = Some(id(m));
+        n.link_up = Some(true);
+    }
+    mesh(&mut s);
+    let then = rep(&decide(&input(&s, &zones(OK, OK), &p)));
+    assert_eq!(
+        then,
+        vec![(id("a3"), id("b3"))],
+        "a3 follows b3, a4 and a5 stay masters"
+    );
+}
+
+/// The new masters with their replicas across, current.
+fn paired() -> Snapshot {
+    let mut s = seed_with_new();
+    for (r, m) in [("b4", "a3"), ("b5", "a4"), ("a5", "b3")] {
+        let n = get(&mut s, r);
+        n.role = Some(Role::Replica);
+        n.master_id = Some(id(m));
+        n.link_up = Some(true);
+        n.fence = Some(1);
+    }
+    mesh(&mut s);
+    s
+}
+
+#[test]
+fn scale_out_plans_an_even_share_for_six_and_moves_the_first_batch() {
+    let s = paired();
+    let mut p = policy(FailoverPolicy::Automatic);
+    six(&mut p);
+    let d = decide(&input(&s, &zones(OK, OK), &p));
+    let Some(redis_stretch_decide::MigrationChange::Planned(plan)) = &d.migration else {
+        panic!("no plan: {d:#?}");
+    };
+    // Half the slots move: each of the three new shards gets its share.
+    assert_eq!(plan.total(), 8191, "{plan:#?}");
+    let to: Vec<&String> = plan.moves.iter().map(|m| &m.to).collect();
+    assert_eq!(to, vec![&id("a3"), &id("a4"), &id("b3")]);
+    let moves: Vec<&Action> = d
+        .actions()
+        .filter(|a| matches!(a.kind, ActionKind::MoveSlots { .. }))
+        .collect();
+    assert_eq!(moves.len(), 1, "one batch a pass");
+    let ActionKind::MoveSlots {
+        to_id,
+        slots,
+        to_replica,
+        method,
+        ..
+    } = &moves[0].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(moves[0].node_id, id("m1"), "from the first slot's owner");
+    assert_eq!(to_id, &id("a3"));
+    assert_eq!(slots.iter().map(SlotRange::len).sum::<usize>(), 64);
+    assert!(to_replica.is_some(), "the receiver's replica across");
+    assert_eq!(*method, redis_stretch_model::MigrationMethod::Classic);
+    assert!(matches!(d.waiting_for, Some(Waiting::Scaling { .. })));
+}
+
+#[test]
+fn a_new_master_takes_no_slots_before_its_replica_across_is_current() {
+    let mut s = paired();
+    get(&mut s, "b4").link_up = Some(false);
+    get(&mut s, "b4").link_down_s = Some(1);
+    mesh(&mut s);
+    let mut p = policy(FailoverPolicy::Automatic);
+    six(&mut p);
+    let d = decide(&input(&s, &zones(OK, OK), &p));
+    assert!(
+        !d.actions()
+            .any(|a| matches!(a.kind, ActionKind::MoveSlots { .. })),
+        "{d:#?}"
+    );
+    assert!(
+        matches!(d.waiting_for, Some(Waiting::Scaling { .. })),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn a_slot_left_open_is_closed_before_anything_moves() {
+    let mut s = paired();
+    get(&mut s, "a3").open_slots = vec![redis_stretch_decide::OpenSlot {
+        slot: 2731,
+        importing: true,
+        peer: id("m1"),
+    }];
+    let mut p = policy(FailoverPolicy::Automatic);
+    six(&mut p);
+    let d = decide(&input(&s, &zones(OK, OK), &p));
+    let closes: Vec<&Action> = d.actions().collect();
+    assert_eq!(closes.len(), 1, "{d:#?}");
+    assert_eq!(closes[0].node_id, id("a3"));
+    assert!(matches!(
+        &closes[0].kind,
+        ActionKind::CloseSlot { slot: 2731, owner_id, .. } if *owner_id == id("m1")
+    ));
+}
+
+#[test]
+fn a_dark_zone_comes_before_the_migration() {
+    let mut s = paired();
+    go_dark(&mut s, "dc-a");
+    let mut p = policy(FailoverPolicy::Automatic);
+    six(&mut p);
+    let plan = redis_stretch_decide::Migration {
+        started_ms: NOW_MS,
+        shards: 6,
+        moves: vec![redis_stretch_decide::SlotMove {
+            to: id("a3"),
+            slots: vec![SlotRange {
+                start: 2731,
+                end: 5460,
+            }],
+        }],
+        in_flight: Vec::new(),
+    };
+    let d = decide(&Input {
+        migration: Some(&plan),
+        ..input(&s, &zones(DARK, OK), &p)
+    });
+    assert!(
+        d.actions().all(|a| !matches!(
+            a.kind,
+            ActionKind::MoveSlots { .. } | ActionKind::Sweep { .. }
+        )),
+        "{d:#?}"
+    );
+    assert!(
+        d.actions().any(Action::is_promotion),
+        "the takeover: {d:#?}"
+    );
+}
+
+#[test]
+fn scale_in_retires_leaving_instances_once_they_serve_nothing() {
+    // The seed, plus three leaving instances: an emptied master and two replicas.
+    let mut s = seed();
+    let mut a3 = node("a3", "dc-a", 7100, Role::Master, None, None, 0);
+    a3.leaving = true;
+    a3.fence = Some(0);
+    let mut b3 = node("b3", "dc-b", 7101, Role::Replica, Some("a3"), None, 0);
+    b3.leaving = true;
+    s.nodes.extend([a3, b3]);
+    mesh(&mut s);
+    let p = policy(FailoverPolicy::Automatic);
+    let d = decide(&input(&s, &zones(OK, OK), &p));
+    let retired: Vec<&str> = d
+        .actions()
+        .filter_map(|a| match &a.kind {
+            ActionKind::Retire {
+                instance,
+                forget_on,
+            } => {
+                assert_eq!(forget_on.len(), 6, "every instance that stays forgets it");
+                Some(instance.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retired, vec!["a3", "b3"], "{d:#?}");
+
+    // A leaving master that still serves slots gives them away first.
+    let mut s = seed();
+    get(&mut s, "m3").leaving = true;
+    get(&mut s, "r3").leaving = true;
+    let mut p = policy(FailoverPolicy::Automatic);
+    p.shards = 2;
+    p.preferred = vec![("dc-a".into(), 2), ("dc-b".into(), 0)];
+    let d = decide(&input(&s, &zones(OK, OK), &p));
+    assert!(
+        d.actions()
+            .any(|a| matches!(a.kind, ActionKind::MoveSlots { .. }) && a.node_id == id("m3")),
+        "{d:#?}"
+    );
+    assert!(!d
+        .actions()
+        .any(|a| matches!(a.kind, ActionKind::Retire { .. })));
 }

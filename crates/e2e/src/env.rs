@@ -56,7 +56,12 @@ impl Env {
 
     /// Register the seed's six nodes and start running their pods.
     pub async fn start_kubelet(&mut self) -> Result<()> {
-        let k = Kubelet::start(self.client.clone(), seed_nodes(ZONE_LABEL), self.cp.dir()).await?;
+        self.start_kubelet_with(seed_nodes(ZONE_LABEL)).await
+    }
+
+    /// Register `nodes` and start running their pods.
+    pub async fn start_kubelet_with(&mut self, nodes: Vec<crate::kubelet::NodeSpec>) -> Result<()> {
+        let k = Kubelet::start(self.client.clone(), nodes, self.cp.dir()).await?;
         self.kubelet = Some(k);
         Ok(())
     }

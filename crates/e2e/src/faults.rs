@@ -76,6 +76,8 @@ impl<'a> KubeFaults<'a> {
                 zone: zones.get(&node).cloned().unwrap_or_default(),
                 addr: NodeAddr::new(ip, 6379),
                 server_name: None,
+                restart_for: None,
+                leaving: false,
             });
         }
         let zone_names = spec.zones.iter().map(|z| z.name.clone()).collect();

@@ -16,6 +16,8 @@ pub mod error;
 pub mod faults;
 pub mod kubelet;
 pub mod operator;
+pub mod rollout;
+pub mod scale;
 pub mod timeline;
 pub mod wait;
 

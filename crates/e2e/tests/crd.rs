@@ -108,7 +108,7 @@ async fn crd_installs_and_cel_rejects_invalid_resources_server_side() {
         "spec.tls.secretName is required",
     );
 
-    // Updates: the immutable fields stay, masters may move between zones.
+    // Updates: the immutable fields stay; masters may move between zones, shards may change.
     let update = |spec: Value| {
         let api = api.clone();
         async move {
@@ -131,10 +131,14 @@ async fn crd_installs_and_cel_rejects_invalid_resources_server_side() {
             }
         }
     };
+    // Shards change (the engine scales) with the preferred masters, never without them.
+    let mut spec = seed_spec();
+    spec["shards"] = json!(4);
+    rejected(update(spec).await, "must add up to spec.shards");
     let mut spec = seed_spec();
     spec["shards"] = json!(4);
     spec["zones"][0]["preferredMasters"] = json!(3);
-    rejected(update(spec).await, "spec.shards cannot be changed");
+    update(spec).await.unwrap();
 
     let mut spec = seed_spec();
     spec["zones"][1]["name"] = json!("dc-c");
@@ -143,6 +147,31 @@ async fn crd_installs_and_cel_rejects_invalid_resources_server_side() {
     let mut spec = seed_spec();
     spec["placement"]["mode"] = json!("ZoneAware");
     rejected(update(spec).await, "spec.placement cannot be changed");
+
+    // What ends up in the StatefulSets' volumeClaimTemplates (the server defaults
+    // persistence: off, 8Gi, no StorageClass).
+    let mut spec = seed_spec();
+    spec["redis"] = json!({"persistence": {"enabled": true}});
+    rejected(
+        update(spec).await,
+        "spec.redis.persistence.enabled cannot be changed",
+    );
+    let mut spec = seed_spec();
+    spec["redis"] = json!({"persistence": {"size": "20Gi"}});
+    rejected(
+        update(spec).await,
+        "spec.redis.persistence.size cannot be changed",
+    );
+    let mut spec = seed_spec();
+    spec["redis"] = json!({"persistence": {"storageClassName": "fast"}});
+    rejected(
+        update(spec).await,
+        "spec.redis.persistence.storageClassName cannot be changed",
+    );
+    // Live settings may change.
+    let mut spec = seed_spec();
+    spec["redis"] = json!({"maxmemory": "1gb", "maxmemoryPolicy": "allkeys-lru"});
+    update(spec).await.unwrap();
 
     let mut spec = seed_spec();
     spec["zones"][0]["preferredMasters"] = json!(1);

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use redis_stretch_decide::{Action, ActionKind, Decision};
 
-use crate::Pool;
+use crate::{Platform, Pool};
 
 /// What became of one action.
 #[derive(Clone, Debug, Serialize)]
@@ -23,10 +23,11 @@ pub struct ActionResult {
 
 /// Run every step of `decision`; stops after a step in which anything failed, since later
 /// steps assume earlier ones (unfence before takeover, takeover before bump).
-pub async fn act(decision: &Decision, pool: &Pool) -> Vec<ActionResult> {
+pub async fn act(decision: &Decision, pool: &Pool, platform: &dyn Platform) -> Vec<ActionResult> {
     let mut out = Vec::new();
     for step in &decision.steps {
-        let results = futures_util::future::join_all(step.iter().map(|a| run(a, pool))).await;
+        let results =
+            futures_util::future::join_all(step.iter().map(|a| run(a, pool, platform))).await;
         let failed = results.iter().any(|o| !o.ok);
         crash_point(&results);
         out.extend(results);
@@ -46,16 +47,23 @@ pub async fn act(decision: &Decision, pool: &Pool) -> Vec<ActionResult> {
 /// process.
 pub const CRASH_AFTER_ENV: &str = "REDIS_STRETCH_CRASH_AFTER";
 
-fn crash_point(results: &[ActionResult]) {
-    use std::sync::atomic::{AtomicU32, Ordering};
+/// `KIND[:N]` from [`CRASH_AFTER_ENV`], read once per process.
+fn crash_env() -> Option<&'static (String, u32)> {
     use std::sync::OnceLock;
     static POINT: OnceLock<Option<(String, u32)>> = OnceLock::new();
+    POINT
+        .get_or_init(|| {
+            let v = std::env::var(CRASH_AFTER_ENV).ok()?;
+            let (kind, n) = v.split_once(':').unwrap_or((v.as_str(), "1"));
+            Some((kind.to_owned(), n.parse().unwrap_or(1)))
+        })
+        .as_ref()
+}
+
+fn crash_point(results: &[ActionResult]) {
+    use std::sync::atomic::{AtomicU32, Ordering};
     static SEEN: AtomicU32 = AtomicU32::new(0);
-    let Some((kind, nth)) = POINT.get_or_init(|| {
-        let v = std::env::var(CRASH_AFTER_ENV).ok()?;
-        let (kind, n) = v.split_once(':').unwrap_or((v.as_str(), "1"));
-        Some((kind.to_owned(), n.parse().unwrap_or(1)))
-    }) else {
+    let Some((kind, nth)) = crash_env() else {
         return;
     };
     let hits = results
@@ -82,13 +90,86 @@ fn crash_point(results: &[ActionResult]) {
     }
 }
 
-async fn run(action: &Action, pool: &Pool) -> ActionResult {
+/// A crash point inside an action (`REDIS_STRETCH_CRASH_AFTER=LABEL[:N]`): the process ends
+/// the Nth time the action passes `label` (`move-slot-keys`: a slot's keys partly moved, the
+/// slot importing on the target and migrating on the source).
+pub(crate) fn crash_inside(label: &str) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    let Some((kind, nth)) = crash_env() else {
+        return;
+    };
+    if kind != label {
+        return;
+    }
+    let seen = SEEN.fetch_add(1, Ordering::SeqCst) + 1;
+    if seen >= *nth {
+        eprintln!(
+            "{CRASH_AFTER_ENV}={kind}:{nth}: exiting inside an action at {label} ({seen} so far); the step: {label}"
+        );
+        std::process::exit(86);
+    }
+}
+
+async fn run(action: &Action, pool: &Pool, platform: &dyn Platform) -> ActionResult {
     let start = Instant::now();
-    let result = execute(action, pool).await;
-    if let Err(e) = &result {
-        if e.is_unreachable() {
-            pool.discard(e.node());
+    // A restart is the platform's (a process, a pod), not a command to Redis.
+    if let ActionKind::Restart { instance, .. } = &action.kind {
+        pool.discard(&action.node);
+        let result = platform.restart(instance).await;
+        return ActionResult {
+            action: action.clone(),
+            ok: result.is_ok(),
+            detail: match result {
+                Ok(s) => s,
+                Err(e) => format!("restarting {instance}: {e}"),
+            },
+            took_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+    }
+    // Leaving the cluster: forgotten by the rest, then retired by the platform.
+    if let ActionKind::Retire {
+        instance,
+        forget_on,
+    } = &action.kind
+    {
+        let result =
+            match crate::migrate::forget_everywhere(pool, &action.node, &action.node_id, forget_on)
+                .await
+            {
+                Ok(forgot) => platform
+                    .retire(instance)
+                    .await
+                    .map(|done| format!("{forgot}; {done}"))
+                    .map_err(|e| format!("retiring {instance}: {e}")),
+                Err(e) => Err(e.to_string()),
+            };
+        return ActionResult {
+            action: action.clone(),
+            ok: result.is_ok(),
+            detail: result.unwrap_or_else(|e| e),
+            took_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+    }
+    if let Some(which) = action.kind.password() {
+        if pool.secret(which).is_none() {
+            return ActionResult {
+                action: action.clone(),
+                ok: false,
+                detail: format!("the engine does not know {which}"),
+                took_ms: 0,
+            };
         }
+    }
+    let result = execute(action, pool).await;
+    match &result {
+        Err(e) if e.is_unreachable() => pool.discard(e.node()),
+        // The next pass reconnects with the current password, which the rotation needs
+        // before it drops the previous one.
+        Ok(_) if matches!(action.kind, ActionKind::AddPassword { .. }) => {
+            pool.discard(&action.node);
+        }
+        _ => {}
     }
     ActionResult {
         action: action.clone(),
@@ -159,7 +240,88 @@ async fn execute(action: &Action, pool: &Pool) -> Result<String, AdminError> {
             }
             .into())
         }
+        ActionKind::SetConfig { name, value } => {
+            c.config_set(name, value).await?;
+            Ok(format!("{name} set"))
+        }
+        // Handled in `run`, never sent to Redis.
+        ActionKind::Restart { .. } => Ok("restarted by the platform".into()),
+        // `run` checked that the pool has the password named.
+        ActionKind::AddPassword { password } | ActionKind::DropPassword { password } => {
+            let add = matches!(action.kind, ActionKind::AddPassword { .. });
+            match pool.secret(*password) {
+                Some(p) => c.acl_password("default", p, add).await?,
+                None => return Ok(format!("the engine does not know {password}")),
+            }
+            Ok(if add { "accepts it" } else { "refuses it" }.into())
+        }
+        ActionKind::SetMasterAuth { password } => {
+            match pool.secret(*password) {
+                Some(p) => c.config_set_secret("masterauth", p).await?,
+                None => return Ok(format!("the engine does not know {password}")),
+            }
+            Ok("masterauth set".into())
+        }
+        ActionKind::ReloadTls => reload_tls(&c).await,
+        ActionKind::MoveSlots {
+            to,
+            to_id,
+            slots,
+            others,
+            to_replica,
+            method,
+        } => {
+            crate::migrate::move_slots(
+                pool,
+                &crate::migrate::Move {
+                    from: &action.node,
+                    from_id: &action.node_id,
+                    to,
+                    to_id,
+                    to_replica: to_replica.as_ref(),
+                    others,
+                    slots,
+                    method: *method,
+                },
+            )
+            .await
+        }
+        ActionKind::CloseSlot {
+            slot,
+            owner,
+            owner_id,
+        } => crate::migrate::close_slot(pool, &action.node, *slot, owner, owner_id).await,
+        ActionKind::Sweep { slots } => crate::migrate::sweep(pool, &action.node, slots).await,
+        // Handled in `run`.
+        ActionKind::Retire { .. } => Ok("retired by the platform".into()),
     }
+}
+
+/// Set every TLS file setting in use to its own value, in one `CONFIG SET`: Redis 7.0.1+ and
+/// Valkey re-read the files and build a new context for new connections (Redis 7.0.0 skips an
+/// unchanged value: there only a restart loads a renewed certificate).
+async fn reload_tls(c: &redis_stretch_admin::AdminClient) -> Result<String, AdminError> {
+    let files = c
+        .config_get_many(&[
+            "tls-cert-file",
+            "tls-key-file",
+            "tls-ca-cert-file",
+            "tls-ca-cert-dir",
+            "tls-client-cert-file",
+            "tls-client-key-file",
+            "tls-dh-params-file",
+        ])
+        .await?;
+    let set: Vec<(&str, &str)> = files
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if set.is_empty() {
+        return Ok("no TLS files configured".into());
+    }
+    c.config_set_many(&set).await?;
+    Ok(format!("reloaded {}", set.len()))
 }
 
 /// Poll until the node reports itself master.

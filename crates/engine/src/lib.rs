@@ -5,7 +5,9 @@
 
 mod act;
 mod bootstrap;
+mod credentials;
 pub mod formation;
+mod migrate;
 mod observe;
 mod pool;
 mod runner;
@@ -14,7 +16,9 @@ pub use act::{act, ActionResult, CRASH_AFTER_ENV};
 pub use bootstrap::{bootstrap, wait_failover_ready, BootstrapError, BootstrapReport};
 pub use observe::{discover, observe};
 pub use pool::Pool;
-pub use runner::{unix_ms, Engine, EngineConfig, Pass, Platform, Reporter, RunError, SteadyClock};
+pub use runner::{
+    unix_ms, BoxFuture, Engine, EngineConfig, Pass, Platform, Reporter, RunError, SteadyClock,
+};
 
 /// The pure core, re-exported so that platforms need one dependency.
 pub use redis_stretch_decide as decide;

@@ -9,7 +9,8 @@ use redis_stretch_admin::{
     Secret, ServerInfo,
 };
 
-use redis_stretch_decide::{NodeState, Seen, Snapshot};
+use redis_stretch_api::redis_config;
+use redis_stretch_decide::{NodeState, OpenSlot, Seen, Snapshot};
 use redis_stretch_model::{Instance, Role, UNKNOWN_ZONE};
 
 use crate::pool::Pool;
@@ -25,25 +26,29 @@ struct Report {
     clock_ms: Option<u64>,
     server: Option<ServerInfo>,
     availability_zone: Option<String>,
+    live_config: BTreeMap<String, String>,
 }
 
 async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
     let c = pool.get(addr).await?;
-    // One CONFIG GET for the fence and the zone (a pass runs every 100 ms). What the server
-    // is only feeds status and one repair: a server we cannot name is still a node.
+    // One CONFIG GET for the fence, the zone and the spec's live settings (a pass runs every
+    // 100 ms; Redis 7 takes several names at once). What the server is only feeds status and
+    // one repair: a server we cannot name is still a node.
+    let mut params: Vec<&str> = vec![
+        "min-replicas-to-write",
+        "min-replicas-max-lag",
+        "availability-zone",
+        "cluster-node-timeout",
+        "cluster-replica-no-failover",
+    ];
+    params.extend(redis_config::live_directives());
     let (essential, server, clock) = tokio::join!(
         async {
             tokio::try_join!(
                 c.cluster_nodes(),
                 c.cluster_info(),
                 c.info_replication(),
-                c.config_get_many(&[
-                    "min-replicas-to-write",
-                    "min-replicas-max-lag",
-                    "availability-zone",
-                    "cluster-node-timeout",
-                    "cluster-replica-no-failover"
-                ])
+                c.config_get_many(&params)
             )
         },
         c.info_server(),
@@ -69,6 +74,9 @@ async fn report(addr: &NodeAddr, pool: &Pool) -> Result<Report, AdminError> {
             .get("availability-zone")
             .filter(|z| !z.is_empty())
             .cloned(),
+        live_config: redis_config::live_directives()
+            .filter_map(|d| Some((d.to_owned(), config.get(d)?.clone())))
+            .collect(),
     })
 }
 
@@ -97,7 +105,9 @@ pub async fn observe(instances: &[Instance], zones: &[String], pool: &Pool) -> S
         }))
     }))
     .await;
-    merge(instances, zones, reports)
+    let mut snapshot = merge(instances, zones, reports);
+    crate::credentials::annotate(&mut snapshot, pool).await;
+    snapshot
 }
 
 /// Why an instance gave no report: silence, or an answer that was an error.
@@ -206,6 +216,20 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         link_down_s,
         syncing,
         no_failover: r.no_failover,
+        restart_for: inst.restart_for.clone(),
+        leaving: inst.leaving,
+        open_slots: me
+            .map(|m| {
+                m.open_slots
+                    .iter()
+                    .map(|o| OpenSlot {
+                        slot: o.slot,
+                        importing: o.importing,
+                        peer: o.peer.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         repl_offset,
         cluster_state: Some(r.info.state),
         slots_assigned: Some(r.info.slots_assigned),
@@ -224,8 +248,10 @@ fn own_view(inst: &Instance, r: &Report) -> NodeState {
         server: r.server.as_ref().map(|s| s.flavour),
         version: r.server.as_ref().map(|s| s.version.clone()),
         availability_zone: r.availability_zone.clone(),
+        live_config: r.live_config.clone(),
         current_epoch: Some(r.info.current_epoch),
         clock_ms: r.clock_ms,
+        auth: None,
         flagged_fail_by: 0,
         flagged_pfail_by: 0,
         sees: r
@@ -263,6 +289,8 @@ fn peers_view(
     };
     s.addr = Some(inst.addr.clone());
     s.error = Some(error);
+    s.restart_for = inst.restart_for.clone();
+    s.leaving = inst.leaving;
     s
 }
 
@@ -285,6 +313,8 @@ pub async fn discover(
             zone: zone_of(&addr).unwrap_or_else(|| UNKNOWN_ZONE.to_owned()),
             addr,
             server_name: None,
+            restart_for: None,
+            leaving: false,
         })
         .collect())
 }

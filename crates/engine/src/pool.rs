@@ -7,10 +7,16 @@ use std::time::Duration;
 
 use redis_stretch_admin::{AdminClient, AdminError, Dial, NodeAddr, Secret, Tls};
 
+use redis_stretch_decide::PasswordRef;
 use redis_stretch_model::Instance;
 
 pub struct Pool {
     password: Option<Secret>,
+    /// During a password rotation, the password the current one replaces: instances that do
+    /// not accept the current one yet are reached with it.
+    previous: Option<Secret>,
+    /// Which password each cached client authenticated with.
+    uses: Mutex<HashMap<NodeAddr, PasswordRef>>,
     tls: Option<Tls>,
     timeout: Duration,
     clients: Mutex<HashMap<NodeAddr, AdminClient>>,
@@ -22,11 +28,36 @@ impl Pool {
     pub fn new(password: Option<Secret>, timeout: Duration) -> Self {
         Self {
             password,
+            previous: None,
+            uses: Mutex::new(HashMap::new()),
             tls: None,
             timeout,
             clients: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Also try `previous` where the password is refused (a rotation under way).
+    pub fn with_previous(mut self, previous: Option<Secret>) -> Self {
+        self.previous = previous.filter(|p| Some(p) != self.password.as_ref());
+        self
+    }
+
+    pub fn previous(&self) -> Option<&Secret> {
+        self.previous.as_ref()
+    }
+
+    /// The password `which` names, if the engine has it.
+    pub fn secret(&self, which: PasswordRef) -> Option<&Secret> {
+        match which {
+            PasswordRef::Current => self.password.as_ref(),
+            PasswordRef::Previous => self.previous.as_ref(),
+        }
+    }
+
+    /// Which password the cached client of `addr` authenticated with.
+    pub fn uses(&self, addr: &NodeAddr) -> Option<PasswordRef> {
+        self.uses.lock().ok().and_then(|m| m.get(addr).copied())
     }
 
     /// Connect over TLS, trusting `tls`'s CA.
@@ -71,9 +102,29 @@ impl Pool {
             tls: self.tls.as_ref(),
             server_name: name.as_deref(),
         };
-        let c = AdminClient::connect_via(addr, dial, self.password.as_ref(), self.timeout).await?;
+        let (c, used) = match AdminClient::connect_via(
+            addr,
+            dial,
+            self.password.as_ref(),
+            self.timeout,
+        )
+        .await
+        {
+            Ok(c) => (c, PasswordRef::Current),
+            // Mid-rotation the instance may accept only the previous password yet.
+            Err(e) if e.is_auth_failure() && self.previous.is_some() => {
+                let c = AdminClient::connect_via(addr, dial, self.previous.as_ref(), self.timeout)
+                    .await
+                    .map_err(|_| e)?;
+                (c, PasswordRef::Previous)
+            }
+            Err(e) => return Err(e),
+        };
         if let Ok(mut m) = self.clients.lock() {
             m.insert(addr.clone(), c.clone());
+        }
+        if let Ok(mut m) = self.uses.lock() {
+            m.insert(addr.clone(), used);
         }
         Ok(c)
     }
@@ -81,6 +132,9 @@ impl Pool {
     /// Forget the client of a node that failed, so the next call reconnects.
     pub fn discard(&self, addr: &NodeAddr) {
         if let Ok(mut m) = self.clients.lock() {
+            m.remove(addr);
+        }
+        if let Ok(mut m) = self.uses.lock() {
             m.remove(addr);
         }
     }

@@ -17,7 +17,7 @@ use redis_stretch_api::{RedisStretchClusterSpec, ValidatedCluster};
 use redis_stretch_decide::zone::confirm_window;
 use redis_stretch_decide::{
     decide, ActionKind, Decision, EngineEvent, EngineStatus, HoldDownConfig, Input, Intent, Memory,
-    PartitionChange, Policy, Snapshot, Waiting, ZoneStates, ZoneTracker,
+    MigrationChange, PartitionChange, Policy, Snapshot, Waiting, ZoneStates, ZoneTracker,
 };
 use redis_stretch_model::Instance;
 
@@ -45,7 +45,33 @@ pub trait Platform: Send + Sync {
     fn save_memory(&self, _memory: &Memory) -> Result<(), String> {
         Ok(())
     }
+    /// Restart instance `name` at the spec's current revision (the rollout's step): local
+    /// mode stops the process and starts it again with the current server and redis.conf;
+    /// Kubernetes deletes the pod, which its StatefulSet (`OnDelete`) recreates. Returns what
+    /// was done once the restart is under way; the next passes watch it come back.
+    fn restart<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move { Err(format!("this platform cannot restart {name}")) })
+    }
+    /// Remove instance `name`, which the spec no longer has (`Instance::leaving`) and which
+    /// the cluster has forgotten: local mode stops the process and drops it from the state;
+    /// Kubernetes lowers its StatefulSet's replicas. Returns what was done.
+    fn retire<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move { Err(format!("this platform cannot retire {name}")) })
+    }
+    /// Cheap, asked every pass: a value that changes whenever the spec may have (local mode:
+    /// the manifest's mtime). `None`: the spec never changes under a running engine (the
+    /// operator starts a new engine task with the new spec instead).
+    fn spec_version(&self) -> Option<SystemTime> {
+        None
+    }
+    /// The spec as it is now, asked when [`Platform::spec_version`] changed.
+    fn spec(&self) -> Result<Option<RedisStretchClusterSpec>, String> {
+        Ok(None)
+    }
 }
+
+/// A future the platform returns from [`Platform::restart`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Where the engine reports (local: files in the state dir; Kubernetes: events and status).
 pub trait Reporter: Send + Sync {
@@ -123,6 +149,24 @@ pub struct Engine {
     /// Why the platform's memory could not be read, while it cannot (status says so).
     load_error: Option<String>,
     clock: SteadyClock,
+    /// The spec the engine runs with, and the platform's [`Platform::spec_version`] of it.
+    spec: RedisStretchClusterSpec,
+    spec_seen: Option<SystemTime>,
+    /// Renewed certificate files to load: until when, and when next (Unix ms, engine clock).
+    tls_reload: Option<(u64, u64)>,
+}
+
+/// How long after a TLS Secret changed the engine has instances re-read their files, and how
+/// often. The kubelet swaps a mounted Secret's files a while after the Secret changed (its
+/// sync period plus its cache TTL: a minute or two by default), and the engine cannot see
+/// those files, nor which certificate an instance loaded (the client does not expose the
+/// peer's certificate): re-reading unchanged files is harmless, so it repeats over the
+/// window instead. docs/OPERATIONS.md, "Renewing certificates".
+const TLS_RELOAD_FOR: Duration = Duration::from_secs(240);
+const TLS_RELOAD_EVERY: Duration = Duration::from_secs(20);
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub fn unix_ms() -> u64 {
@@ -188,12 +232,70 @@ impl Engine {
             forming: None,
             load_error: None,
             clock,
+            spec: spec.clone(),
+            spec_seen: None,
+            tls_reload: None,
         }
+    }
+
+    /// The instances' certificate files were renewed: have every instance re-read them
+    /// (`ReloadTls`), repeatedly while the platform may still be swapping the files.
+    pub fn reloading_tls(mut self) -> Self {
+        let now = self.clock.now_ms();
+        self.tls_reload = Some((now.saturating_add(ms(TLS_RELOAD_FOR)), now));
+        self
+    }
+
+    /// `ReloadTls` on every instance that answers, when one is due and both zones answer (a
+    /// zone loss comes first; the reload is never a reason to act then).
+    fn tls_reload_due(
+        &mut self,
+        snapshot: &Snapshot,
+        zones: &ZoneStates,
+        now: u64,
+    ) -> Option<Decision> {
+        let (until, next) = self.tls_reload?;
+        if now > until {
+            self.tls_reload = None;
+            return None;
+        }
+        if now < next || !zones.all_healthy() {
+            return None;
+        }
+        self.tls_reload = Some((until, now.saturating_add(ms(TLS_RELOAD_EVERY))));
+        let step: Vec<redis_stretch_decide::Action> = snapshot
+            .nodes
+            .iter()
+            .filter(|n| n.reachable && n.name.is_some())
+            .filter_map(|n| {
+                redis_stretch_decide::Action::on(
+                    n,
+                    ActionKind::ReloadTls,
+                    "the TLS Secret changed: new connections get the renewed certificate",
+                )
+            })
+            .collect();
+        Some(Decision {
+            steps: vec![step],
+            ..Decision::default()
+        })
     }
 
     /// Reach the instances over TLS, trusting `tls`'s CA.
     pub fn with_tls(mut self, tls: Option<Tls>) -> Self {
-        self.pool = Pool::new(self.pool.password().cloned(), self.pool.timeout()).with_tls(tls);
+        self.pool = Pool::new(self.pool.password().cloned(), self.pool.timeout())
+            .with_previous(self.pool.previous().cloned())
+            .with_tls(tls);
+        self
+    }
+
+    /// During a password rotation: the password the current one replaces. Instances that do
+    /// not accept the current one yet are reached with it, and the engine rotates them
+    /// (`rules/credentials.rs` in the decide crate).
+    pub fn with_previous_password(mut self, previous: Option<Secret>) -> Self {
+        self.pool = Pool::new(self.pool.password().cloned(), self.pool.timeout())
+            .with_previous(previous)
+            .with_tls(self.pool.tls().cloned());
         self
     }
 
@@ -261,6 +363,52 @@ impl Engine {
         }
     }
 
+    /// Take an edited spec without a restart: a new policy (the live settings, failover
+    /// policy, preferred layout) and detection windows; memory, tracker and connections kept.
+    /// Zones never change under a running cluster (local mode and the CRD refuse it).
+    pub fn set_spec(&mut self, spec: &RedisStretchClusterSpec) {
+        // Windows only when what they derive from changed: an engine built with windows of
+        // its own (tests, drills) keeps them through an edit of anything else.
+        let timing =
+            |s: &RedisStretchClusterSpec| (s.redis.cluster_node_timeout_ms, s.failover.detection);
+        if timing(spec) != timing(&self.spec) {
+            let cfg = EngineConfig::for_spec(spec);
+            self.tracker.set_windows(cfg.confirm, cfg.hold);
+            self.cfg = EngineConfig {
+                interval: self.cfg.interval,
+                probe_timeout: self.cfg.probe_timeout,
+                ..cfg
+            };
+        }
+        self.policy = Policy::from_spec(spec);
+        self.spec = spec.clone();
+    }
+
+    /// The platform's spec, when it changed since the last pass.
+    fn refresh_spec(&mut self, platform: &dyn Platform) {
+        let version = platform.spec_version();
+        if version.is_none() || version == self.spec_seen {
+            return;
+        }
+        match platform.spec() {
+            Ok(Some(spec)) => {
+                // Unchanged (the first look, say): the engine's own settings stay as built.
+                if spec != self.spec {
+                    tracing::info!("the spec changed: the engine takes it as it runs");
+                    self.set_spec(&spec);
+                }
+                self.spec_seen = version;
+            }
+            Ok(None) => self.spec_seen = version,
+            // An invalid manifest (edited by hand: `local apply` validates first): keep the
+            // spec we have, said once, until the file changes again.
+            Err(e) => {
+                tracing::warn!("cannot read the spec (the engine keeps its own): {e}");
+                self.spec_seen = version;
+            }
+        }
+    }
+
     /// One observe → decide → act pass.
     pub async fn pass(
         &mut self,
@@ -268,6 +416,7 @@ impl Engine {
         intent: Intent,
     ) -> Result<Pass, RunError> {
         self.load(platform);
+        self.refresh_spec(platform);
         let instances = platform.instances().map_err(RunError::Instances)?;
         let mut snapshot = observe(&instances, &self.zones, &self.pool).await;
         let now = self.clock.now_ms();
@@ -275,6 +424,7 @@ impl Engine {
         let retry = self.cfg.failover_retry;
         self.memory.settle(&snapshot, &zones, now, retry);
         self.memory.note_currency(&snapshot);
+        self.memory.note_rollout(&snapshot, now);
         let held = platform.held_zone();
         let pending = self.memory.pending(now, retry);
         let silent = self.tracker.silent_nodes(now);
@@ -293,7 +443,16 @@ impl Engine {
             promoted: &self.memory.promoted,
             stale: &self.memory.stale,
             healthy_for_ms: self.tracker.healthy_for_ms(now),
+            rollout: self.memory.rollout.as_ref(),
+            migration: self.memory.migration.as_ref(),
         });
+        // A migration planned is remembered before its first slot moves: a successor moves
+        // the same slots to the same shards.
+        match &decision.migration {
+            Some(MigrationChange::Planned(m)) => self.memory.migration = Some(m.clone()),
+            Some(MigrationChange::Done) => self.memory.migration = None,
+            None => {}
+        }
         // Remember a side chosen before acting on it: an engine that dies mid-way and its
         // successor keep the same side.
         match &decision.partition {
@@ -304,23 +463,58 @@ impl Engine {
         if decision.waiting_for == Some(Waiting::AsPreferred) {
             self.memory.forget_promotions();
         }
-        let results = if platform.may_act() {
+        // The rollout is over once nothing is outdated or restarting and the layout is as
+        // preferred (or a held zone keeps it as a person left it).
+        if matches!(
+            decision.waiting_for,
+            Some(Waiting::AsPreferred | Waiting::Held { .. })
+        ) && !snapshot.nodes.iter().any(|n| n.restart_for.is_some())
+        {
+            self.memory.end_rollout();
+        }
+        let mut results = if platform.may_act() {
             // What the actions are about to start is remembered, and saved, before they run:
             // an engine killed in the middle of a step leaves its successor the side it chose,
             // the failovers Redis may be electing, the promotions to move back and the
             // replicas whose copy a REPLICATE just made stale.
             self.memory.before_acting(decision.actions(), now);
             self.persist(platform);
-            act(&decision, &self.pool).await
+            act(&decision, &self.pool, platform).await
         } else {
             Vec::new()
         };
+        // Not decide's: re-reading certificate files changes nothing decide reasons about.
+        if let Some(reload) = self.tls_reload_due(&snapshot, &zones, now) {
+            if platform.may_act() {
+                results.extend(act(&reload, &self.pool, platform).await);
+            }
+        }
+        // A batch of slots is done once its move finished, or every master swept it.
+        let moved = results
+            .iter()
+            .any(|r| r.ok && matches!(r.action.kind, ActionKind::MoveSlots { .. }));
+        let swept = results
+            .iter()
+            .any(|r| matches!(r.action.kind, ActionKind::Sweep { .. }))
+            && results
+                .iter()
+                .filter(|r| matches!(r.action.kind, ActionKind::Sweep { .. }))
+                .all(|r| r.ok);
+        if moved || swept {
+            if let Some(m) = &mut self.memory.migration {
+                m.in_flight.clear();
+            }
+        }
         for r in &results {
             match (&r.action.kind, r.ok) {
                 (ActionKind::BumpEpoch, true) => self.memory.record_bump(&r.action.node_id),
                 // Redis is electing nothing: another candidate may be asked at once.
                 (ActionKind::GracefulFailover { .. }, false) => {
                     self.memory.forget_failover(&r.action.node_id);
+                }
+                // Nothing restarts: the rollout must not wait for it (the next pass asks again).
+                (ActionKind::Restart { instance, .. }, false) => {
+                    self.memory.forget_restart(instance);
                 }
                 _ => {}
             }
@@ -377,11 +571,16 @@ impl Engine {
                 .notes
                 .iter()
                 .cloned()
+                .chain(pass.snapshot.rotation_progress().map(|(done, of)| {
+                    format!("password rotation under way: {done} of {of} instances accept only the new password (both work meanwhile)")
+                }))
                 .chain(self.load_error.as_ref().map(|e| {
                     format!("the engine memory cannot be read ({e}): acting without hold-downs, flap counts or a remembered partition side; the file is kept, not overwritten")
                 }))
                 .collect(),
             partition: self.memory.partition.clone(),
+            rollout: self.memory.rollout.clone(),
+            migration: self.memory.migration.clone(),
             last_actions: self.recent.iter().cloned().collect(),
         }
     }
@@ -574,6 +773,68 @@ spec:
             engine.memory().promoted,
             kept.promoted,
             "loaded on the third pass"
+        );
+    }
+
+    /// A platform whose spec is edited while the engine runs (local mode's manifest).
+    struct Edited {
+        spec: Mutex<(SystemTime, RedisStretchClusterSpec)>,
+    }
+
+    impl Platform for Edited {
+        fn instances(&self) -> Result<Vec<Instance>, String> {
+            Ok(Vec::new())
+        }
+        fn held_zone(&self) -> Option<String> {
+            None
+        }
+        fn spec_version(&self) -> Option<SystemTime> {
+            Some(self.spec.lock().unwrap().0)
+        }
+        fn spec(&self) -> Result<Option<RedisStretchClusterSpec>, String> {
+            Ok(Some(self.spec.lock().unwrap().1.clone()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_edited_spec_is_taken_on_the_next_pass_with_memory_and_windows_kept() {
+        let s = spec();
+        let platform = Edited {
+            spec: Mutex::new((UNIX_EPOCH, s.clone())),
+        };
+        // Windows of its own, as tests and drills build engines.
+        let cfg = EngineConfig {
+            confirm: Duration::from_millis(123),
+            ..EngineConfig::for_spec(&s)
+        };
+        let mut engine = Engine::new(&s, None, cfg);
+        engine.pass(&platform, Intent::Auto).await.unwrap();
+        engine.memory.promoted = vec!["kept".into()];
+        let live = |e: &Engine| {
+            e.policy
+                .live_config
+                .iter()
+                .find(|(n, _)| n == "maxmemory")
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(live(&engine).as_deref(), Some("0"));
+
+        let mut edited = s.clone();
+        edited.redis.maxmemory = Some("1gb".into());
+        *platform.spec.lock().unwrap() = (UNIX_EPOCH + Duration::from_secs(1), edited.clone());
+        engine.pass(&platform, Intent::Auto).await.unwrap();
+        assert_eq!(live(&engine).as_deref(), Some("1gb"));
+        assert_eq!(engine.memory().promoted, vec!["kept".to_owned()]);
+        assert_eq!(engine.config().confirm, Duration::from_millis(123));
+
+        // A new node-timeout brings its own windows.
+        edited.redis.cluster_node_timeout_ms = 4000;
+        *platform.spec.lock().unwrap() = (UNIX_EPOCH + Duration::from_secs(2), edited.clone());
+        engine.pass(&platform, Intent::Auto).await.unwrap();
+        assert_eq!(engine.policy.node_timeout_ms, 4000);
+        assert_eq!(
+            engine.config().confirm,
+            EngineConfig::for_spec(&edited).confirm
         );
     }
 }

@@ -154,6 +154,8 @@ async fn tls_connections_check_the_chain_and_the_name() {
         zone: "dc-a".into(),
         addr: addr.clone(),
         server_name: Some("localhost".into()),
+        restart_for: None,
+        leaving: false,
     };
 
     let pool = Pool::new(None, Duration::from_secs(1)).with_tls(Some(ca.clone()));
@@ -191,4 +193,108 @@ async fn tls_connections_check_the_chain_and_the_name() {
             .any(|m| e.to_lowercase().contains(&m.to_lowercase())),
         "no plain-text port: {e}"
     );
+}
+
+struct NoPlatform;
+impl redis_stretch_engine::Platform for NoPlatform {
+    fn instances(&self) -> Result<Vec<Instance>, String> {
+        Ok(Vec::new())
+    }
+    fn held_zone(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A renewed certificate (here: one from another CA, so that which one a server presents is
+/// plain to see) written over the files a running server uses: the server keeps presenting the
+/// old one until the engine's `ReloadTls` (`CONFIG SET tls-cert-file <same path>` ..., Redis
+/// 7.0.1+), then new connections get the new one, and a connection opened before keeps its
+/// session.
+#[tokio::test]
+async fn reload_tls_loads_renewed_certificate_files_for_new_connections() {
+    let old = tempfile::tempdir().unwrap();
+    certificates(old.path(), "ca");
+    let new = tempfile::tempdir().unwrap();
+    certificates(new.path(), "other-ca");
+    let live = tempfile::tempdir().unwrap();
+    let put = |from: &Path, ca: &str| {
+        for (src, dst) in [
+            ("server.crt", "server.crt"),
+            ("server.key", "server.key"),
+            (&format!("{ca}.crt") as &str, "ca.crt"),
+        ] {
+            // As the kubelet does: new files renamed into place.
+            let tmp = live.path().join(format!("{dst}.tmp"));
+            std::fs::copy(from.join(src), &tmp).unwrap();
+            std::fs::rename(&tmp, live.path().join(dst)).unwrap();
+        }
+    };
+    put(old.path(), "ca");
+    let port = free_port();
+    let d = live.path().display().to_string();
+    let _server = Server(
+        Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--tls-cert-file", &format!("{d}/server.crt")])
+            .args(["--tls-key-file", &format!("{d}/server.key")])
+            .args(["--tls-ca-cert-file", &format!("{d}/ca.crt")])
+            .args(["--tls-auth-clients", "optional", "--save", ""])
+            .args(["--appendonly", "no", "--dir", &d])
+            .args(["--logfile", &format!("{d}/redis.log")])
+            .spawn()
+            .expect("redis-server not found: run scripts/deps.sh"),
+    );
+    let addr = NodeAddr::new("127.0.0.1", port);
+    let inst = Instance {
+        name: "seed-dc-a-0".into(),
+        zone: "dc-a".into(),
+        addr: addr.clone(),
+        server_name: Some("localhost".into()),
+        restart_for: None,
+        leaving: false,
+    };
+    let trusting = |dir: &Path, ca: &str| {
+        let p = Pool::new(None, Duration::from_secs(1)).with_tls(Some(Tls::new(
+            std::fs::read(dir.join(format!("{ca}.crt"))).unwrap(),
+        )));
+        p.learn(std::slice::from_ref(&inst));
+        p
+    };
+    let before = trusting(old.path(), "ca");
+    let start = Instant::now();
+    while let Err(e) = ping(&before, &addr).await {
+        assert!(start.elapsed() < Duration::from_secs(10), "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    put(new.path(), "other-ca");
+    let e = ping(&trusting(new.path(), "other-ca"), &addr)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("UnknownIssuer"),
+        "the files alone change nothing: {e}"
+    );
+
+    let reload = redis_stretch_engine::decide::Decision {
+        steps: vec![vec![redis_stretch_engine::Action {
+            node: addr.clone(),
+            node_id: "0".repeat(40),
+            why: "test".into(),
+            kind: redis_stretch_engine::ActionKind::ReloadTls,
+        }]],
+        ..Default::default()
+    };
+    let results = redis_stretch_engine::act(&reload, &before, &NoPlatform).await;
+    assert!(results.iter().all(|r| r.ok), "{results:?}");
+
+    ping(&trusting(new.path(), "other-ca"), &addr)
+        .await
+        .expect("a new connection gets the renewed certificate");
+    let e = ping(&trusting(old.path(), "ca"), &addr).await.unwrap_err();
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    ping(&before, &addr)
+        .await
+        .expect("the connection opened before keeps its session");
 }

@@ -133,14 +133,19 @@ fn cel_rejects_zero_shards() {
 }
 
 #[test]
-fn cel_guards_immutable_fields_on_update() {
+fn cel_guards_immutable_fields_on_update_and_lets_shards_change() {
     let old = object(seed_spec());
 
+    // Shards change (the engine scales), with the preferred masters adding up to them.
+    let mut spec = seed_spec();
+    spec["shards"] = json!(6);
+    spec["zones"][0]["preferredMasters"] = json!(4);
+    spec["zones"][1]["preferredMasters"] = json!(2);
+    assert_eq!(cel_errors(&object(spec), Some(&old)), Vec::<String>::new());
     let mut spec = seed_spec();
     spec["shards"] = json!(4);
-    spec["zones"][0]["preferredMasters"] = json!(3);
     let errs = cel_errors(&object(spec), Some(&old)).join("\n");
-    assert!(errs.contains("spec.shards cannot be changed"), "{errs}");
+    assert!(errs.contains("must add up to spec.shards"), "{errs}");
 
     let mut spec = seed_spec();
     spec["zones"][1]["name"] = json!("dc-c");
@@ -151,6 +156,52 @@ fn cel_guards_immutable_fields_on_update() {
     spec["placement"]["mode"] = json!("ZoneAware");
     let errs = cel_errors(&object(spec), Some(&old)).join("\n");
     assert!(errs.contains("spec.placement cannot be changed"), "{errs}");
+
+    // What ends up in the StatefulSets' volumeClaimTemplates, which Kubernetes refuses to change.
+    let with_persistence = |p: Value| {
+        let mut spec = seed_spec();
+        spec["redis"] = json!({ "persistence": p });
+        object(spec)
+    };
+    let old_p = with_persistence(json!({"enabled": true, "size": "8Gi"}));
+    let errs = cel_errors(
+        &with_persistence(json!({"enabled": true, "size": "20Gi"})),
+        Some(&old_p),
+    )
+    .join("\n");
+    assert!(
+        errs.contains("spec.redis.persistence.size cannot be changed on an existing cluster")
+            && errs.contains("resize each PersistentVolumeClaim"),
+        "{errs}"
+    );
+    let errs = cel_errors(
+        &with_persistence(json!({"enabled": false, "size": "8Gi"})),
+        Some(&old_p),
+    )
+    .join("\n");
+    assert!(
+        errs.contains("spec.redis.persistence.enabled cannot be changed"),
+        "{errs}"
+    );
+    let errs = cel_errors(
+        &with_persistence(json!({"enabled": true, "size": "8Gi", "storageClassName": "fast"})),
+        Some(&old_p),
+    )
+    .join("\n");
+    assert!(
+        errs.contains("spec.redis.persistence.storageClassName cannot be changed"),
+        "{errs}"
+    );
+    // Live settings and the retention policy may change.
+    let mut spec = seed_spec();
+    spec["redis"] = json!({
+        "maxmemory": "1gb",
+        "persistence": {"enabled": true, "size": "8Gi", "whenDeleted": "Delete"}
+    });
+    assert_eq!(
+        cel_errors(&object(spec), Some(&old_p)),
+        Vec::<String>::new()
+    );
 
     // Moving masters between zones is allowed: failback targets change with it.
     let mut spec = seed_spec();

@@ -114,6 +114,70 @@ fn seed_sizes_and_names() {
     }
 }
 
+/// What the platform reads to tell leaving pods (ordinal at or above the count) is what the
+/// StatefulSets are rendered with, in both placement modes and at another shard count; the
+/// apply raises replicas at once but never lowers them (the engine retires pods one at a time).
+#[test]
+fn replicas_needed_are_the_rendered_sizes_and_the_apply_never_shrinks() {
+    use redis_stretch_k8s::render::{held_replicas, replicas_needed};
+    for example in ["examples/k8s/seed.yaml", "examples/k8s/zone-aware.yaml"] {
+        let text = std::fs::read_to_string(repo(example)).unwrap();
+        let mut cr = parse(&text).unwrap();
+        for (shards, preferred) in [(3, (2, 1)), (6, (4, 2)), (5, (3, 2))] {
+            cr.spec.shards = shards;
+            cr.spec.zones[0].preferred_masters = preferred.0;
+            cr.spec.zones[1].preferred_masters = preferred.1;
+            let r = render(&cr).unwrap();
+            let needed = replicas_needed(&r.cluster).unwrap();
+            let sizes: std::collections::BTreeMap<String, i32> = r
+                .stateful_sets
+                .iter()
+                .map(|s| {
+                    (
+                        s.metadata.name.clone().unwrap(),
+                        s.spec.as_ref().unwrap().replicas.unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(needed, sizes, "{example} at {shards} shards");
+            let total: i32 = sizes.values().sum();
+            assert_eq!(total, 2 * i32::try_from(shards).unwrap(), "{example}");
+        }
+    }
+    assert_eq!(held_replicas(6, None), 6, "a new StatefulSet: the spec's");
+    assert_eq!(held_replicas(6, Some(3)), 6, "scale out: at once");
+    assert_eq!(
+        held_replicas(3, Some(6)),
+        6,
+        "scale in: kept for the engine"
+    );
+    assert_eq!(
+        held_replicas(3, Some(5)),
+        5,
+        "one pod retired: as the engine left it"
+    );
+    assert_eq!(held_replicas(3, Some(3)), 3);
+}
+
+/// Only the engine replaces pods (issue 17): with the default `RollingUpdate`, both seed
+/// StatefulSets roll at once from their highest ordinal and take down the master and the replica
+/// of a shard together.
+#[test]
+fn every_stateful_set_is_updated_on_delete_only() {
+    for example in ["examples/k8s/seed.yaml", "examples/k8s/zone-aware.yaml"] {
+        let r = rendered(example);
+        for s in &r.stateful_sets {
+            let v = serde_json::to_value(s).unwrap();
+            assert_eq!(
+                v.pointer("/spec/updateStrategy"),
+                Some(&json!({"type": "OnDelete"})),
+                "{example}: {:?}",
+                s.metadata.name
+            );
+        }
+    }
+}
+
 #[test]
 fn zone_aware_pins_every_pod_to_its_zone_and_one_per_node() {
     let r = rendered("examples/k8s/zone-aware.yaml");

@@ -15,12 +15,10 @@ pub fn server_binary_for(dir: &crate::StateDir) -> Result<PathBuf, LocalError> {
     find_server(flavour)
 }
 
-/// The environment variable that points at a flavour's server binary, overriding the PATH.
+/// The environment variable that points at a flavour's server binary, overriding the PATH
+/// ([`ServerFlavour::server_env_var`]).
 pub fn server_env_var(flavour: ServerFlavour) -> &'static str {
-    match flavour {
-        ServerFlavour::Redis => "REDIS_SERVER",
-        ServerFlavour::Valkey => "VALKEY_SERVER",
-    }
+    flavour.server_env_var()
 }
 
 /// The flavour's server binary ([`ServerFlavour::server_binary`]) from its environment variable

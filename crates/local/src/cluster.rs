@@ -46,7 +46,7 @@ pub struct DownReport {
 
 /// Loopback address of host `k` of zone `zi`: each zone on its own /24, so a zone can be cut
 /// off or filtered as a unit.
-fn host_ip(zi: usize, k: usize) -> Option<Ipv4Addr> {
+pub(crate) fn host_ip(zi: usize, k: usize) -> Option<Ipv4Addr> {
     let zone = u8::try_from(zi + 1).ok()?;
     let host = u8::try_from(k + 1).ok().filter(|h| *h < 255)?;
     Some(Ipv4Addr::new(127, 0, zone, host))
@@ -204,6 +204,8 @@ fn allocate(cluster: &ValidatedCluster, dir: &StateDir) -> Result<(Hosts, State)
                 host: ip.to_string(),
                 port,
                 pid: None,
+                server: Some(cluster.spec().redis.server),
+                revision: 0,
             });
         }
     }
@@ -216,6 +218,7 @@ fn allocate(cluster: &ValidatedCluster, dir: &StateDir) -> Result<(Hosts, State)
         // Set when this process was re-executed inside the cluster's namespace (`--netns`):
         // the instances it spawns inherit it.
         netns: crate::netns::inside(),
+        revision: 0,
     };
     Ok((hosts, state))
 }
@@ -278,6 +281,32 @@ pub fn instance_conf(
     )
 }
 
+/// Start `inst` again from its data dir: redis.conf written for `cluster` now, the `server`
+/// binary spawned, what it runs (pid, server, the cluster's `revision`) recorded on `inst`.
+/// The caller saves the state.
+pub(crate) fn respawn(
+    cluster: &ValidatedCluster,
+    inst: &mut LocalInstance,
+    password: Option<&Secret>,
+    server: &Path,
+    revision: u64,
+) -> Result<(), LocalError> {
+    let conf = inst.data_dir.join("redis.conf");
+    write_atomic(
+        &conf,
+        instance_conf(cluster, inst, password).as_bytes(),
+        0o600,
+    )?;
+    inst.pid = Some(process::spawn(
+        server,
+        &conf,
+        &inst.data_dir.join("redis.log"),
+    )?);
+    inst.server = Some(cluster.spec().redis.server);
+    inst.revision = revision;
+    Ok(())
+}
+
 /// Wait until every instance answers PING; a process that died is reported with its log.
 pub(crate) async fn wait_listening(
     state: &State,
@@ -334,7 +363,10 @@ pub fn down(dir: &StateDir, keep_data: bool) -> Result<DownReport, LocalError> {
     let mut state = dir.load()?;
     // The engine first: it must not mistake this shutdown for a zone loss.
     let mut stopped_engine = None;
-    if let Some(pid) = state.engine_pid.filter(|p| crate::engine_process_alive(*p)) {
+    if let Some(pid) = state
+        .engine_pid
+        .filter(|p| crate::detached_engine_of(*p, dir.path()))
+    {
         process::stop_pid(pid, Duration::from_secs(3))?;
         stopped_engine = Some(format!("engine (pid {pid})"));
     }

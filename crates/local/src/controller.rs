@@ -32,7 +32,9 @@ pub async fn run_engine(
     let cluster = dir.load_manifest()?;
     let password = dir.password(false)?;
     let cfg = EngineConfig::for_spec(cluster.spec());
-    let mut engine = Engine::new(cluster.spec(), password, cfg);
+    // A rotation left unfinished (`local rotate-password` interrupted): finish it.
+    let previous = dir.previous_password()?;
+    let mut engine = Engine::new(cluster.spec(), password, cfg).with_previous_password(previous);
     let platform = LocalPlatform { dir: dir.clone() };
     let reporter = FileReporter { dir: dir.clone() };
     engine.run(&platform, &reporter, stop).await;

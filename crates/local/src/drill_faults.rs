@@ -7,9 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis_stretch_admin::Secret;
-use redis_stretch_api::RedisStretchClusterSpec;
+use redis_stretch_api::{with_server, RedisStretchClusterSpec, ServerFlavour};
 use redis_stretch_drill::scenario::{
     BlipKind as DrillBlip, EngineProcess, EngineProcessOptions, EngineStop, Layout, NetFaults,
+    Rollouts, Scales,
 };
 use redis_stretch_drill::{Faults, ZoneFault};
 use redis_stretch_engine::{EngineEvent, EngineStatus, CRASH_AFTER_ENV};
@@ -309,5 +310,92 @@ impl NetFaults for LocalFaults {
         format!("{base}250")
             .parse()
             .map_err(|_| LocalError::Usage(format!("zone {zone}: {net} is not an IPv4 /24")))
+    }
+}
+
+impl Rollouts for LocalFaults {
+    fn start_rollout(&self, server: Option<ServerFlavour>) -> Result<String, LocalError> {
+        let running = self.dir.load_manifest()?.spec().redis.server;
+        match server.filter(|s| *s != running) {
+            Some(to) => {
+                let path = self.dir.file("manifest.yaml");
+                let yaml = std::fs::read_to_string(&path).map_err(LocalError::io(&path))?;
+                let changed = with_server(&yaml, to).map_err(LocalError::Usage)?;
+                self.dir.save_manifest(&changed)?;
+                Ok(format!(
+                    "spec.redis.server {} → {}",
+                    running.display_name(),
+                    to.display_name()
+                ))
+            }
+            None => Ok(format!(
+                "revision {}: every instance restarted once",
+                crate::bump_revision(&self.dir)?
+            )),
+        }
+    }
+
+    fn outdated(&self) -> Result<usize, LocalError> {
+        let cluster = self.dir.load_manifest()?;
+        let state = self.dir.load()?;
+        Ok(state
+            .instances
+            .iter()
+            .filter(|i| crate::restart_for(&cluster, state.revision, i).is_some())
+            .count())
+    }
+
+    async fn restart_now(&self, name: &str) -> Result<String, LocalError> {
+        crate::restart_instance(&self.dir, name).await
+    }
+}
+
+impl Scales for LocalFaults {
+    async fn scale_to(&self, shards: u32) -> Result<String, LocalError> {
+        let r = crate::scale(&self.dir, shards, None).await?;
+        Ok(format!(
+            "spec.shards {} → {}{}{}",
+            r.from,
+            r.to,
+            if r.started.is_empty() {
+                String::new()
+            } else {
+                format!("; started {}", r.started.join(", "))
+            },
+            if r.leaving.is_empty() {
+                String::new()
+            } else {
+                format!("; leaving {}", r.leaving.join(", "))
+            }
+        ))
+    }
+
+    fn events_seen(&self) -> usize {
+        std::fs::read_to_string(self.dir.file(EVENTS_FILE))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    fn move_methods_since(&self, since: usize) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.file(EVENTS_FILE)).unwrap_or_default();
+        let mut out: Vec<String> = Vec::new();
+        for e in text
+            .lines()
+            .skip(since)
+            .filter_map(|l| serde_json::from_str::<EngineEvent>(l).ok())
+            .filter(|e| e.kind == "move-slots")
+        {
+            // "move slots … from … to … (METHOD)"
+            if let Some(m) = e
+                .summary
+                .rsplit_once('(')
+                .and_then(|(_, m)| m.strip_suffix(')'))
+            {
+                if !out.iter().any(|x| x == m) {
+                    out.push(m.to_owned());
+                }
+            }
+        }
+        out
     }
 }

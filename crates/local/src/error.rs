@@ -32,6 +32,12 @@ pub enum LocalError {
     },
     #[error("{0}")]
     Usage(String),
+    /// `local apply` of a change a running local cluster cannot take.
+    #[error("local mode cannot apply this change to a running cluster:\n{}", .0.join("\n"))]
+    CannotApply(Vec<String>),
+    /// A password rotation that could not finish (both passwords still work).
+    #[error("password rotation: {0}")]
+    Rotation(String),
     #[error("no free port pair (port and port+10000) on {host} from {from}")]
     NoFreePort { host: String, from: u16 },
     #[error("instance {name} ({addr}) did not start: {why}\n--- last lines of {log} ---\n{tail}")]
@@ -74,6 +80,7 @@ impl LocalError {
             LocalError::NoCluster(_)
             | LocalError::Plan(_)
             | LocalError::Usage(_)
+            | LocalError::CannotApply(_)
             | LocalError::LabUnavailable(_) => 2,
             _ => 1,
         }

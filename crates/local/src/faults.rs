@@ -9,10 +9,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use redis_stretch_engine::{observe, Pool};
 
-use crate::cluster::{instance_conf, wait_listening};
+use crate::cluster::{respawn, wait_listening};
 use crate::ports::{free_port_pair, lock_ports, FIRST_PORT};
 use crate::process::{self, ProcessStatus};
-use crate::state::{write_atomic, LocalInstance, StateDir};
+use crate::state::{LocalInstance, StateDir};
 use crate::LocalError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,17 +153,13 @@ pub async fn restore_zone(
                 ", as a new empty node: it still owned slots and has no data (persistence off)",
             );
         }
-        let conf = inst.data_dir.join("redis.conf");
-        write_atomic(
-            &conf,
-            instance_conf(&cluster, &inst, password.as_ref()).as_bytes(),
-            0o600,
-        )?;
-        inst.pid = Some(process::spawn(
+        respawn(
+            &cluster,
+            &mut inst,
+            password.as_ref(),
             redis_server,
-            &conf,
-            &inst.data_dir.join("redis.log"),
-        )?);
+            state.revision,
+        )?;
         done.push(format!("{}: restarted{note}", inst.name));
         state.instances[idx] = inst.clone();
         restarted.push(inst);

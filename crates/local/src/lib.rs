@@ -6,6 +6,7 @@
 //! on local mode ([`LocalFaults`]). `netns` and `lab`: the network lab, a cluster in its own
 //! network namespace and nft partitions between its zones.
 
+mod apply;
 mod binary;
 mod cluster;
 mod controller;
@@ -18,9 +19,13 @@ pub mod netns;
 mod platform;
 mod ports;
 mod process;
+mod restart;
+mod rotate;
+mod scale;
 mod state;
 pub mod testing;
 
+pub use apply::{apply, refused_changes, ApplyReport};
 pub use binary::{find_redis_server, find_server, server_binary_for, server_env_var};
 pub use cluster::{
     down, instances, spawn_empty, up, DownReport, EmptyCluster, UpOptions, UpOutcome,
@@ -34,8 +39,11 @@ pub use error::LocalError;
 pub use faults::{kill_instance, kill_zone, restore_zone, FaultSignal};
 pub use lab::{BlipKind, NetFault};
 pub use platform::{
-    engine_process_alive, engine_status, live_engine, recent_events, FileReporter, LocalPlatform,
-    ENGINE_FILE, EVENTS_FILE, MEMORY_FILE,
+    detached_engine_of, engine_process_alive, engine_status, live_engine, recent_events,
+    FileReporter, LocalPlatform, ENGINE_FILE, EVENTS_FILE, MEMORY_FILE,
 };
 pub use process::{is_running, spawn_detached, ProcessStatus};
+pub use restart::{bump_revision, restart_for, restart_instance};
+pub use rotate::{rotate_password, RotateReport, PREVIOUS_PASSWORD_FILE};
+pub use scale::{leaving, retire_instance, scale, ScaleReport};
 pub use state::{default_state_dir, LocalInstance, State, StateDir};

@@ -4,17 +4,22 @@
 
 use std::fs;
 use std::io::Write;
+use std::time::SystemTime;
+
+use redis_stretch_api::RedisStretchClusterSpec;
 
 use redis_stretch_engine::{
-    unix_ms, EngineEvent, EngineStatus, Instance, Memory, Pass, Platform, Reporter,
+    unix_ms, BoxFuture, EngineEvent, EngineStatus, Instance, Memory, Pass, Platform, Reporter,
 };
 
-use crate::state::{write_atomic, LocalInstance, StateDir};
+use crate::state::{write_atomic, StateDir};
 
 pub const EVENTS_FILE: &str = "events.jsonl";
 pub const ENGINE_FILE: &str = "engine.json";
 /// What the engine remembers across restarts (hold-downs, flap counts, pending failovers).
 pub const MEMORY_FILE: &str = "memory.json";
+/// The cluster's manifest as last given (`local up`, `local apply`).
+pub const MANIFEST_FILE: &str = "manifest.yaml";
 
 /// A heartbeat older than this means no live engine.
 const STALE_MS: u64 = 3000;
@@ -26,11 +31,41 @@ pub struct LocalPlatform {
 impl Platform for LocalPlatform {
     fn instances(&self) -> Result<Vec<Instance>, String> {
         let state = self.dir.load().map_err(|e| e.to_string())?;
+        // The manifest says what every instance should run; one that runs something else is
+        // outdated (a manifest that cannot be read outdates nothing).
+        let cluster = self.dir.load_manifest().ok();
+        // And how many shards it asks for: instances beyond that are leaving.
+        let leaving = cluster
+            .as_ref()
+            .map(|c| crate::leaving(c, &state))
+            .unwrap_or_default();
         Ok(state
             .instances
             .iter()
-            .map(LocalInstance::as_instance)
+            .map(|i| Instance {
+                restart_for: cluster
+                    .as_ref()
+                    .and_then(|c| crate::restart_for(c, state.revision, i)),
+                leaving: leaving.contains(&i.name),
+                ..i.as_instance()
+            })
             .collect())
+    }
+
+    fn retire<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            crate::retire_instance(&self.dir, name)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn restart<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            crate::restart_instance(&self.dir, name)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn held_zone(&self) -> Option<String> {
@@ -51,6 +86,19 @@ impl Platform for LocalPlatform {
     fn save_memory(&self, memory: &Memory) -> Result<(), String> {
         let text = serde_json::to_vec_pretty(memory).map_err(|e| e.to_string())?;
         write_atomic(&self.dir.file(MEMORY_FILE), &text, 0o644).map_err(|e| e.to_string())
+    }
+
+    // `local apply` replaces the manifest atomically (a rename: a new mtime), so one stat a
+    // pass tells the engine, detached or in the foreground, that the spec changed.
+    fn spec_version(&self) -> Option<SystemTime> {
+        fs::metadata(self.dir.file(MANIFEST_FILE))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    fn spec(&self) -> Result<Option<RedisStretchClusterSpec>, String> {
+        let cluster = self.dir.load_manifest().map_err(|e| e.to_string())?;
+        Ok(Some(cluster.spec().clone()))
     }
 }
 
@@ -102,6 +150,38 @@ pub fn live_engine(dir: &StateDir) -> Option<u32> {
     // An engine inside this very process is not another authority.
     let other = pid != std::process::id();
     (fresh && other && engine_process_alive(pid)).then_some(pid)
+}
+
+/// Is `pid` the detached engine of the state dir `dir` (`local engine --state-dir DIR`)? What
+/// may be stopped by a recorded PID: once that engine has exited its PID can be reused, also by
+/// another `redis-stretch` command (a drill of another cluster), which a check for the program's
+/// name alone would take for it and stop.
+pub fn detached_engine_of(pid: u32, dir: &std::path::Path) -> bool {
+    if !engine_process_alive(pid) {
+        return false;
+    }
+    let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&str> = std::str::from_utf8(&cmd)
+        .unwrap_or_default()
+        .split('\0')
+        .collect();
+    let Some(its_dir) = args
+        .iter()
+        .position(|a| *a == "--state-dir")
+        .and_then(|i| args.get(i + 1))
+    else {
+        return false;
+    };
+    // Relative to the engine's working directory, as it resolved it.
+    let its_dir = match fs::read_link(format!("/proc/{pid}/cwd")) {
+        Ok(cwd) => cwd.join(its_dir),
+        Err(_) => std::path::PathBuf::from(its_dir),
+    };
+    let same = match (fs::canonicalize(&its_dir), fs::canonicalize(dir)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => its_dir == dir,
+    };
+    args.contains(&"engine") && same
 }
 
 /// Is `pid` a redis-stretch engine process?

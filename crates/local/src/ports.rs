@@ -145,6 +145,7 @@ mod tests {
                 engine_pid: None,
                 held_zone: None,
                 netns: None,
+                revision: 0,
             })
             .unwrap();
         let me = Path::new("/nonexistent/me");

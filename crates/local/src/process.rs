@@ -71,8 +71,10 @@ pub fn is_running(inst: &LocalInstance) -> ProcessStatus {
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let cmdline = String::from_utf8_lossy(&cmdline);
     // Before Redis rewrites its title, the command line still names our config file.
-    let ours = cmdline.contains(&format!(":{}", inst.port))
-        || cmdline.contains(&*inst.data_dir.to_string_lossy());
+    // Whole words: port 7001 is not 70010, dc-a-1's directory not dc-a-10's.
+    let addr = format!("{}:{}", inst.host, inst.port);
+    let conf = format!("{}/", inst.data_dir.to_string_lossy());
+    let ours = cmdline.split(['\0', ' ']).any(|w| w == addr) || cmdline.contains(&conf);
     let server = ServerFlavour::ALL
         .iter()
         .any(|f| cmdline.contains(f.server_binary()));

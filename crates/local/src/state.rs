@@ -42,6 +42,15 @@ pub struct LocalInstance {
     /// `None` once stopped by us.
     pub pid: Option<u32>,
     pub data_dir: PathBuf,
+    /// The server the process runs, recorded when it was started (`None`: a state dir from
+    /// before this was recorded: taken as current). When the manifest names another, the
+    /// rollout restarts it ([`crate::LocalPlatform`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<redis_stretch_api::ServerFlavour>,
+    /// The cluster's [`State::revision`] it was started at: below the cluster's, it is
+    /// restarted by the rollout (`local roll`).
+    #[serde(default)]
+    pub revision: u64,
 }
 
 impl LocalInstance {
@@ -54,6 +63,8 @@ impl LocalInstance {
             zone: self.zone.clone(),
             addr: self.addr(),
             server_name: None,
+            restart_for: None,
+            leaving: false,
         }
     }
 }
@@ -73,6 +84,9 @@ pub struct State {
     /// every command enters and `down` removes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
+    /// Bumped by `local roll` to restart every instance (as a new image would on Kubernetes).
+    #[serde(default)]
+    pub revision: u64,
 }
 
 #[derive(Clone, Debug)]

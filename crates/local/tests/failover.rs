@@ -366,15 +366,10 @@ async fn a_replica_in_its_first_sync_is_never_elected_and_its_shard_keeps_every_
         .unwrap();
     assert_eq!(acked, 1, "the {KEYS} keys are acknowledged by R1");
 
-    // R1 restarts empty (persistence off) and its full sync is held up by M1 (a large data
-    // set or a slow inter-DC link, made long here).
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("repl-diskless-sync-delay")
-        .arg("60")
-        .query_async(&mut m)
-        .await
-        .unwrap();
+    // R1 restarts empty (persistence off), and dc-a goes dark before its first sync can
+    // finish: a replica caught in its first sync when the DC holding its master is lost. (The
+    // sync is not held by a long `repl-diskless-sync-delay` on M1 any more: the engine's live
+    // config puts the spec's value back within a pass.)
     let r1_name = r1.name.clone().unwrap();
     redis_stretch_local::kill_instance(&c.dir, &r1_name, FaultSignal::Kill).unwrap();
     // Empty: without the RDB its last sync left on disk (a new pod, a lost volume); with it,
@@ -387,6 +382,7 @@ async fn a_replica_in_its_first_sync_is_never_elected_and_its_shard_keeps_every_
         .unwrap()
         .data_dir;
     let _ = std::fs::remove_file(r1_dir.join("dump.rdb"));
+    kill_zone(&c.dir, "dc-a", FaultSignal::Stop).unwrap();
     restore_zone(&c.dir, "dc-b", false, &server_binary_for(&c.dir).unwrap())
         .await
         .unwrap();
@@ -397,7 +393,6 @@ async fn a_replica_in_its_first_sync_is_never_elected_and_its_shard_keeps_every_
     })
     .await;
 
-    kill_zone(&c.dir, "dc-a", FaultSignal::Stop).unwrap();
     // The engine takes over M2's shard; with M3 that is a majority again, so Redis marks M1
     // failed and would elect R1 within node-timeout plus its election delay.
     let start = Instant::now();
@@ -417,14 +412,6 @@ async fn a_replica_in_its_first_sync_is_never_elected_and_its_shard_keeps_every_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     restore_zone(&c.dir, "dc-a", false, &server_binary_for(&c.dir).unwrap())
-        .await
-        .unwrap();
-    let mut m = conn(&c, &m1_addr).await;
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("repl-diskless-sync-delay")
-        .arg("0")
-        .query_async(&mut m)
         .await
         .unwrap();
     wait_until(&c, Duration::from_secs(40), "failed back, in sync", |s| {
@@ -558,6 +545,8 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         promoted: &[],
         stale: &[],
         healthy_for_ms: u64::MAX,
+        rollout: None,
+        migration: None,
     });
     // Crash after any steps before the takeovers (unfences, when fenced) and, within the
     // takeover step, after its first action.
@@ -573,7 +562,8 @@ async fn engine_killed_mid_takeover_converges_on_restart() {
         steps,
         ..Decision::default()
     };
-    let done = act(&partial, &pool).await;
+    let platform = redis_stretch_local::LocalPlatform { dir: c.dir.clone() };
+    let done = act(&partial, &pool, &platform).await;
     assert!(done.iter().all(|o| o.ok), "{done:?}");
 
     // A new engine (fresh memory, must confirm dark again) converges.
@@ -620,10 +610,12 @@ async fn valkey_instances_report_their_zone() {
     let s = snapshot(&c).await;
     for n in &s.nodes {
         assert_eq!(n.server, Some(ServerFlavour::Valkey), "{n:?}");
-        assert!(
-            n.version.as_deref().is_some_and(|v| v.starts_with('8')),
-            "{n:?}"
-        );
+        // `availability-zone` is Valkey 8.0+; the suite runs 8.1 and 9.1.
+        let major = n
+            .version
+            .as_deref()
+            .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+        assert!(major.is_some_and(|m| m >= 8), "{n:?}");
         assert_eq!(
             n.availability_zone.as_deref(),
             Some(n.zone.as_str()),

@@ -4,6 +4,7 @@
 
 mod addr;
 mod instance;
+mod migration;
 mod role;
 mod server;
 mod slots;
@@ -11,6 +12,7 @@ mod zone;
 
 pub use addr::NodeAddr;
 pub use instance::Instance;
+pub use migration::{migration_method, MigrationMethod};
 pub use role::{ClusterState, Role};
 pub use server::ServerFlavour;
 pub use slots::{format_ranges, split_slots, SlotRange, SLOT_COUNT};

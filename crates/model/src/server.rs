@@ -33,6 +33,16 @@ impl ServerFlavour {
         }
     }
 
+    /// The environment variable that names this flavour's server binary, overriding the PATH:
+    /// `REDIS_SERVER`, `VALKEY_SERVER`. How the suite runs the same flavour at several versions
+    /// (`scripts/server-path.sh --env valkey-9.1`).
+    pub const fn server_env_var(self) -> &'static str {
+        match self {
+            ServerFlavour::Redis => "REDIS_SERVER",
+            ServerFlavour::Valkey => "VALKEY_SERVER",
+        }
+    }
+
     /// The container image used when the spec names none.
     pub const fn default_image(self) -> &'static str {
         match self {
@@ -109,6 +119,7 @@ mod tests {
         assert_eq!(ServerFlavour::Redis.cli_binary(), "redis-cli");
         assert_eq!(ServerFlavour::Valkey.server_binary(), "valkey-server");
         assert_eq!(ServerFlavour::Valkey.cli_binary(), "valkey-cli");
+        assert_eq!(ServerFlavour::Valkey.server_env_var(), "VALKEY_SERVER");
         assert_eq!(ServerFlavour::Valkey.to_string(), "Valkey");
         assert_eq!(ServerFlavour::Redis.version_field(), "redis_version");
     }

@@ -18,6 +18,11 @@ pub const MANAGER: &str = "redis-stretch";
 pub const FINALIZER: &str = "redis-stretch.io/cleanup";
 /// Set by `redis-stretch evacuate --cluster`: the zone to keep masters out of until `resume`.
 pub const HOLD_ANNOTATION: &str = "redis-stretch.io/hold-zone";
+/// `redis-stretch.io/update-strategy: RollingUpdate` on the custom resource renders the
+/// StatefulSets with Kubernetes' default `RollingUpdate`: the StatefulSet controller, not the
+/// engine, then replaces pods, both StatefulSets at once. Only for the e2e test that measures
+/// that baseline next to the engine's rollout; any other value is ignored.
+pub const UPDATE_STRATEGY_ANNOTATION: &str = "redis-stretch.io/update-strategy";
 
 pub struct Context {
     pub client: Client,

@@ -51,6 +51,11 @@ pub type Key = (String, String);
 struct Running {
     /// The spec and password the task runs with: a change restarts it.
     fingerprint: String,
+    /// The passwords it runs with (current, previous), for the rotation step of the next
+    /// reconcile: what the instances may still require when the Secret changes.
+    passwords: (Option<Secret>, Option<Secret>),
+    /// The TLS Secret's content digest it runs with: a change makes the next engine reload.
+    tls_files: Option<u64>,
     stop: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
     report: Arc<RwLock<EngineReport>>,
@@ -81,6 +86,10 @@ pub struct EngineDeps {
     pub trigger: mpsc::UnboundedSender<ObjectRef<RedisStretchCluster>>,
     /// The Lease: engines act only while it is ours.
     pub leadership: crate::lease::Leadership,
+    /// The clusters' StatefulSets: which pods a rollout must restart.
+    pub stateful_sets: kube::runtime::reflector::Store<k8s_openapi::api::apps::v1::StatefulSet>,
+    /// Deletes pods for a rollout's restarts (`None` in unit tests: restarts fail).
+    pub client: Option<kube::Client>,
 }
 
 pub struct Engines {
@@ -96,8 +105,13 @@ pub struct EngineSpec<'a> {
     pub cr: &'a RedisStretchCluster,
     pub cluster: &'a ValidatedCluster,
     pub password: Option<Secret>,
+    /// During a password rotation, the password `password` replaces (`reconcile/rotation.rs`).
+    pub previous_password: Option<Secret>,
     /// The CA to trust when the cluster runs TLS.
     pub tls: Option<Tls>,
+    /// A digest of the TLS Secret's certificate and key: when it changes under a running
+    /// engine, the next one has every instance re-read its files.
+    pub tls_files: Option<u64>,
     pub zone_label: String,
     pub held_zone: Option<String>,
     /// The engine memory the custom resource's status holds (a previous leader's).
@@ -134,10 +148,12 @@ impl Engines {
             want.cluster.name().to_owned(),
         );
         let fingerprint = format!(
-            "{:?}|{}|{}",
+            "{:?}|{}|{}|{}|{:?}",
             want.cluster.spec(),
             password_digest(want.password.as_ref()),
+            password_digest(want.previous_password.as_ref()),
             hash_of(want.tls.as_ref().map(Tls::ca_pem)),
+            want.tls_files,
         );
         let old = {
             let mut running = self.lock();
@@ -151,6 +167,10 @@ impl Engines {
             }
             running.remove(&key)
         };
+        // Renewed certificate files under a running engine: the next one reloads them.
+        let reload_tls = old
+            .as_ref()
+            .is_some_and(|o| o.tls_files.is_some() && o.tls_files != want.tls_files);
         // The freshest memory: the engine this one replaces, else the status.
         let mut memory = want.memory;
         if let Some(old) = old {
@@ -169,7 +189,16 @@ impl Engines {
         let report = Arc::new(RwLock::new(EngineReport::default()));
         let held_zone = Arc::new(RwLock::new(want.held_zone));
         let (stop, stop_rx) = watch::channel(false);
+        // What the spec needs of each StatefulSet: pods beyond it are leaving. A spec that
+        // does not render fails the reconcile's build step too, with the reason; meanwhile no
+        // pod is taken for leaving.
+        let replicas_needed = redis_stretch_k8s::render::replicas_needed(want.cluster)
+            .unwrap_or_else(|e| {
+                tracing::warn!(namespace = %key.0, cluster = %key.1, "no StatefulSet sizes: {e}");
+                Default::default()
+            });
         let platform = KubePlatform {
+            replicas_needed,
             pods: self.deps.pods.clone(),
             nodes: self.deps.nodes.clone(),
             namespace: key.0.clone(),
@@ -178,6 +207,8 @@ impl Engines {
             held_zone: Arc::clone(&held_zone),
             leadership: self.deps.leadership.clone(),
             memory: Arc::clone(&memory),
+            stateful_sets: self.deps.stateful_sets.clone(),
+            client: self.deps.client.clone(),
             tls_domain: want.tls.as_ref().map(|_| {
                 format!(
                     "{}.{}.svc",
@@ -189,9 +220,12 @@ impl Engines {
         let mut reference = want.cr.object_ref(&());
         // Events about the object, not one version of it: the recorder folds repeats by this.
         reference.resource_version = None;
+        let passwords = (want.password.clone(), want.previous_password.clone());
         let task = ClusterTask {
             cluster: want.cluster.clone(),
             password: want.password,
+            previous_password: want.previous_password,
+            reload_tls,
             tls: want.tls,
             platform,
             object: ObjectRef::from_obj(want.cr),
@@ -209,6 +243,8 @@ impl Engines {
             key,
             Running {
                 fingerprint,
+                passwords,
+                tls_files: want.tls_files,
                 stop,
                 handle,
                 report,
@@ -242,6 +278,17 @@ impl Engines {
         futures_util::future::join_all(all.into_iter().map(stop_task)).await;
     }
 
+    /// The passwords (current, previous) the running engine of a cluster uses.
+    pub fn passwords(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<(Option<Secret>, Option<Secret>)> {
+        self.lock()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|r| r.passwords.clone())
+    }
+
     pub fn is_running(&self, namespace: &str, name: &str) -> bool {
         self.lock()
             .contains_key(&(namespace.to_owned(), name.to_owned()))
@@ -271,6 +318,8 @@ fn hash_of(v: Option<impl std::hash::Hash>) -> u64 {
 struct ClusterTask {
     cluster: ValidatedCluster,
     password: Option<Secret>,
+    previous_password: Option<Secret>,
+    reload_tls: bool,
     tls: Option<Tls>,
     platform: KubePlatform,
     object: ObjectRef<RedisStretchCluster>,
@@ -287,8 +336,12 @@ impl ClusterTask {
         let spec = self.cluster.spec().clone();
         let cfg = EngineConfig::for_spec(&spec);
         let mut engine = Engine::new(&spec, self.password.clone(), cfg)
+            .with_previous_password(self.previous_password.clone())
             .with_tls(self.tls.clone())
             .forming(self.cluster.clone());
+        if self.reload_tls {
+            engine = engine.reloading_tls();
+        }
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let publisher = tokio::spawn(publish(
             self.deps.recorder.clone(),
@@ -455,13 +508,18 @@ fn digest(r: &EngineReport) -> String {
         .iter()
         .flat_map(|s| &s.nodes)
         .map(|n| {
+            // A rotation finished (or begun) on an instance: the reconcile drops or keeps the
+            // previous password.
             format!(
-                "{:?}:{}:{:?}:{:?}:{}",
+                "{:?}:{}:{:?}:{:?}:{}:{:?}",
                 n.name,
                 n.reachable,
                 n.role,
                 n.link_up,
-                n.slots.len()
+                n.slots.len(),
+                n.auth
+                    .as_ref()
+                    .map(redis_stretch_engine::decide::AuthSeen::settled)
             )
         })
         .collect();

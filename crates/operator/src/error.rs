@@ -90,6 +90,8 @@ pub enum SecretError {
     Missing { name: String },
     #[error("cannot generate a password: {0}")]
     Random(String),
+    #[error("the password Secret changed again before the rotation to the previous change was done (`{name}` still holds the password before that): the engine finishes that rotation first, then takes the new password; see the cluster's status and Events")]
+    Rotating { name: String },
 }
 
 impl KubeError {
@@ -106,6 +108,11 @@ impl KubeError {
     pub fn is_not_found(e: &kube::Error) -> bool {
         matches!(e, kube::Error::Api(s) if s.code == 404)
     }
+
+    /// `409 Conflict`: the object changed since the version the request named.
+    pub fn is_conflict(&self) -> bool {
+        matches!(&*self.source, kube::Error::Api(s) if s.code == 409)
+    }
 }
 
 impl SecretError {
@@ -114,6 +121,7 @@ impl SecretError {
             SecretError::Kube(_) => "kube_api",
             SecretError::Random(_) => "random",
             SecretError::Key { .. }
+            | SecretError::Rotating { .. }
             | SecretError::TlsMissing { .. }
             | SecretError::Missing { .. } => "secret",
         }

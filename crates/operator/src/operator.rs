@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{Node, NodeStatus, Pod};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetStatus};
+use k8s_openapi::api::core::v1::{Container, Node, NodeStatus, Pod, PodSpec, PodTemplateSpec};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -48,7 +49,7 @@ pub enum OperatorError {
         source: std::io::Error,
     },
     #[error(
-        "the pod and node caches did not sync within {0:?}: check RBAC (list/watch pods and nodes)"
+        "the pod, node and StatefulSet caches did not sync within {0:?}: check RBAC (list/watch pods, nodes and statefulsets)"
     )]
     CacheSync(Duration),
 }
@@ -124,10 +125,23 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             }
         },
     );
+    let stateful_sets = cache(
+        match &cfg.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        },
+        watcher::Config::default().labels(&format!(
+            "{}={}",
+            redis_stretch_k8s::names::LABEL_MANAGED_BY,
+            redis_stretch_k8s::names::APP
+        )),
+        trim_stateful_set,
+    );
     let sync = Duration::from_secs(120);
     let synced = async {
         pods.wait_until_ready().await.ok();
         nodes.wait_until_ready().await.ok();
+        stateful_sets.wait_until_ready().await.ok();
     };
     tokio::time::timeout(sync, synced)
         .await
@@ -183,6 +197,8 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             metrics: Arc::clone(&metrics),
             trigger,
             leadership: leadership.clone(),
+            stateful_sets: stateful_sets.clone(),
+            client: Some(client.clone()),
         }));
         let ctx = Arc::new(Context {
             client: client.clone(),
@@ -228,6 +244,50 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
     Ok(())
 }
 
+/// Of a StatefulSet the engine reads only its replicas (which pods a scale-in retires), its
+/// update strategy, its revisions and its containers' images and resources (to say what a
+/// rollout changes): the rest of the pod template (the preStop script, the config volumes)
+/// is dropped from the cache.
+fn trim_stateful_set(set: &mut StatefulSet) {
+    set.managed_fields_mut().clear();
+    set.annotations_mut().clear();
+    if let Some(spec) = set.spec.take() {
+        let containers = spec
+            .template
+            .spec
+            .map(|p| p.containers)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| Container {
+                name: c.name,
+                image: c.image,
+                resources: c.resources,
+                ..Container::default()
+            })
+            .collect();
+        set.spec = Some(StatefulSetSpec {
+            replicas: spec.replicas,
+            update_strategy: spec.update_strategy,
+            template: PodTemplateSpec {
+                metadata: None,
+                spec: Some(PodSpec {
+                    containers,
+                    ..PodSpec::default()
+                }),
+            },
+            ..StatefulSetSpec::default()
+        });
+    }
+    if let Some(status) = set.status.take() {
+        set.status = Some(StatefulSetStatus {
+            update_revision: status.update_revision,
+            current_revision: status.current_revision,
+            observed_generation: status.observed_generation,
+            ..StatefulSetStatus::default()
+        });
+    }
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -242,4 +302,39 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// What the engine reads of a StatefulSet survives the trim: the replicas (a scale-in's
+    /// leaving and retired pods), the update strategy and revisions, the containers' images.
+    #[test]
+    fn a_trimmed_stateful_set_keeps_what_the_engine_reads() {
+        let mut set: StatefulSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "seed-leader", "annotations": {"a": "b"}},
+            "spec": {"replicas": 6, "selector": {}, "updateStrategy": {"type": "OnDelete"},
+                "template": {"spec": {"containers": [{"name": "redis", "image": "redis:7.4",
+                    "command": ["sh", "-c", "a long script"]}]}}},
+            "status": {"replicas": 6, "updateRevision": "r2", "currentRevision": "r1"}
+        }))
+        .unwrap();
+        trim_stateful_set(&mut set);
+        let spec = set.spec.as_ref().unwrap();
+        assert_eq!(spec.replicas, Some(6));
+        assert_eq!(
+            spec.update_strategy.as_ref().unwrap().type_.as_deref(),
+            Some("OnDelete")
+        );
+        let c = &spec.template.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.image.as_deref(), Some("redis:7.4"));
+        assert_eq!(c.command, None);
+        assert_eq!(
+            set.status.as_ref().unwrap().update_revision.as_deref(),
+            Some("r2")
+        );
+        assert!(set.annotations().is_empty());
+    }
 }

@@ -12,6 +12,8 @@ pub enum Reason {
     InvalidSpec,
     /// The rendered objects were applied for a new generation of the spec.
     Applied,
+    /// The API server refused to apply a rendered object: the `Applied` condition says why.
+    ApplyFailed,
     /// An object the cluster owned is no longer rendered and was deleted.
     Pruned,
     /// The cluster is being deleted: its engine stopped, owned objects go by owner reference.
@@ -24,6 +26,7 @@ impl Reason {
         match self {
             Reason::InvalidSpec => "InvalidSpec",
             Reason::Applied => "Applied",
+            Reason::ApplyFailed => "ApplyFailed",
             Reason::Pruned => "Pruned",
             Reason::Deleted => "Deleted",
         }
@@ -32,7 +35,7 @@ impl Reason {
     /// `Warning` for what a human must look at, `Normal` for the rest.
     pub fn event_type(self) -> EventType {
         match self {
-            Reason::InvalidSpec => EventType::Warning,
+            Reason::InvalidSpec | Reason::ApplyFailed => EventType::Warning,
             Reason::Applied | Reason::Pruned | Reason::Deleted => EventType::Normal,
         }
     }
@@ -73,6 +76,9 @@ mod tests {
         assert_eq!(engine_action("takeover", true), "Takeover");
         assert_eq!(engine_action("graceful-failover", true), "GracefulFailover");
         assert_eq!(engine_action("fence", false), "FenceFailed");
+        // A rollout's step: `kubectl get events --field-selector reason=Restart` lists them.
+        assert_eq!(engine_action("restart", true), "Restart");
+        assert_eq!(engine_action("restart", false), "RestartFailed");
     }
 
     /// Alerts and `kubectl get events` filters match these strings: they never change.

@@ -85,6 +85,11 @@ fn subnet() -> u8 {
 }
 
 fn start(cluster: &ValidatedCluster, net: u8) -> Pods {
+    start_with(cluster, net, None)
+}
+
+/// With `password`: the auth include the pod's start script writes from the Secret.
+fn start_with(cluster: &ValidatedCluster, net: u8, password: Option<&str>) -> Pods {
     let dir = tempfile::tempdir().unwrap();
     let conf = redis_stretch_k8s::render::redis_conf(cluster);
     let mut children = Vec::new();
@@ -100,6 +105,16 @@ fn start(cluster: &ValidatedCluster, net: u8) -> Pods {
                     "/data/nodes.conf",
                     &format!("{}/nodes.conf", data.display()),
                 );
+            let text = match password {
+                Some(p) => {
+                    let auth = data.join("auth.conf");
+                    std::fs::write(&auth, format!("requirepass \"{p}\"\nmasterauth \"{p}\"\n"))
+                        .unwrap();
+                    // The include the rendered config names (`render/config.rs`).
+                    text.replace("/run/redis/auth.conf", &auth.display().to_string())
+                }
+                None => text,
+            };
             let path = data.join("redis.conf");
             // What the pod's start command adds: the pod IP to announce, and the log.
             std::fs::write(
@@ -110,7 +125,11 @@ fn start(cluster: &ValidatedCluster, net: u8) -> Pods {
                 ),
             )
             .unwrap();
-            let child = Command::new(test_server().server_binary())
+            // The flavour's variable (REDIS_SERVER, VALKEY_SERVER) names another version.
+            let flavour = test_server();
+            let binary = std::env::var(flavour.server_env_var())
+                .unwrap_or_else(|_| flavour.server_binary().to_owned());
+            let child = Command::new(binary)
                 .arg(&path)
                 .spawn()
                 .expect("server not found: run scripts/deps.sh");
@@ -212,13 +231,17 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
         metrics: Arc::clone(&metrics),
         trigger,
         leadership: leadership.clone(),
+        stateful_sets: kube::runtime::reflector::store().0,
+        client: None,
     });
     engines
         .ensure(EngineSpec {
             cr: &cr,
             cluster: &cluster,
             password: None,
+            previous_password: None,
             tls: None,
+            tls_files: None,
             zone_label: "topology.kubernetes.io/zone".into(),
             held_zone: None,
             memory: None,
@@ -301,4 +324,103 @@ async fn engine_forms_takes_over_and_fails_back_on_pods() {
     assert_eq!(last(&after), last(&r), "no action at all without the Lease");
     pods.signal("dc-a", "-CONT");
     engines.stop_all().await;
+}
+
+const AUTH_MANIFEST: &str = "apiVersion: redis-stretch.io/v1alpha1
+kind: RedisStretchCluster
+metadata: {name: seed, namespace: redis}
+spec:
+  shards: 3
+  zones: [{name: dc-a, preferredMasters: 2}, {name: dc-b, preferredMasters: 1}]
+";
+
+/// Issue 17 on the Kubernetes platform: the password Secret changes; the operator restarts the
+/// engine with [new, old] (`reconcile/rotation.rs`), which rotates every pod with no restart;
+/// once it reports the rotation done, the engine runs with the new password alone, and still
+/// takes over when dc-a goes dark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_rotation_on_pods_then_a_dc_loss() {
+    let cluster = load_manifest(AUTH_MANIFEST).unwrap();
+    let cr: RedisStretchCluster = serde_yaml::from_str(AUTH_MANIFEST).unwrap();
+    let net = subnet();
+    let pods = start_with(&cluster, net, Some("old-pw"));
+    let (pod_store, mut pw) = reflector::store::<Pod>();
+    let (node_store, mut nw) = reflector::store::<Node>();
+    for (zone, ip, _) in &pods.children {
+        let i = ip.rsplit('.').next().unwrap().parse::<u32>().unwrap() - 1;
+        let node_name = format!("k8s-{zone}-{i}");
+        nw.apply_watcher_event(&Event::Apply(node(&node_name, zone)));
+        pw.apply_watcher_event(&Event::Apply(pod(
+            &format!("seed-{zone}-{i}"),
+            zone,
+            ip,
+            &node_name,
+        )));
+    }
+    let (trigger, _triggers) = mpsc::unbounded_channel();
+    let engines = Engines::new(EngineDeps {
+        pods: pod_store,
+        nodes: node_store,
+        recorder: None,
+        metrics: Arc::new(Metrics::default()),
+        trigger,
+        leadership: Leadership::always(),
+        stateful_sets: kube::runtime::reflector::store().0,
+        client: None,
+    });
+    let spec = |password: &str, previous: Option<&str>| EngineSpec {
+        cr: &cr,
+        cluster: &cluster,
+        password: Some(redis_stretch_admin::Secret::new(password)),
+        previous_password: previous.map(redis_stretch_admin::Secret::new),
+        tls: None,
+        tls_files: None,
+        zone_label: "topology.kubernetes.io/zone".into(),
+        held_zone: None,
+        memory: None,
+    };
+    engines.ensure(spec("old-pw", None)).await;
+    wait_for(&engines, "formed", Duration::from_secs(60), |r| {
+        r.formed
+            && served(r) == 16384
+            && r.snapshot.as_ref().is_some_and(|s| {
+                s.nodes
+                    .iter()
+                    .filter(|n| n.role.is_some() && !n.is_master())
+                    .count()
+                    == 3
+                    && s.nodes.iter().all(|n| n.link_up != Some(false))
+            })
+    })
+    .await;
+
+    engines.ensure(spec("new-pw", Some("old-pw"))).await;
+    let r = wait_for(&engines, "rotation done", Duration::from_secs(30), |r| {
+        r.snapshot
+            .as_ref()
+            .is_some_and(redis_stretch_engine::Snapshot::rotation_done)
+    })
+    .await;
+    assert!(r
+        .status
+        .iter()
+        .flat_map(|s| &s.last_actions)
+        .any(|a| a.kind == "drop-password"));
+    for (_, ip, _) in &pods.children {
+        let addr = redis_stretch_admin::NodeAddr::new(ip.as_str(), 6379);
+        let old = redis_stretch_admin::Secret::new("old-pw");
+        let e =
+            redis_stretch_admin::AdminClient::connect(&addr, Some(&old), Duration::from_secs(1))
+                .await
+                .unwrap_err();
+        assert!(e.is_auth_failure(), "{ip}: {e}");
+    }
+    // What the reconcile does once the engine reports it done.
+    engines.ensure(spec("new-pw", None)).await;
+    pods.signal("dc-a", "-STOP");
+    wait_for(&engines, "takeover in dc-b", Duration::from_secs(30), |r| {
+        served(r) == 16384 && masters_in(r, "dc-b") == 3
+    })
+    .await;
+    pods.signal("dc-a", "-CONT");
 }

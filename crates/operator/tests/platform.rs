@@ -113,3 +113,59 @@ fn pods_become_instances_in_their_nodes_zones() {
     assert_eq!((health["dc-a"].ready, health["dc-a"].total), (1, 1));
     assert_eq!((health["dc-b"].ready, health["dc-b"].total), (0, 1));
 }
+
+fn set(
+    strategy: &str,
+    update_revision: &str,
+    image: &str,
+) -> k8s_openapi::api::apps::v1::StatefulSet {
+    serde_json::from_value(json!({
+        "metadata": {"name": "seed-leader", "namespace": "redis"},
+        "spec": {
+            "selector": {},
+            "updateStrategy": {"type": strategy},
+            "template": {"spec": {"containers": [{"name": "redis", "image": image}]}}
+        },
+        "status": {"replicas": 3, "updateRevision": update_revision, "currentRevision": "seed-leader-aaa"}
+    }))
+    .unwrap()
+}
+
+fn pod_at(revision: &str, image: &str) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "seed-leader-2", "namespace": "redis",
+            "labels": {"controller-revision-hash": revision},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "seed-leader", "uid": "u", "controller": true}]},
+        "spec": {"containers": [{"name": "redis", "image": image}]}
+    }))
+    .unwrap()
+}
+
+/// A pod created before the template changed is outdated, and says what changed; a pod at the
+/// update revision is not; under RollingUpdate (the measuring knob) the StatefulSet controller
+/// replaces pods itself, so the engine is told nothing.
+#[test]
+fn a_pod_behind_its_stateful_sets_update_revision_must_restart() {
+    use redis_stretch_operator::platform::restart_for;
+    let new = set("OnDelete", "seed-leader-bbb", "redis:7.4");
+    let why = restart_for(&pod_at("seed-leader-aaa", "redis:7.2"), &new).unwrap();
+    assert_eq!(
+        why,
+        "pod template changed: revision seed-leader-aaa → seed-leader-bbb (redis image redis:7.2 → redis:7.4)"
+    );
+    assert_eq!(
+        restart_for(&pod_at("seed-leader-bbb", "redis:7.4"), &new),
+        None
+    );
+    // Another change of the template (a setting, a probe): only the revision shows it.
+    let why = restart_for(&pod_at("seed-leader-aaa", "redis:7.4"), &new).unwrap();
+    assert_eq!(
+        why,
+        "pod template changed: revision seed-leader-aaa → seed-leader-bbb"
+    );
+    let rolling = set("RollingUpdate", "seed-leader-bbb", "redis:7.4");
+    assert_eq!(
+        restart_for(&pod_at("seed-leader-aaa", "redis:7.2"), &rolling),
+        None
+    );
+}

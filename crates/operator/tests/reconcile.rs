@@ -445,3 +445,238 @@ async fn unchanged_objects_are_not_applied_again() {
     reconcile(cr(again), Arc::clone(&h.ctx)).await.unwrap();
     server.await.unwrap();
 }
+
+/// What Kubernetes answers when a StatefulSet's volumeClaimTemplates change.
+const STS_FORBIDDEN: &str = "StatefulSet.apps \"seed-leader\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
+
+/// A refused apply shows in status (`Applied=False`, reason `ApplyFailed`, the API server's
+/// message) and as one Warning Event, status keeps being written, and the reconcile still
+/// fails so that it is retried; a retry with the same error publishes no second Event.
+#[tokio::test]
+async fn a_refused_apply_shows_in_status_and_as_a_warning_event() {
+    let h = harness();
+    let refused = || {
+        apply(format!("{APPS}/statefulsets/seed-leader")).reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": STS_FORBIDDEN, "reason": "Invalid", "code": 422}),
+        )
+    };
+    let until_refused = || {
+        let mut s = vec![existing_secret()];
+        s.extend(orphan_lists());
+        s.extend(applies().into_iter().take(3));
+        s.push(refused());
+        s
+    };
+    let mut script = until_refused();
+    script.push(event("ApplyFailed").check(|b| {
+        assert_eq!(b["type"], "Warning", "{b}");
+        assert!(b["note"].as_str().unwrap().contains("Forbidden"), "{b}");
+    }));
+    script.push(status(|s| {
+        let applied = condition(s, "Applied");
+        assert_eq!(applied["status"], "False", "{s}");
+        assert_eq!(applied["reason"], "ApplyFailed");
+        assert!(
+            applied["message"].as_str().unwrap().contains("seed-leader")
+                && applied["message"].as_str().unwrap().contains("Forbidden"),
+            "{applied}"
+        );
+        // Not observed: the Applied Event still comes once this generation is applied.
+        assert!(s["observedGeneration"].is_null(), "{s}");
+    }));
+    // The retry: same refusal, no second Event.
+    script.extend(until_refused());
+    script.push(status(|s| {
+        assert_eq!(condition(s, "Applied")["reason"], "ApplyFailed");
+    }));
+    let server = h.server.run(script);
+    let err = reconcile(cr(seed_cr()), Arc::clone(&h.ctx))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Forbidden"), "{err}");
+    let message = format!("{err}");
+    let mut again = seed_cr();
+    again["status"] = json!({
+        "conditions": [{"type": "Applied", "status": "False", "reason": "ApplyFailed",
+                        "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    });
+    reconcile(cr(again), Arc::clone(&h.ctx)).await.unwrap_err();
+    server.await.unwrap();
+}
+
+fn secret_with(password_b64: &'static str) -> Expect {
+    Expect::new(Method::GET, &format!("{CORE}/secrets/seed-auth")).reply(
+        StatusCode::OK,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "seed-auth", "namespace": NS},
+               "data": {"password": password_b64}}),
+    )
+}
+
+/// Item 4 of issue 17: the password Secret changes under a running engine. The engine must
+/// keep the old password until every instance accepts the new one: it is stored in the
+/// operator-owned `seed-auth-previous` (for a restarted operator or a new Lease holder) before
+/// the engine restarts with both, and read back while the rotation lasts. No password in
+/// anything else the operator sends.
+#[tokio::test]
+async fn a_changed_password_keeps_the_previous_one_for_the_engine_while_it_rotates() {
+    let h = harness();
+    let mut script = vec![existing_secret()];
+    script.extend(orphan_lists());
+    for (e, (_, kind, name)) in applies().into_iter().zip(STORED) {
+        script.push(e.reply(StatusCode::OK, stored(kind, name, 1)));
+    }
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    // The Secret now says n3w-pa55; the running engine has hunter2.
+    script.push(secret_with("bjN3LXBhNTU="));
+    script
+        .push(Expect::new(Method::GET, &format!("{CORE}/secrets/seed-auth-previous")).not_found());
+    script.push(
+        Expect::new(Method::POST, &format!("{CORE}/secrets")).check(|b| {
+            assert_eq!(b["metadata"]["name"], "seed-auth-previous");
+            assert_eq!(b["stringData"]["password"], "hunter2");
+            assert_eq!(b["metadata"]["ownerReferences"][0]["name"], "seed");
+        }),
+    );
+    script.extend(lists_with(None));
+    script.push(status(|_| {}));
+    // The next reconcile, rotation not done: the stored password is read back, nothing else.
+    script.push(secret_with("bjN3LXBhNTU="));
+    script.push(
+        Expect::new(Method::GET, &format!("{CORE}/secrets/seed-auth-previous")).reply(
+            StatusCode::OK,
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "seed-auth-previous", "namespace": NS},
+                   "data": {"password": "aHVudGVyMg=="}}),
+        ),
+    );
+    script.extend(lists_with(None));
+    script.push(status(|_| {}));
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    let mut again = seed_cr();
+    again["status"] = json!({"observedGeneration": 1});
+    reconcile(cr(again.clone()), Arc::clone(&h.ctx))
+        .await
+        .unwrap();
+    let (current, previous) = h.ctx.engines.passwords(NS, "seed").unwrap();
+    assert_eq!(current.unwrap().expose(), "n3w-pa55");
+    assert_eq!(previous.unwrap().expose(), "hunter2");
+    assert_eq!(h.ctx.engines.starts(), 2, "restarted once, with both");
+    reconcile(cr(again), Arc::clone(&h.ctx)).await.unwrap();
+    assert_eq!(h.ctx.engines.starts(), 2, "the same pair: not restarted");
+    let bodies = server.await.unwrap();
+    for b in bodies
+        .iter()
+        .filter(|b| b["metadata"]["name"] != "seed-auth-previous")
+    {
+        let t = b.to_string();
+        assert!(!t.contains("hunter2") && !t.contains("n3w-pa55"), "{t}");
+    }
+}
+
+fn tls_secret(cert_b64: &'static str) -> Expect {
+    Expect::new(Method::GET, &format!("{CORE}/secrets/seed-tls")).reply(
+        StatusCode::OK,
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+               "metadata": {"name": "seed-tls", "namespace": NS},
+               "data": {"ca.crt": "LS0tLS1CRUdJTi0tLS0t", "tls.crt": cert_b64, "tls.key": ""}}),
+    )
+}
+
+/// A renewed certificate (cert-manager rewrote the TLS Secret, same CA): the engine is started
+/// again, and that one has every instance re-read its certificate files (`ReloadTls`, over
+/// the kubelet's propagation window). An unchanged Secret restarts nothing.
+#[tokio::test]
+async fn a_renewed_tls_secret_restarts_the_engine_to_reload_the_certificates() {
+    let h = harness();
+    let mut tls = seed_cr();
+    tls["spec"]["tls"] = json!({"enabled": true, "secretName": "seed-tls"});
+    let mut script = vec![existing_secret(), tls_secret("b2xk")];
+    script.extend(orphan_lists());
+    for (e, (_, kind, name)) in applies().into_iter().zip(STORED) {
+        script.push(e.reply(StatusCode::OK, stored(kind, name, 1)));
+    }
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    for cert in ["bmV3", "bmV3"] {
+        script.push(existing_secret());
+        script.push(tls_secret(cert));
+        script.extend(lists_with(None));
+        script.push(status(|_| {}));
+    }
+    let server = h.server.run(script);
+    reconcile(cr(tls.clone()), Arc::clone(&h.ctx))
+        .await
+        .unwrap();
+    tls["status"] = json!({"observedGeneration": 1});
+    reconcile(cr(tls.clone()), Arc::clone(&h.ctx))
+        .await
+        .unwrap();
+    assert_eq!(h.ctx.engines.starts(), 2, "renewed: a new engine reloads");
+    reconcile(cr(tls), Arc::clone(&h.ctx)).await.unwrap();
+    assert_eq!(h.ctx.engines.starts(), 2, "unchanged: nothing restarted");
+    server.await.unwrap();
+}
+
+/// A StatefulSet as listed: `replicas` at `version`, owned by the seed cluster.
+fn sized(name: &str, replicas: i32, version: &str) -> Value {
+    let uid = seed_cr()["metadata"]["uid"].clone();
+    json!({"kind": "StatefulSet", "apiVersion": "apps/v1", "metadata": {"name": name, "namespace": NS,
+        "generation": 5, "resourceVersion": version,
+        "ownerReferences": [{"apiVersion": "redis-stretch.io/v1alpha1", "kind": "RedisStretchCluster", "name": "seed", "uid": uid}]},
+        "spec": {"replicas": replicas, "selector": {}, "template": {}}})
+}
+
+fn applies_replicas(name: &str, replicas: i32, precondition: Option<&'static str>) -> Expect {
+    apply(format!("{APPS}/statefulsets/{name}")).check(move |b| {
+        assert_eq!(b["spec"]["replicas"], replicas, "{b}");
+        match precondition {
+            Some(v) => assert_eq!(b["metadata"]["resourceVersion"], v, "{b}"),
+            None => assert!(b["metadata"].get("resourceVersion").is_none(), "{b}"),
+        }
+    })
+}
+
+/// A scale-in (the spec at 3 shards, the StatefulSets still at 6 and 5): the apply keeps each
+/// StatefulSet's replicas, never the spec's lower count, with the version it read them at as
+/// a precondition; when the engine retired a pod in between (409), it reads the StatefulSet
+/// again and keeps the engine's count. The spec's own count is applied as before once the
+/// StatefulSet is down to it.
+#[tokio::test]
+async fn the_apply_never_lowers_a_stateful_set_the_engine_is_emptying() {
+    let h = harness();
+    let mut script = vec![existing_secret()];
+    script.push(
+        Expect::new(Method::GET, &format!("{APPS}/statefulsets")).reply(
+            StatusCode::OK,
+            json!({"kind": "StatefulSetList", "apiVersion": "apps/v1", "metadata": {}, "items": [
+                sized("seed-leader", 6, "7"), sized("seed-follower", 3, "9")]}),
+        ),
+    );
+    script.extend(orphan_lists().into_iter().skip(1));
+    let mut objects = applies().into_iter();
+    script.extend(objects.by_ref().take(3));
+    let conflict = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "reason": "Conflict", "code": 409,
+        "message": "Operation cannot be fulfilled on statefulsets.apps \"seed-leader\": the object has been modified; please apply your changes to the latest version and try again"});
+    script
+        .push(applies_replicas("seed-leader", 6, Some("7")).reply(StatusCode::CONFLICT, conflict));
+    script.push(
+        Expect::new(Method::GET, &format!("{APPS}/statefulsets/seed-leader"))
+            .reply(StatusCode::OK, sized("seed-leader", 5, "8")),
+    );
+    script.push(
+        applies_replicas("seed-leader", 5, Some("8"))
+            .reply(StatusCode::OK, sized("seed-leader", 5, "10")),
+    );
+    script.push(applies_replicas("seed-follower", 3, None));
+    script.extend(objects.skip(2));
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+}

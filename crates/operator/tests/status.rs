@@ -126,6 +126,8 @@ fn report(
             waiting_for: Some(waiting),
             notes: notes.iter().map(|s| s.to_string()).collect(),
             partition: None,
+            rollout: None,
+            migration: None,
             last_actions: vec![],
         }),
     }
@@ -148,6 +150,7 @@ fn status_of(c: &ValidatedCluster, r: &EngineReport) -> RedisStretchClusterStatu
         placement: &placement,
         nodes: &nodes,
         now: "2026-11-25T00:00:00Z".into(),
+        apply_error: None,
     })
 }
 
@@ -345,4 +348,159 @@ fn a_partition_names_the_side_chosen() {
         &[],
     );
     assert_eq!(cond(&status_of(&c, &ok), "Partitioned").0, "False");
+}
+
+/// A rollout under way: `Rolling` says how far it is, which instance it waits on and why; once
+/// every instance is current it is False, `Current`.
+#[test]
+fn a_rollout_shows_progress_in_the_rolling_condition() {
+    let c = cluster("Automatic");
+    let s = status_of(&c, &report(seed(), [OK, OK], Waiting::AsPreferred, &[]));
+    assert_eq!(cond(&s, "Rolling").0, "False");
+    assert_eq!(cond(&s, "Rolling").1, "Current");
+
+    let mut snap = seed();
+    for n in snap.nodes.iter_mut() {
+        n.restart_for = Some("pod template changed: revision a → b".into());
+    }
+    let waiting = Waiting::Rolling {
+        done: 2,
+        total: 6,
+        instance: Some("seed-follower-1".into()),
+        why: "back at the new revision, syncing with its master".into(),
+    };
+    let s = status_of(&c, &report(snap.clone(), [OK, OK], waiting, &[]));
+    assert_eq!(
+        cond(&s, "Rolling"),
+        (
+            "True",
+            "Rolling",
+            "2 of 6 restarted, current instance seed-follower-1, waiting for: back at the new \
+             revision, syncing with its master"
+        )
+    );
+
+    // A zone lost mid-rollout: the takeover comes first, and the condition says the rollout
+    // is paused for it. Progress comes from the engine's memory.
+    for n in snap.nodes.iter_mut() {
+        if n.name.as_deref() == Some("seed-follower-0") {
+            n.restart_for = None;
+        }
+    }
+    let mut r = report(
+        snap,
+        [DARK, OK],
+        Waiting::Confirming {
+            zone: "dc-a".into(),
+            silent_ms: 900,
+        },
+        &[],
+    );
+    if let Some(st) = r.status.as_mut() {
+        st.rollout = Some(redis_stretch_engine::decide::Rollout {
+            started_ms: 1,
+            done: vec!["seed-follower-0".into()],
+            restarting: None,
+        });
+    }
+    let s = status_of(&c, &r);
+    let (status, reason, message) = cond(&s, "Rolling");
+    assert_eq!((status, reason), ("True", "Rolling"));
+    assert!(
+        message.starts_with("1 of 6 restarted, waiting for: paused: "),
+        "{message}"
+    );
+}
+
+fn cluster_of(shards: u32, a: u32, b: u32) -> ValidatedCluster {
+    load_manifest(&format!(
+        "apiVersion: redis-stretch.io/v1alpha1
+kind: RedisStretchCluster
+metadata: {{name: seed, namespace: redis}}
+spec:
+  shards: {shards}
+  zones: [{{name: dc-a, preferredMasters: {a}}}, {{name: dc-b, preferredMasters: {b}}}]
+"
+    ))
+    .unwrap()
+}
+
+/// A scale under way: `Scaling` says how far it is (shards now and wanted, slots left, the
+/// batch moving); paused behind a zone's trouble it says so; at the spec's count it is False.
+/// `Ready` counts the shards the cluster has now, not the spec's.
+#[test]
+fn a_scale_shows_progress_in_the_scaling_condition() {
+    let three = cluster("Automatic");
+    let s = status_of(&three, &report(seed(), [OK, OK], Waiting::AsPreferred, &[]));
+    assert_eq!(
+        cond(&s, "Scaling"),
+        ("False", "AtShardCount", "3 shards, as the spec asks")
+    );
+
+    let six = cluster_of(6, 4, 2);
+    let moving = Waiting::Scaling {
+        shards: 4,
+        target: 6,
+        slots_left: 4096,
+        why: "moving slots 5461-5524 from seed-leader-1 to seed-leader-3".into(),
+    };
+    let s = status_of(&six, &report(seed(), [OK, OK], moving, &[]));
+    assert_eq!(
+        cond(&s, "Scaling"),
+        (
+            "True",
+            "Scaling",
+            "4 → 6 shards: 4,096 slots left to move: moving slots 5461-5524 from seed-leader-1 to seed-leader-3"
+        )
+    );
+    assert_eq!(
+        cond(&s, "Ready"),
+        (
+            "True",
+            "FailoverReady",
+            "every slot served and every replica's link up"
+        )
+    );
+
+    // A zone lost mid-migration: the takeover comes first; the plan from the engine's memory.
+    let mut r = report(
+        seed(),
+        [DARK, OK],
+        Waiting::Confirming {
+            zone: "dc-a".into(),
+            silent_ms: 900,
+        },
+        &[],
+    );
+    if let Some(st) = r.status.as_mut() {
+        st.migration = Some(redis_stretch_engine::decide::Migration {
+            started_ms: 1,
+            shards: 6,
+            moves: vec![redis_stretch_engine::decide::SlotMove {
+                to: "id-seed-leader-3".into(),
+                slots: vec![SlotRange {
+                    start: 0,
+                    end: 2729,
+                }],
+            }],
+            in_flight: vec![],
+        });
+    }
+    let paused = status_of(&six, &r);
+    let (status, reason, message) = cond(&paused, "Scaling");
+    assert_eq!((status, reason), ("True", "Scaling"));
+    assert!(
+        message.starts_with(
+            "3 → 6 shards, 2,730 slots in the migration's plan, waiting for: paused: "
+        ),
+        "{message}"
+    );
+
+    // Back to three: the instances the platform marks leaving are named until they are gone.
+    let mut snap = seed();
+    snap.nodes[5].leaving = true;
+    let leaving = status_of(&three, &report(snap, [OK, OK], Waiting::AsPreferred, &[]));
+    let (status, _, message) = cond(&leaving, "Scaling");
+    assert_eq!(status, "True");
+    assert!(message.contains("leaving: seed-follower-1"), "{message}");
 }

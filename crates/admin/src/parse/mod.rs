@@ -8,7 +8,7 @@ mod nodes;
 mod server;
 
 pub use info::{ClusterInfo, ReplicaInfo, ReplicationInfo};
-pub use nodes::{ClusterNode, ClusterNodes, NodeFlags};
+pub use nodes::{ClusterNode, ClusterNodes, NodeFlags, OpenSlot};
 pub use server::ServerInfo;
 
 /// `key:value` lines of INFO-style replies; `#` sections and blank lines skipped.

@@ -37,6 +37,18 @@ pub struct ClusterNode {
     pub slots: Vec<SlotRange>,
     /// Slots being migrated to or imported from another node (`[slot->-id]`, `[slot-<-id]`).
     pub migrating_slots: Vec<u16>,
+    /// The same, with their direction and the other node: what a migration left open.
+    #[serde(default)]
+    pub open_slots: Vec<OpenSlot>,
+}
+
+/// A slot this node migrates to, or imports from, another node (only on its own line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSlot {
+    pub slot: u16,
+    /// `true`: `[slot-<-id]`, importing from `peer`; `false`: `[slot->-id]`, migrating to it.
+    pub importing: bool,
+    pub peer: String,
 }
 
 impl ClusterNode {
@@ -87,7 +99,8 @@ fn parse_line(line: usize, text: &str) -> Result<ClusterNode, ParseError> {
         v.parse()
             .map_err(|_| err(format!("{name} `{v}` is not a number")))
     };
-    let (slots, migrating_slots) = parse_slots(slots).map_err(err)?;
+    let (slots, open_slots) = parse_slots(slots).map_err(err)?;
+    let migrating_slots = open_slots.iter().map(|o| o.slot).collect();
     Ok(ClusterNode {
         id: (*id).to_owned(),
         addr,
@@ -105,6 +118,7 @@ fn parse_line(line: usize, text: &str) -> Result<ClusterNode, ParseError> {
         },
         slots,
         migrating_slots,
+        open_slots,
     })
 }
 
@@ -154,7 +168,7 @@ fn parse_flags(s: &str) -> Result<NodeFlags, String> {
     Ok(f)
 }
 
-fn parse_slots(items: &[&str]) -> Result<(Vec<SlotRange>, Vec<u16>), String> {
+fn parse_slots(items: &[&str]) -> Result<(Vec<SlotRange>, Vec<OpenSlot>), String> {
     let slot = |s: &str| -> Result<u16, String> {
         match s.parse::<u16>() {
             Ok(n) if n < redis_stretch_model::SLOT_COUNT => Ok(n),
@@ -165,11 +179,20 @@ fn parse_slots(items: &[&str]) -> Result<(Vec<SlotRange>, Vec<u16>), String> {
     let mut moving = Vec::new();
     for item in items {
         if let Some(inner) = item.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-            let n = inner
-                .split_once("->-")
-                .or_else(|| inner.split_once("-<-"))
-                .ok_or_else(|| format!("`{item}` is not a migrating or importing slot"))?;
-            moving.push(slot(n.0)?);
+            let (n, importing) = match inner.split_once("->-") {
+                Some(n) => (n, false),
+                None => (
+                    inner
+                        .split_once("-<-")
+                        .ok_or_else(|| format!("`{item}` is not a migrating or importing slot"))?,
+                    true,
+                ),
+            };
+            moving.push(OpenSlot {
+                slot: slot(n.0)?,
+                importing,
+                peer: n.1.to_owned(),
+            });
         } else if let Some((a, b)) = item.split_once('-') {
             let (start, end) = (slot(a)?, slot(b)?);
             if end < start {

@@ -59,6 +59,11 @@ impl ServerInfo {
         })
     }
 
+    /// How this server moves slots ([`redis_stretch_model::migration_method`]).
+    pub fn migration_method(&self) -> redis_stretch_model::MigrationMethod {
+        redis_stretch_model::migration_method(self.flavour, &self.version)
+    }
+
     /// The major version (`7` of `7.2.4`), for feature checks.
     pub fn major(&self) -> Option<u32> {
         self.version.split('.').next()?.parse().ok()

@@ -13,7 +13,12 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use redis_stretch_admin::Secret;
-use redis_stretch_api::{FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec, ZoneSpec};
+use std::path::PathBuf;
+
+use redis_stretch_api::{
+    migration_allowed, with_server, FailbackPolicy, FailoverPolicy, RedisStretchClusterSpec,
+    ServerFlavour, ZoneSpec,
+};
 use redis_stretch_engine::decide::Intent;
 use redis_stretch_engine::{Engine, EngineConfig, Instance, Pass, Platform, Pool, Snapshot};
 use redis_stretch_local::{stand_in, EngineLock, Holder, LocalError, LocalPlatform, StateDir};
@@ -441,4 +446,160 @@ pub async fn resume(args: &BreakGlassArgs) -> Result<(), CliError> {
         None => println!("no zone was held"),
     }
     Ok(())
+}
+
+/// `local roll [--server S]`: restart every instance of a local cluster at the manifest's
+/// revision with the engine's rollout (replicas first, each master after a graceful failover,
+/// the layout restored at the end), after switching the manifest to server `server` when
+/// given. Stands in for the detached engine, as the break-glass commands do; a detached engine
+/// would run the same rollout by itself once the manifest changed.
+pub async fn roll(
+    server: Option<ServerFlavour>,
+    no_wait: bool,
+    state_dir: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let args = TargetArgs::local(state_dir);
+    let dir = args.state_dir();
+    let cluster = dir.load_manifest()?;
+    if let Some(to) = server.filter(|s| *s != cluster.spec().redis.server) {
+        // Refused here, before the manifest changes, when the data cannot move (the engine
+        // would refuse too, and wait).
+        let state = dir.load()?;
+        let instances: Vec<Instance> = state.instances.iter().map(|i| i.as_instance()).collect();
+        let pool = Pool::new(dir.password(false)?, Duration::from_millis(500));
+        let snap = redis_stretch_engine::observe(&instances, &state.zones, &pool).await;
+        let running = snap
+            .nodes
+            .iter()
+            .find_map(|n| n.server.zip(n.version.clone()));
+        let (from, version) =
+            running.map_or((cluster.spec().redis.server, None), |(f, v)| (f, Some(v)));
+        migration_allowed(from, version.as_deref(), to).map_err(CliError::Refused)?;
+        let yaml = std::fs::read_to_string(dir.file("manifest.yaml"))
+            .map_err(|e| CliError::Runtime(format!("reading the manifest: {e}")))?;
+        dir.save_manifest(&with_server(&yaml, to).map_err(CliError::Usage)?)?;
+        println!(
+            "manifest: spec.redis.server {} → {}",
+            cluster.spec().redis.server.display_name(),
+            to.display_name()
+        );
+    } else {
+        let revision = redis_stretch_local::bump_revision(&dir)?;
+        println!("revision {revision}: every instance is restarted once");
+    }
+    if no_wait {
+        println!("the cluster's engine rolls it; `redis-stretch status` shows the progress");
+        return Ok(());
+    }
+    let started = Instant::now();
+    stand_in_until_settled(&args, "roll", ROLL_LIMIT, |snap| {
+        print_snapshot(snap, Some("after the rollout"));
+        println!("rollout done in {:.1} s", started.elapsed().as_secs_f64());
+    })
+    .await
+}
+
+/// Stand in for the cluster's engine (the detached one stopped, this command acting in its
+/// place) and run the engine's loop until decide is settled and the cluster with it; `done`
+/// prints the end. The engine is started again afterwards.
+async fn stand_in_until_settled(
+    args: &TargetArgs,
+    what: &str,
+    limit: Duration,
+    done: impl FnOnce(&Snapshot),
+) -> Result<(), CliError> {
+    let mut t = resolve(args, what).await?;
+    check_engine(&t, false, false, what)?;
+    let stood_in = take_charge(&mut t, what).await?;
+    let outcome = interruptible(async {
+        let mut engine = engine_for(&t);
+        let platform = t.platform.as_ref();
+        let mut pass = engine
+            .run_until(platform, Intent::Auto, limit, print_pass)
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        // The last failback is done when its election is: the old master learns it by
+        // gossip, its replicas re-link. Shown once that has settled (or after a while).
+        let settling = Instant::now();
+        while !settled(&pass.snapshot) && settling.elapsed() < Duration::from_secs(15) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            pass = engine
+                .pass(platform, Intent::Auto)
+                .await
+                .map_err(|e| CliError::Runtime(e.to_string()))?;
+            print_pass(&pass);
+        }
+        println!();
+        done(&pass.snapshot);
+        Ok(())
+    })
+    .await;
+    hand_back(t, stood_in, outcome).await
+}
+
+/// `local scale --shards N`: the manifest takes the new count (the zones' preferred masters in
+/// proportion, or as given), the instances new shards need start empty, and the engine — the
+/// detached one with `--no-wait`, else this command in its place — makes them masters and
+/// replicas, moves the slots and retires the instances that go.
+pub async fn scale(
+    shards: u32,
+    preferred: Vec<(String, u32)>,
+    no_wait: bool,
+    state_dir: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let args = TargetArgs::local(state_dir);
+    let dir = args.state_dir();
+    let preferred = (!preferred.is_empty()).then_some(preferred);
+    let report = redis_stretch_local::scale(&dir, shards, preferred).await?;
+    println!(
+        "manifest: spec.shards {} → {} (preferred masters {})",
+        report.from,
+        report.to,
+        report
+            .preferred
+            .iter()
+            .map(|(z, n)| format!("{z}={n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !report.started.is_empty() {
+        println!("started empty: {}", report.started.join(", "));
+    }
+    if !report.leaving.is_empty() {
+        println!(
+            "leaving (slots move away, then retired): {}",
+            report.leaving.join(", ")
+        );
+    }
+    if no_wait {
+        println!("the cluster's engine moves the slots; `redis-stretch status` shows the progress");
+        return Ok(());
+    }
+    let started = Instant::now();
+    stand_in_until_settled(&args, "scale", SCALE_LIMIT, |snap| {
+        print_snapshot(snap, Some("after scaling"));
+        println!(
+            "{} shards in {:.1} s",
+            snap.masters().len(),
+            started.elapsed().as_secs_f64()
+        );
+    })
+    .await
+}
+
+/// Moving slots takes as long as the data does; the command can be run again (the engine's
+/// memory keeps the migration).
+const SCALE_LIMIT: Duration = Duration::from_secs(3600);
+
+/// A rollout restarts every instance and waits for each to sync: generous, and the command
+/// can be run again (it resumes from the engine memory).
+const ROLL_LIMIT: Duration = Duration::from_secs(1800);
+
+/// Every slot served once, every replica linked, nothing outdated.
+fn settled(snap: &Snapshot) -> bool {
+    snap.slots_claimed_twice() == 0
+        && snap.slots_covered() == usize::from(SLOT_COUNT)
+        && snap.nodes.iter().all(|n| {
+            n.reachable && n.restart_for.is_none() && (n.is_master() || n.is_current_replica())
+        })
 }

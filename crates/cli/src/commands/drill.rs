@@ -79,8 +79,40 @@ pub enum LabFaultArg {
     ClockStep,
 }
 
+/// Who restarts the instances in `drill --rollout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RolloutArg {
+    /// The engine's rollout: one instance at a time, replicas first, masters after a graceful
+    /// failover, the layout restored at the end.
+    Engine,
+    /// Today's StatefulSet `RollingUpdate`, emulated: each zone's instances from the highest
+    /// ordinal down, both zones at once, the next as soon as the last answers.
+    RollingUpdate,
+}
+
 #[derive(Args, Clone)]
 pub struct DrillArgs {
+    /// Change the shard count step by step under the writers (`6,3`: out to 6, back to 3) and
+    /// report each step's time and what clients saw (docs/RELIABILITY.md, "Scaling").
+    #[arg(long, value_delimiter = ',', value_name = "SHARDS,...")]
+    pub scale: Vec<u32>,
+    /// With `--scale`: keys written before the writers start, spread over every slot (a
+    /// dataset that takes seconds to move).
+    #[arg(long, default_value_t = 0)]
+    pub preload: u64,
+    /// With `--scale`: kill this zone halfway through the first step's migration (SIGKILL),
+    /// and restore it after `--down-for`.
+    #[arg(long)]
+    pub lose_zone: Option<String>,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::lab::parse_duration)]
+    pub down_for: Duration,
+    /// Restart every instance under the writers instead of taking a zone down, and report
+    /// what clients saw (docs/RELIABILITY.md).
+    #[arg(long, value_enum)]
+    pub rollout: Option<RolloutArg>,
+    /// With `--rollout engine`: switch to this server in place (Redis 7.2 and older → Valkey).
+    #[arg(long, value_enum)]
+    pub server: Option<crate::args::ServerArg>,
     /// The zone to take down (every fault but `partition` and `flap`).
     #[arg(long)]
     pub zone: Option<String>,
@@ -282,6 +314,12 @@ async fn drill_local(dir: &StateDir, args: &DrillArgs) -> Result<DrillResult, Cl
 
 pub async fn run(args: DrillArgs) -> Result<(), CliError> {
     let dir = state_dir(args.state_dir.clone());
+    if let Some(by) = args.rollout {
+        return rollout_local(&dir, &args, by).await;
+    }
+    if !args.scale.is_empty() {
+        return scale_local(&dir, &args).await;
+    }
     if let Some(fault) = args.fault {
         let r = lab_local(&dir, &args, fault).await?;
         match args.output {
@@ -308,6 +346,128 @@ pub async fn run(args: DrillArgs) -> Result<(), CliError> {
         ),
         Output::Table => {
             print!("{}", r.report);
+            println!("timeline: {}", r.svg.display());
+        }
+    }
+    if r.report.acked_writes_lost > 0 {
+        return Err(CliError::Runtime(format!(
+            "{} acknowledged writes lost",
+            r.report.acked_writes_lost
+        )));
+    }
+    Ok(())
+}
+
+/// `drill --scale 6,3`: the shard count changed step by step under the writers.
+async fn scale_local(dir: &StateDir, args: &DrillArgs) -> Result<(), CliError> {
+    use redis_stretch_drill::scenario::{run_scale, LoseZone};
+    let faults = LocalFaults::new(dir.clone());
+    let s = Scenario {
+        zone: String::new(),
+        fault: ZoneFault::Kill,
+        recovery: Recovery::Engine,
+        new_addresses: false,
+        rto_only: false,
+        svg: args
+            .svg
+            .clone()
+            .unwrap_or_else(|| dir.file("drill-scale.svg")),
+    };
+    let lose = args.lose_zone.clone().map(|zone| LoseZone {
+        zone,
+        down_for: args.down_for,
+    });
+    let (r, figures) = run_scale(&faults, &s, &args.scale, args.preload, lose)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({ "report": r.report, "scale": figures })
+        ),
+        Output::Table => {
+            print!("{}", r.report);
+            println!(
+                "preloaded {} keys in {:.1} s; {} found at the end",
+                figures.preloaded_keys,
+                figures.preload_ms / 1000.0,
+                figures.preloaded_keys_found
+            );
+            for st in &figures.steps {
+                println!(
+                    "to {} shards: {:.1} s, {} slots planned, moved by {}",
+                    st.to,
+                    st.total_ms / 1000.0,
+                    st.slots_planned,
+                    st.methods.join(" + ")
+                );
+            }
+            if let Some((zone, left)) = &figures.zone_lost {
+                println!("{zone} killed with {left} slots left to move");
+            }
+            println!(
+                "longest time one shard refused writes {:.0} ms; {} writes failed",
+                figures.longest_shard_outage_ms, figures.failed_writes
+            );
+            println!("timeline: {}", r.svg.display());
+        }
+    }
+    if r.report.acked_writes_lost > 0 {
+        return Err(CliError::Runtime(format!(
+            "{} acknowledged writes lost",
+            r.report.acked_writes_lost
+        )));
+    }
+    if figures.preloaded_keys_found != figures.preloaded_keys {
+        return Err(CliError::Runtime(format!(
+            "{} of the {} preloaded keys found at the end",
+            figures.preloaded_keys_found, figures.preloaded_keys
+        )));
+    }
+    Ok(())
+}
+
+/// `drill --rollout`: every instance restarted under the writers, by the engine or as a
+/// StatefulSet `RollingUpdate` would.
+async fn rollout_local(dir: &StateDir, args: &DrillArgs, by: RolloutArg) -> Result<(), CliError> {
+    use redis_stretch_drill::scenario::{run_rollout, RolloutBy};
+    let faults = LocalFaults::new(dir.clone());
+    let by = match by {
+        RolloutArg::Engine => RolloutBy::Engine,
+        RolloutArg::RollingUpdate => RolloutBy::RollingUpdate,
+    };
+    let name = match by {
+        RolloutBy::Engine => "engine",
+        RolloutBy::RollingUpdate => "rolling-update",
+    };
+    let s = Scenario {
+        zone: String::new(),
+        fault: ZoneFault::Stop,
+        recovery: Recovery::Engine,
+        new_addresses: false,
+        rto_only: false,
+        svg: args
+            .svg
+            .clone()
+            .unwrap_or_else(|| dir.file(&format!("drill-rollout-{name}.svg"))),
+    };
+    let (r, figures) = run_rollout(&faults, &s, by, args.server.map(Into::into))
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({ "report": r.report, "rollout": figures })
+        ),
+        Output::Table => {
+            print!("{}", r.report);
+            println!(
+                "rollout by {name}: {:.1} s in all; longest time one shard refused writes {:.0} ms; a shard with no copy up in {} of {} samples",
+                figures.total_ms / 1000.0,
+                figures.longest_shard_outage_ms,
+                figures.samples_shard_fully_down,
+                figures.samples
+            );
             println!("timeline: {}", r.svg.display());
         }
     }

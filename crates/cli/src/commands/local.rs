@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use redis_stretch_api::{load_manifest, with_server, ServerFlavour};
+use redis_stretch_api::ServerFlavour;
 use redis_stretch_local::{
     find_server, is_running, run_engine, server_binary_for, EngineLock, FaultSignal, LocalError,
     ProcessStatus, State, StateDir, UpOptions, UpOutcome, ENGINE_PATIENCE,
@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::args::{FaultSignalArg, Output};
 use crate::detached;
 use crate::error::CliError;
-use crate::manifest::read_manifest;
+use crate::manifest::read_manifest_on;
 use crate::print::print_snapshot;
 use crate::signal::shutdown_signal;
 use crate::table::Table;
@@ -26,14 +26,7 @@ pub async fn up(
     server: Option<ServerFlavour>,
     dir: Option<PathBuf>,
 ) -> Result<(), CliError> {
-    let (mut cluster, mut yaml) = read_manifest(file)?;
-    if let Some(server) = server.filter(|s| *s != cluster.spec().redis.server) {
-        yaml = with_server(&yaml, server).map_err(CliError::Usage)?;
-        cluster = load_manifest(&yaml).map_err(|problems| CliError::Manifest {
-            file: file.display().to_string(),
-            problems,
-        })?;
-    }
+    let (cluster, yaml) = read_manifest_on(file, server)?;
     let opts = UpOptions {
         state_dir: state_dir(dir),
         redis_server: find_server(cluster.spec().redis.server)?,
@@ -101,11 +94,104 @@ pub async fn up(
     Ok(())
 }
 
+/// `local apply`: the manifest in `file` for the running cluster (see
+/// [`redis_stretch_local::apply`]). Invalid manifests fail as `validate` does (exit 2).
+pub fn apply(
+    file: &Path,
+    server: Option<ServerFlavour>,
+    dir: Option<PathBuf>,
+) -> Result<(), CliError> {
+    // As `local up --server` started it: the server is not a change.
+    let (cluster, yaml) = read_manifest_on(file, server)?;
+    let dir = state_dir(dir);
+    let report = redis_stretch_local::apply(&dir, &cluster, &yaml)?;
+    if report.unchanged() {
+        println!("nothing the cluster runs with changed; manifest saved");
+        return Ok(());
+    }
+    for line in &report.live {
+        println!("live: {line}");
+    }
+    if report.engine_changed {
+        println!("engine: failover policy, preferred layout or node timeout changed");
+    }
+    println!(
+        "redis.conf rewritten for {} instances (a restart keeps the new values)",
+        report.rewritten.len()
+    );
+    match redis_stretch_local::live_engine(&dir) {
+        Some(pid) => println!(
+            "the engine (pid {pid}) takes the new spec on its next pass and sets the live settings on every instance"
+        ),
+        None => println!(
+            "no engine runs: the live settings are set when one starts (`redis-stretch local engine --state-dir {}`)",
+            dir.path().display()
+        ),
+    }
+    Ok(())
+}
+
 /// `local engine`: the engine over the local cluster, in the foreground, until SIGINT/SIGTERM.
 /// Refused (exit 3) while anything else holds the cluster's engine lock.
 pub async fn engine(dir: Option<PathBuf>) -> Result<(), CliError> {
     let lock = EngineLock::acquire(&state_dir(dir), "local engine", ENGINE_PATIENCE).await?;
     Ok(run_engine(lock, shutdown_signal()).await?)
+}
+
+/// `local rotate-password`: stands in for the detached engine (stops it, rotates alone,
+/// starts it again with the new password); refused (exit 3) beside an engine in the
+/// foreground of another command.
+pub async fn rotate_password(
+    dir: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let dir = state_dir(dir);
+    let new = match &password_file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| CliError::Usage(format!("--password-file {}: {e}", f.display())))?;
+            Some(redis_stretch_admin::Secret::new(text.trim_end().to_owned()))
+        }
+        None => None,
+    };
+    let recorded = dir.load()?.engine_pid;
+    let detached = redis_stretch_local::engine_lock_holder(&dir)
+        .and_then(|h| h.pid)
+        .filter(|pid| recorded == Some(*pid));
+    if let Some(pid) = detached {
+        println!("stopping the detached engine (pid {pid}): this command rotates in its place and starts it again when done");
+    }
+    let lock = redis_stretch_local::stand_in(&dir, "local rotate-password").await?;
+    let outcome = tokio::select! {
+        r = redis_stretch_local::rotate_password(&lock, new, Duration::from_secs(60), |pass| {
+            for r in &pass.results {
+                let mark = if r.ok { "done" } else { "FAILED" };
+                println!("{mark}: {} ({} ms) -> {}", r.action, r.took_ms, r.detail);
+            }
+        }) => r.map_err(CliError::from),
+        () = shutdown_signal() => Err(CliError::Runtime("interrupted: both passwords still work; run `local rotate-password` again to finish".into())),
+    };
+    drop(lock);
+    if let Ok(r) = &outcome {
+        println!(
+            "{} instances accept only the new password ({}: {:.1}s); it is in {}",
+            r.instances,
+            if r.resumed {
+                "finished a rotation left unfinished"
+            } else {
+                "rotated"
+            },
+            r.took.as_secs_f64(),
+            dir.file("password").display()
+        );
+    }
+    if detached.is_some() {
+        match detached::ensure(&dir).await {
+            Ok(d) => println!("{}", detached::describe(&d)),
+            Err(e) => return outcome.and(Err(e)),
+        }
+    }
+    outcome.map(|_| ())
 }
 
 fn cluster_header(dir: &StateDir) -> String {
@@ -132,6 +218,14 @@ struct InstanceJson {
     slots: Vec<String>,
     /// Replica only: `up` | `down` (`master_link_status`).
     link: Option<&'static str>,
+    /// What it says it runs (`INFO server`): `redis 7.0.15`, `valkey 8.1.8`.
+    server: Option<String>,
+    /// Outdated: why the rollout restarts it (another server, `local roll`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart_for: Option<String>,
+    /// The spec has fewer shards: the engine empties it and retires it (`local scale`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    leaving: bool,
 }
 
 #[derive(Serialize)]
@@ -151,6 +245,11 @@ pub async fn status(dir: Option<PathBuf>, output: Output) -> Result<(), CliError
     let state: State = dir.load()?;
     let faults = redis_stretch_local::lab::active_faults(&dir)?;
     let snap = observe_local(&dir).await?;
+    let manifest = dir.load_manifest().ok();
+    let leaving = manifest
+        .as_ref()
+        .map(|c| redis_stretch_local::leaving(c, &state))
+        .unwrap_or_default();
     let rows: Vec<InstanceJson> = state
         .instances
         .iter()
@@ -185,6 +284,14 @@ pub async fn status(dir: Option<PathBuf>, output: Output) -> Result<(), CliError
                 link: node
                     .and_then(|n| n.link_up)
                     .map(|up| if up { "up" } else { "down" }),
+                server: node.and_then(|n| {
+                    n.server
+                        .map(|s| format!("{} {}", s.as_str(), n.version.as_deref().unwrap_or("?")))
+                }),
+                restart_for: manifest
+                    .as_ref()
+                    .and_then(|c| redis_stretch_local::restart_for(c, state.revision, i)),
+                leaving: leaving.contains(&i.name),
             }
         })
         .collect();
@@ -219,7 +326,11 @@ pub async fn status(dir: Option<PathBuf>, output: Output) -> Result<(), CliError
                     r.name,
                     r.zone,
                     format!("{}:{}", r.host, r.port),
-                    r.role.unwrap_or("?").to_owned(),
+                    if r.leaving {
+                        format!("{} (leaving)", r.role.unwrap_or("?"))
+                    } else {
+                        r.role.unwrap_or("?").to_owned()
+                    },
                     r.state.to_owned(),
                     r.process.to_owned(),
                     r.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),

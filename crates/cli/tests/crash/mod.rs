@@ -57,6 +57,10 @@ pub enum Scenario {
     PartitionPreferredB,
     /// A cut decided, then healed: fences reopened, failback.
     Heal,
+    /// `local roll`: every instance restarted by the engine, one at a time.
+    Rollout,
+    /// `local scale --shards 6`: new masters and replicas, then slots moved batch by batch.
+    ScaleOut,
 }
 
 impl Scenario {
@@ -69,6 +73,17 @@ impl Scenario {
             Scenario::Partition => "partition",
             Scenario::PartitionPreferredB => "partition, preferredSide dc-b",
             Scenario::Heal => "heal",
+            Scenario::Rollout => "rollout",
+            Scenario::ScaleOut => "scale out",
+        }
+    }
+
+    /// How long a phase gets to settle: a scale-out moves half the slots (about 30 s on an idle
+    /// machine, several times that beside the rest of the suite on two cores).
+    fn settle_limit(self) -> Duration {
+        match self {
+            Scenario::ScaleOut => Duration::from_secs(420),
+            _ => SETTLE_LIMIT,
         }
     }
 
@@ -103,9 +118,11 @@ impl Scenario {
         match self {
             Scenario::Takeover | Scenario::TakeoverFrozen => Expect::ZoneReturn,
             Scenario::Partition | Scenario::PartitionPreferredB => Expect::Partition,
-            Scenario::Failback | Scenario::FailbackAfterKill | Scenario::Heal => {
-                Expect::AsPreferred
-            }
+            Scenario::Failback
+            | Scenario::FailbackAfterKill
+            | Scenario::Heal
+            | Scenario::Rollout
+            | Scenario::ScaleOut => Expect::AsPreferred,
         }
     }
 }
@@ -386,6 +403,8 @@ pub fn run_point(scenario: Scenario, point: &str) -> RunResult {
             lab.cli(&["local", "cut", "dc-a", "dc-b"]);
         }
         Scenario::Heal => lab.cli(&["local", "heal"]),
+        Scenario::Rollout => lab.cli(&["local", "roll", "--no-wait"]),
+        Scenario::ScaleOut => lab.cli(&["local", "scale", "--shards", "6", "--no-wait"]),
     }
     let fault_at = Instant::now();
     let end = scenario.end();
@@ -556,6 +575,8 @@ struct Lab {
     logs: tempfile::TempDir,
     password: Option<Secret>,
     keep: std::cell::Cell<bool>,
+    /// How long a phase gets to settle ([`Scenario::settle_limit`]).
+    settle_limit: Duration,
 }
 
 impl Lab {
@@ -580,6 +601,7 @@ impl Lab {
             ns,
             logs,
             keep: std::cell::Cell::new(false),
+            settle_limit: scenario.settle_limit(),
         };
         assert!(o.status.success(), "local up: {}", text(&o));
         lab
@@ -651,9 +673,9 @@ impl Lab {
             if status.is_some() {
                 last = status;
             }
-            if start.elapsed() > SETTLE_LIMIT {
+            if start.elapsed() > self.settle_limit {
                 return Err(Settle::TimedOut {
-                    what: format!("{what}: not {expect:?} after {SETTLE_LIMIT:?}"),
+                    what: format!("{what}: not {expect:?} after {:?}", self.settle_limit),
                     waiting_for: last.as_ref().and_then(|s| s.waiting_for.clone()),
                     notes: last.map(|s| s.notes).unwrap_or_default(),
                 });

@@ -39,7 +39,7 @@ pub(crate) fn repair(input: &Input<'_>) -> Decision {
     if !d.is_empty() {
         return d;
     }
-    d.push_step(pairing(snap));
+    d.push_step(pairing(snap, &crate::rules::scale::designated(input)));
     if !d.is_empty() {
         return d;
     }
@@ -139,6 +139,8 @@ fn meet(snap: &Snapshot) -> Vec<Action> {
         .nodes
         .iter()
         .filter(|n| n.name.is_some() && n.reachable)
+        // One the scale rules reset on its way out must not be met again.
+        .filter(|n| !(n.leaving && n.slots.is_empty()))
     {
         let (Some(id), Some(a)) = (&inst.id, &inst.addr) else {
             continue;
@@ -198,10 +200,12 @@ fn forget(snap: &Snapshot) -> Vec<Action> {
     out
 }
 
-/// Masters that have no replica, answering with its link up, in the other zone.
+/// Masters that have no replica, answering with its link up, in the other zone (masters
+/// that leave the cluster want none).
 fn lacking_cross_replica(snap: &Snapshot) -> Vec<&NodeState> {
     snap.masters()
         .into_iter()
+        .filter(|m| !m.leaving)
         .filter(|m| {
             !m.id.as_deref().is_some_and(|id| {
                 snap.replicas_of(id)
@@ -211,12 +215,26 @@ fn lacking_cross_replica(snap: &Snapshot) -> Vec<&NodeState> {
         .collect()
 }
 
-fn pairing(snap: &Snapshot) -> Vec<Action> {
+/// `new_masters`: idle instances that stay masters of the shards the spec adds
+/// ([`crate::rules::scale::designated`]); they want a replica across like the others.
+fn pairing<'a>(snap: &'a Snapshot, new_masters: &[&'a NodeState]) -> Vec<Action> {
     let mut wanting: Vec<&NodeState> = lacking_cross_replica(snap);
+    wanting.extend(new_masters.iter().filter(|m| {
+        !m.id.as_deref().is_some_and(|id| {
+            snap.replicas_of(id)
+                .any(|r| r.zone != m.zone && r.reachable)
+        })
+    }));
     let mut out = Vec::new();
-    // Fresh or emptied instances: master of nothing, known to the cluster.
+    // Fresh or emptied instances: master of nothing, known to the cluster, neither a new
+    // shard's master nor leaving.
     let idle = snap.nodes.iter().filter(|n| {
-        n.reachable && n.name.is_some() && n.role == Some(Role::Master) && n.slots.is_empty()
+        n.reachable
+            && n.name.is_some()
+            && n.role == Some(Role::Master)
+            && n.slots.is_empty()
+            && !n.leaving
+            && !new_masters.iter().any(|m| m.id == n.id)
     });
     for n in idle {
         let target = wanting
@@ -227,7 +245,7 @@ fn pairing(snap: &Snapshot) -> Vec<Action> {
                 // Nobody lacks one: join the other zone's master with the fewest replicas.
                 snap.masters()
                     .into_iter()
-                    .filter(|m| m.zone != n.zone && m.reachable)
+                    .filter(|m| m.zone != n.zone && m.reachable && !m.leaving)
                     .filter(|m| m.id.is_some())
                     .min_by_key(|m| m.id.as_deref().map_or(0, |id| snap.replicas_of(id).count()))
             });

@@ -3,10 +3,14 @@
 //! table test (`tests/decide.rs`). Level-triggered: it asks only for what the snapshot still
 //! lacks, so re-running it after a crash, or on its own result, never does harm twice.
 
+mod config;
+mod credentials;
 mod healthy;
 mod lost;
 mod partition;
 mod rebalance;
+mod rollout;
+mod scale;
 
 pub use partition::{cut_silence_ms, cut_threshold, FENCE_SHUT};
 
@@ -35,6 +39,15 @@ pub struct Policy {
     pub node_timeout_ms: u64,
     /// The side that serves when the zones are cut from each other (`None`: most masters).
     pub preferred_side: Option<String>,
+    /// The server the spec asks for: a rollout to another one happens only where its data
+    /// loads ([`redis_stretch_api::migration_allowed`]).
+    pub server: redis_stretch_api::ServerFlavour,
+    /// The spec's settings that every instance takes live (`CONFIG SET`), by directive
+    /// ([`redis_stretch_api::redis_config::live_settings`]).
+    pub live_config: Vec<(String, String)>,
+    /// The spec's shard count: more than the cluster holds, new instances become masters of
+    /// new shards and slots move to them; fewer, the leaving instances' slots move away.
+    pub shards: u32,
 }
 
 impl Policy {
@@ -53,6 +66,9 @@ impl Policy {
             detection: spec.failover.detection,
             node_timeout_ms: spec.redis.cluster_node_timeout_ms,
             preferred_side: spec.failover.preferred_side.clone(),
+            server: spec.redis.server,
+            live_config: redis_stretch_api::redis_config::live_settings(spec),
+            shards: spec.shards,
         }
     }
 }
@@ -95,6 +111,10 @@ pub struct Input<'a> {
     /// Node ids the engine judged stale copies ([`crate::Memory::stale`]): never promoted,
     /// never unfenced should Redis promote one.
     pub stale: &'a [String],
+    /// The rollout under way, from the engine's memory ([`crate::Rollout`]).
+    pub rollout: Option<&'a crate::Rollout>,
+    /// The slot migration under way, from the engine's memory ([`crate::Migration`]).
+    pub migration: Option<&'a crate::Migration>,
     /// How long every zone has answered the engine without a break ([`crate::ZoneTracker::healthy_for_ms`]).
     pub healthy_for_ms: u64,
 }
@@ -118,6 +138,17 @@ pub struct Decision {
     /// A side chosen in a cut, or the cut over: the engine records it in its memory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<PartitionChange>,
+    /// A slot migration planned or finished: the engine records it in its memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationChange>,
+}
+
+/// What a pass changes about the slot migration the engine remembers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationChange {
+    Planned(crate::Migration),
+    Done,
 }
 
 /// What a pass changes about the partition the engine remembers.
@@ -139,6 +170,7 @@ impl Decision {
     pub fn is_settled(&self) -> bool {
         self.is_empty()
             && self.partition.is_none()
+            && self.migration.is_none()
             && self.waiting_for.as_ref().is_some_and(Waiting::is_settled)
     }
     pub fn is_empty(&self) -> bool {
@@ -272,7 +304,24 @@ fn decide_seen(input: &Input<'_>) -> Decision {
     if !repair.is_empty() {
         return repair;
     }
-    rebalance::rebalance(input)
+    if let Some(d) = credentials::rotate(input) {
+        return d;
+    }
+    // The spec's shard count: new shards filled, leaving ones emptied and retired. Before
+    // the rollout (a master restarted mid-migration would leave its slots open) and failback
+    // (which never moves a master with slots in flight).
+    let scaled = scale::scale(input);
+    // Instances at an older revision: restarted one at a time, the layout restored after.
+    let mut d = scaled
+        .or_else(|| rollout::rollout(input))
+        .unwrap_or_else(|| rebalance::rebalance(input));
+    // Live settings last, beside whatever else this pass does, so that a value a server keeps
+    // refusing never holds up a failback or a rollout. Only the engine's own loop: a
+    // break-glass command does what it was asked and settles.
+    if input.intent == Intent::Auto {
+        d.push_step(config::live_config(input));
+    }
+    d
 }
 
 pub(crate) fn other_zone<'a>(snap: &'a Snapshot, zone: &str) -> Option<&'a str> {

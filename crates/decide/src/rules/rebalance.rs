@@ -89,7 +89,7 @@ fn display(n: &NodeState) -> String {
 
 /// A graceful failover of `m` to `r`, unless Redis would not elect `r` now or is still busy
 /// with the last request.
-fn graceful(input: &Input<'_>, r: &NodeState, m: &NodeState, why: String) -> Decision {
+pub(crate) fn graceful(input: &Input<'_>, r: &NodeState, m: &NodeState, why: String) -> Decision {
     let shard = shard_name(m);
     if let Some(reason) = election_blocker(input, r, m) {
         return Decision::wait(Waiting::Gossip {
@@ -105,6 +105,21 @@ fn graceful(input: &Input<'_>, r: &NodeState, m: &NodeState, why: String) -> Dec
             .collect(),
     );
     d
+}
+
+/// A graceful failover asked for earlier that Redis may still be electing: who, and how
+/// long before it may be asked again.
+pub(crate) fn pending_failover(input: &Input<'_>) -> Option<String> {
+    input.failovers_pending.iter().find_map(|p| {
+        let n = input.snapshot.node_by_id(&p.candidate)?;
+        (!n.is_master()).then(|| {
+            format!(
+                "{} may still be elected, for {} ms",
+                display(n),
+                p.left.as_millis()
+            )
+        })
+    })
 }
 
 pub(crate) fn rebalance(input: &Input<'_>) -> Decision {
@@ -163,7 +178,7 @@ fn evacuate(input: &Input<'_>, zone: &str) -> Decision {
     })
 }
 
-fn failback(input: &Input<'_>, asked: bool) -> Decision {
+pub(crate) fn failback(input: &Input<'_>, asked: bool) -> Decision {
     let snap = input.snapshot;
     let counts: Vec<(String, u32, usize)> = input
         .policy

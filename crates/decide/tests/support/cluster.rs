@@ -83,6 +83,8 @@ pub struct Node {
     pub id: String,
     pub flavour: ServerFlavour,
     pub alive: bool,
+    /// The platform reports it at an older revision (the rollout restarts it).
+    pub outdated: bool,
     pub started_ms: u64,
     // Run-time config (`CONFIG SET`), lost on restart.
     pub fence: u32,
@@ -91,6 +93,8 @@ pub struct Node {
     pub fence_max_lag_s: u32,
     pub node_timeout_ms: u64,
     pub availability_zone: Option<String>,
+    /// The spec's live settings (`CONFIG GET`); empty: the model does not track them.
+    pub live_config: std::collections::BTreeMap<String, String>,
     // `nodes.conf`: survives a restart.
     pub role: Role,
     pub master: Option<usize>,
@@ -221,6 +225,7 @@ impl Cluster {
                 id: node_id(name),
                 flavour,
                 alive: true,
+                outdated: false,
                 started_ms: START_MS - 60_000,
                 fence: 0,
                 no_failover: false,
@@ -228,6 +233,7 @@ impl Cluster {
                 node_timeout_ms,
                 availability_zone: (flavour == ServerFlavour::Valkey)
                     .then(|| ZONES[*zone].to_owned()),
+                live_config: std::collections::BTreeMap::new(),
                 role: if shard.is_some() {
                     Role::Replica
                 } else {

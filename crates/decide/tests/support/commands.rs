@@ -90,6 +90,32 @@ impl Cluster {
                 self.nodes[i].node_timeout_ms = *ms;
                 Ok("node-timeout set".into())
             }
+            // Live settings: kept where the model tracks them.
+            ActionKind::SetConfig { name, value } => {
+                if let Some(v) = self.nodes[i].live_config.get_mut(name) {
+                    v.clone_from(value);
+                }
+                Ok(format!("{name} set"))
+            }
+            // The model has no passwords and no TLS: its observe reports no credentials, so the
+            // rotation rule never asks for these here (its table tests are in decide.rs, the
+            // servers' side in crates/cli/tests/rotation.rs); accepted as Redis would.
+            ActionKind::AddPassword { .. } | ActionKind::DropPassword { .. } => Ok("OK".into()),
+            ActionKind::SetMasterAuth { .. } | ActionKind::ReloadTls => Ok("OK".into()),
+            // The platform stops the process and starts it at the new revision: its data and
+            // nodes.conf kept, every link to be synced again.
+            ActionKind::Restart { .. } => {
+                self.crash(i);
+                self.restart(i);
+                self.nodes[i].outdated = false;
+                Ok("restarted".into())
+            }
+            // The model's shard count is the spec's: the scale rules never ask for these here
+            // (their table tests are in decide.rs, the servers' side in crates/cli/tests/scale.rs).
+            ActionKind::MoveSlots { .. }
+            | ActionKind::CloseSlot { .. }
+            | ActionKind::Sweep { .. }
+            | ActionKind::Retire { .. } => Err("not modelled: the model never scales".into()),
         }
     }
 

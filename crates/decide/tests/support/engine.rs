@@ -88,6 +88,7 @@ impl Engine {
         let retry = self.cfg.failover_retry;
         self.memory.settle(&snapshot, &zones, now, retry);
         self.memory.note_currency(&snapshot);
+        self.memory.note_rollout(&snapshot, now);
         let pending = self.memory.pending(now, retry);
         let silent = self.tracker.silent_nodes(now);
         let decision = decide(&Input {
@@ -105,6 +106,8 @@ impl Engine {
             promoted: &self.memory.promoted,
             stale: &self.memory.stale,
             healthy_for_ms: self.tracker.healthy_for_ms(now),
+            rollout: self.memory.rollout.as_ref(),
+            migration: None,
         });
         match &decision.partition {
             Some(PartitionChange::Chose(p)) => self.memory.choose_side(p.clone()),
@@ -113,6 +116,15 @@ impl Engine {
         }
         if decision.waiting_for == Some(Waiting::AsPreferred) {
             self.memory.forget_promotions();
+        }
+        // The rollout is over once nothing is outdated or restarting and the layout is as
+        // preferred (or a held zone keeps it as a person left it).
+        if matches!(
+            decision.waiting_for,
+            Some(Waiting::AsPreferred | Waiting::Held { .. })
+        ) && !snapshot.nodes.iter().any(|n| n.restart_for.is_some())
+        {
+            self.memory.end_rollout();
         }
         // As the engine does (runner.rs): what the actions start is remembered first.
         self.memory.before_acting(decision.actions(), now);
@@ -137,6 +149,9 @@ impl Engine {
                 (ActionKind::BumpEpoch, true) => self.memory.record_bump(&a.node_id),
                 (ActionKind::GracefulFailover { .. }, false) => {
                     self.memory.forget_failover(&a.node_id);
+                }
+                (ActionKind::Restart { instance, .. }, false) => {
+                    self.memory.forget_restart(instance);
                 }
                 _ => {}
             }

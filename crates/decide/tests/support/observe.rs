@@ -89,6 +89,9 @@ impl Cluster {
             // A resync from the backlog replaces nothing; a full one replaces the whole copy.
             syncing: matches!(x.link, Link::Syncing { .. }) && !x.synced && x.role == Role::Replica,
             no_failover: Some(x.no_failover),
+            restart_for: x.outdated.then(|| "a new revision".to_owned()),
+            leaving: false,
+            open_slots: Vec::new(),
             repl_offset: Some(x.offset),
             cluster_state: Some(if x.cluster_ok {
                 ClusterState::Ok
@@ -107,8 +110,10 @@ impl Cluster {
             } else {
                 None
             },
+            live_config: x.live_config.clone(),
             current_epoch: Some(x.current_epoch),
             clock_ms: Some(now),
+            auth: None,
             flagged_fail_by: 0,
             flagged_pfail_by: 0,
             sees: x
@@ -137,6 +142,7 @@ impl Cluster {
         let x = &self.nodes[i];
         let mut s = NodeState::silent(Some(x.name.clone()), ZONES[x.zone], Some(self.addr(i)));
         s.error = Some("timed out".into());
+        s.restart_for = x.outdated.then(|| "a new revision".to_owned());
         let line = reporters
             .iter()
             .filter(|r| **r != i)

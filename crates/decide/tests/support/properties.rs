@@ -192,6 +192,23 @@ impl Run {
         if end == End::BothDark {
             return Ok(());
         }
+        // The spec's live settings on every instance the engine can reach, once settled.
+        if end == End::Healthy {
+            if let Some(n) = c.nodes.iter().enumerate().find(|(i, n)| {
+                c.reachable(*i)
+                    && n.live_config
+                        .get(super::scenario::LIVE_SETTING)
+                        .map(String::as_str)
+                        != Some("1gb")
+            }) {
+                return Err(self.fail(format!(
+                    "settled with {} still at {:?} on {}",
+                    super::scenario::LIVE_SETTING,
+                    n.1.live_config,
+                    n.1.name
+                )));
+            }
+        }
         // A side that serves fewer than a majority of the shards is `cluster_state:fail`
         // (Redis counts the lost side's masters too): its masters cannot take writes, and
         // only a shard with no copy on that side leaves it there.
@@ -266,6 +283,10 @@ impl Run {
     /// what, and (when the layout started valid) every master has a replica across in sync.
     pub(super) fn check_layout(&self) -> Result<(), String> {
         let c = &self.cluster;
+        // As preferred means the rollout is over too: every instance restarted.
+        if let Some(n) = c.nodes.iter().find(|n| n.outdated) {
+            return Err(self.fail(format!("settled with {} still outdated", n.name)));
+        }
         let masters: Vec<usize> = (0..c.nodes.len())
             .filter(|i| !c.own_shards(*i).is_empty())
             .collect();

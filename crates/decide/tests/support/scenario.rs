@@ -10,6 +10,8 @@ use redis_stretch_model::{Role, ServerFlavour};
 use super::cluster::{Cluster, Dark, ShardLayout, START_MS, TICK_MS, ZONES};
 use super::engine::{Engine, EngineConfig, Pass};
 
+/// The live setting every case starts with a different value of than the spec's.
+pub const LIVE_SETTING: &str = "maxmemory";
 /// `cluster-node-timeout` of the generated cases (the spec's default).
 pub const NODE_TIMEOUT_MS: u64 = 2000;
 /// Settling must take no longer than this after the last fault (50 passes of a second): two
@@ -35,6 +37,8 @@ pub enum Fault {
     /// The instance with this index (modulo the instance count) crashes.
     Crash(usize),
     RestartAll,
+    /// A new revision: every instance outdated, for the rollout to restart.
+    Rollout,
     /// The replica with this index (modulo the replica count) starts failing its link: its
     /// copy falls behind.
     BreakLink(usize),
@@ -84,6 +88,11 @@ impl Case {
             detection: self.detection,
             node_timeout_ms: self.node_timeout_ms,
             preferred_side: self.preferred_side.map(|z| ZONES[z].to_owned()),
+            server: self.flavour,
+            // A spec edit every instance has yet to take (see `Run::new`): the config rule
+            // runs through every case, faults and all.
+            live_config: vec![(LIVE_SETTING.to_owned(), "1gb".to_owned())],
+            shards,
         }
     }
 
@@ -154,6 +163,10 @@ impl Run {
             for n in &mut cluster.nodes {
                 n.fence = policy.fence_min_replicas;
             }
+        }
+        for n in &mut cluster.nodes {
+            n.live_config
+                .insert(LIVE_SETTING.to_owned(), "0".to_owned());
         }
         let cfg = EngineConfig::for_policy(&policy, case.interval_ms);
         let engine = Engine::new(policy, cfg, Memory::default(), cluster.now_ms);
@@ -242,6 +255,33 @@ impl Run {
                 && !known
         }) {
             return Err(self.fail(format!("a graceful failover did not complete: {a}")));
+        }
+        // The rollout restarts a replica whose master serves, never while a zone is dark or a
+        // cut is known (one that began a moment ago shows nowhere yet): a shard never has both
+        // copies down at once.
+        for a in pass.decision.actions() {
+            let ActionKind::Restart { instance, .. } = &a.kind else {
+                continue;
+            };
+            let c = &self.cluster;
+            let Some(i) = c.nodes.iter().position(|n| &n.name == instance) else {
+                return Err(self.fail(format!("restarted an unknown instance: {a}")));
+            };
+            // Its master, or the one its master follows since a failover.
+            let up = |j: usize| {
+                c.nodes[j]
+                    .master
+                    .filter(|_| c.nodes[j].role == Role::Replica)
+            };
+            let top = up(i).map(|m| up(m).unwrap_or(m));
+            let master_serves = c.nodes[i].role == Role::Replica
+                && top.is_some_and(|m| c.reachable(m) && c.nodes[m].role == Role::Master);
+            let cut_known = self.engine.memory.partition.is_some();
+            if !master_serves || !pass.zones.dark().is_empty() || cut_known {
+                return Err(self.fail(format!(
+                    "restarted {instance} while its shard had no other serving copy or a zone was lost: {a}"
+                )));
+            }
         }
         for p in &pass.promotions {
             if p.repointed {
@@ -345,6 +385,11 @@ impl Run {
             Fault::Cut => c.cut = (0..2).all(|z| c.nodes.iter().any(|n| n.zone == z)),
             Fault::Heal => c.cut = false,
             Fault::Crash(ix) => c.crash(ix % n),
+            Fault::Rollout => {
+                for node in &mut c.nodes {
+                    node.outdated = true;
+                }
+            }
             Fault::RestartAll => {
                 for i in 0..n {
                     if c.dark[c.nodes[i].zone].is_none() {
@@ -438,7 +483,11 @@ impl Run {
     /// Property 1 and 3: settle within the bound, and stay settled.
     pub(super) fn converge(&mut self) -> Result<(), String> {
         let end = self.end_state();
-        let passes = BOUND_MS / self.case.interval_ms;
+        // A rollout restarts every instance one at a time, each waiting for the last to sync
+        // (and each master for its failover): 5 s more per instance.
+        let rollout = self.cluster.nodes.iter().filter(|n| n.outdated).count() as u64 * 5_000;
+        let bound = BOUND_MS + rollout;
+        let passes = bound / self.case.interval_ms;
         let steady = (STEADY_MS / self.case.interval_ms) as usize;
         let mut quiet: Vec<Waiting> = Vec::new();
         // A person may be asked again when Redis changes things after their command (an
@@ -488,7 +537,7 @@ impl Run {
         }
         Err(self.fail(format!(
             "not settled {} s after the last fault (end state {end:?})",
-            BOUND_MS / 1000
+            bound / 1000
         )))
     }
 

@@ -13,6 +13,8 @@
 mod error;
 mod faults;
 pub mod lab;
+mod rollout;
+mod scale;
 mod seed_manual;
 mod settle;
 
@@ -28,6 +30,8 @@ pub use error::ScenarioError;
 pub use faults::{
     BlipKind, EngineProcess, EngineProcessOptions, EngineStop, Faults, Layout, NetFaults, ZoneFault,
 };
+pub use rollout::{run_rollout, RolloutBy, RolloutFigures, Rollouts};
+pub use scale::{run_scale, LoseZone, ScaleFigures, ScaleStep, Scales};
 use settle::{engine_idle, settled, snapshot, wait_for};
 
 /// Who recovers the cluster.
@@ -64,7 +68,7 @@ pub struct DrillResult {
 }
 
 /// How long to wait for the cluster to settle before the drill, and to recover after it.
-const SETTLE_BEFORE: Duration = Duration::from_secs(30);
+pub(super) const SETTLE_BEFORE: Duration = Duration::from_secs(30);
 const RECOVER_LIMIT: Duration = Duration::from_secs(60);
 /// How long a started engine gets to reach its steady state before the fault.
 const ENGINE_IDLE_LIMIT: Duration = Duration::from_secs(20);
@@ -86,23 +90,13 @@ pub async fn run_drill<F: Faults>(
     }
     wait_for(faults, password.as_ref(), SETTLE_BEFORE, "settled", settled).await?;
 
-    // Our engine, in this process, unless one already runs detached.
-    let mut engine_stop = None;
-    if s.recovery == Recovery::Engine {
-        if live.is_none() {
-            engine_stop = Some(faults.start_engine());
-        }
-        // Start from the steady state the engine keeps (fenced, as preferred).
-        let start = Instant::now();
-        while !engine_idle(faults) && start.elapsed() < ENGINE_IDLE_LIMIT {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    let seeds: Vec<NodeAddr> = layout.instances.iter().map(|i| i.addr.clone()).collect();
-    let cfg = DrillConfig::new(seeds, password.clone());
-    let workload = Workload::start(cfg.clone()).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (engine_stop, cfg, workload) = begin(
+        faults,
+        &layout,
+        password.as_ref(),
+        s.recovery == Recovery::Engine,
+    )
+    .await?;
 
     let mut seed_task = None;
     if s.recovery == Recovery::SeedManual {
@@ -185,6 +179,32 @@ pub async fn run_drill<F: Faults>(
     .await
 }
 
+/// Where every drill begins, the cluster settled: with `engine`, our engine running (started
+/// in this process unless one already runs detached) and in the steady state it keeps
+/// (fenced, as preferred); then the writers, for a second.
+pub(super) async fn begin<F: Faults>(
+    faults: &F,
+    layout: &Layout,
+    password: Option<&Secret>,
+    engine: bool,
+) -> Result<(Option<EngineStop>, DrillConfig, Workload), ScenarioError<F::Error>> {
+    let mut engine_stop = None;
+    if engine {
+        if faults.engine_live().is_none() {
+            engine_stop = Some(faults.start_engine());
+        }
+        let start = Instant::now();
+        while !engine_idle(faults) && start.elapsed() < ENGINE_IDLE_LIMIT {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let seeds: Vec<NodeAddr> = layout.instances.iter().map(|i| i.addr.clone()).collect();
+    let cfg = DrillConfig::new(seeds, password.cloned());
+    let workload = Workload::start(cfg.clone()).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok((engine_stop, cfg, workload))
+}
+
 /// The surviving zone's instances, each with whether it is a replica now.
 fn survivors(snap: &redis_stretch_engine::Snapshot, survivor: &str) -> Vec<(NodeAddr, bool)> {
     snap.nodes
@@ -195,7 +215,10 @@ fn survivors(snap: &redis_stretch_engine::Snapshot, survivor: &str) -> Vec<(Node
 }
 
 /// Every zone holds its preferred number of masters.
-fn as_preferred(snap: &redis_stretch_engine::Snapshot, spec: &RedisStretchClusterSpec) -> bool {
+pub(super) fn as_preferred(
+    snap: &redis_stretch_engine::Snapshot,
+    spec: &RedisStretchClusterSpec,
+) -> bool {
     spec.zones.iter().all(|z| {
         snap.masters().iter().filter(|m| m.zone == z.name).count() == z.preferred_masters as usize
     })

@@ -75,6 +75,31 @@ pub fn seed_nodes(zone_label: &str) -> Vec<NodeSpec> {
         .collect()
 }
 
+/// The seed's six nodes and six more for a cluster scaled to six shards (twelve Redis pods, one
+/// per node): in each data center three more, with `az1`/`az2` values the recipe's
+/// anti-affinity has not used yet (`node04`..`node06`), so that the new leaders and followers
+/// fit beside the old ones.
+pub fn scale_nodes(zone_label: &str) -> Vec<NodeSpec> {
+    let more = [
+        ("k8s-node-07", "dc-a", "az1", "node04"),
+        ("k8s-node-08", "dc-b", "az1", "node05"),
+        ("k8s-node-09", "dc-b", "az1", "node06"),
+        ("k8s-node-10", "dc-a", "az2", "node04"),
+        ("k8s-node-11", "dc-a", "az2", "node05"),
+        ("k8s-node-12", "dc-b", "az2", "node06"),
+    ];
+    let mut nodes = seed_nodes(zone_label);
+    nodes.extend(more.iter().map(|(name, zone, key, value)| NodeSpec {
+        name: (*name).to_owned(),
+        zone: (*zone).to_owned(),
+        labels: BTreeMap::from([
+            ((*key).to_owned(), (*value).to_owned()),
+            (zone_label.to_owned(), (*zone).to_owned()),
+        ]),
+    }));
+    nodes
+}
+
 /// A running pod's processes: (node, pod name, pids).
 type PodProcesses = (String, String, Vec<u32>);
 

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 pub use affinity::SeedPool;
 pub use config::redis_conf;
+pub use pod::ON_DELETE;
 pub use prestop::{HANDOVER_TIMEOUT_SECONDS, PRE_STOP_SCRIPT, TERMINATION_GRACE_SECONDS};
 
 use crate::cluster::validated;
@@ -95,37 +96,23 @@ pub fn render_validated(cluster: ValidatedCluster) -> Result<Rendered, Error> {
     let namespace = cluster.namespace();
     let selector = names.selector_labels();
     let spec = cluster.spec();
-    let groups = match spec.placement.mode {
-        PlacementMode::ZoneAware => hosts_needed(&cluster)
-            .into_iter()
-            .map(|(zone, count)| {
-                Ok(PodGroup {
-                    stateful_set: names.zone_stateful_set(&zone)?,
-                    replicas: replicas(count),
-                    labels: BTreeMap::from([(LABEL_ZONE.to_owned(), zone.clone())]),
-                    affinity: affinity::zone_aware(&spec.placement.zone_label, &zone, &selector),
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?,
-        PlacementMode::SeedCompatible => {
-            let shards = usize::try_from(spec.shards).unwrap_or(usize::MAX);
-            let followers = shards.saturating_mul(spec.replicas_per_shard as usize);
-            vec![
-                seed_group(
-                    &names,
-                    SeedPool::Leader,
-                    names.leader_stateful_set()?,
-                    shards,
-                ),
-                seed_group(
-                    &names,
-                    SeedPool::Follower,
-                    names.follower_stateful_set()?,
-                    followers,
-                ),
-            ]
-        }
-    };
+    let groups = sizes(&cluster, &names)?
+        .into_iter()
+        .map(|(stateful_set, replicas, pool)| match pool {
+            Pool::Zone(zone) => PodGroup {
+                stateful_set,
+                replicas,
+                labels: BTreeMap::from([(LABEL_ZONE.to_owned(), zone.clone())]),
+                affinity: affinity::zone_aware(&spec.placement.zone_label, &zone, &selector),
+            },
+            Pool::Seed(pool) => PodGroup {
+                stateful_set,
+                replicas,
+                labels: BTreeMap::from([(LABEL_SEED_APP.to_owned(), pool.app_label().to_owned())]),
+                affinity: affinity::seed(pool, &selector),
+            },
+        })
+        .collect::<Vec<_>>();
     let stateful_sets = groups
         .into_iter()
         .map(|g| stateful_set(&cluster, &names, namespace, g))
@@ -140,13 +127,64 @@ pub fn render_validated(cluster: ValidatedCluster) -> Result<Rendered, Error> {
     })
 }
 
-fn seed_group(names: &Names<'_>, pool: SeedPool, stateful_set: String, count: usize) -> PodGroup {
-    PodGroup {
-        stateful_set,
-        replicas: replicas(count),
-        labels: BTreeMap::from([(LABEL_SEED_APP.to_owned(), pool.app_label().to_owned())]),
-        affinity: affinity::seed(pool, &names.selector_labels()),
-    }
+/// What a StatefulSet's pods are: one zone's (ZoneAware) or one of the seed's pools.
+enum Pool {
+    Zone(String),
+    Seed(SeedPool),
+}
+
+/// Each StatefulSet with the replicas the spec needs of it, in scheduling order.
+fn sizes(cluster: &ValidatedCluster, names: &Names<'_>) -> Result<Vec<(String, i32, Pool)>, Error> {
+    let spec = cluster.spec();
+    Ok(match spec.placement.mode {
+        PlacementMode::ZoneAware => hosts_needed(cluster)
+            .into_iter()
+            .map(|(zone, count)| {
+                Ok((
+                    names.zone_stateful_set(&zone)?,
+                    replicas(count),
+                    Pool::Zone(zone),
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?,
+        PlacementMode::SeedCompatible => {
+            let shards = usize::try_from(spec.shards).unwrap_or(usize::MAX);
+            let followers = shards.saturating_mul(spec.replicas_per_shard as usize);
+            vec![
+                (
+                    names.leader_stateful_set()?,
+                    replicas(shards),
+                    Pool::Seed(SeedPool::Leader),
+                ),
+                (
+                    names.follower_stateful_set()?,
+                    replicas(followers),
+                    Pool::Seed(SeedPool::Follower),
+                ),
+            ]
+        }
+    })
+}
+
+/// StatefulSet name → the replicas the spec needs of it: a pod at that ordinal or above is one
+/// the spec no longer has (after a scale-in), which the engine empties and retires before the
+/// StatefulSet shrinks. Roles are the engine's: in SeedCompatible mode a leader pod need not
+/// be a master.
+pub fn replicas_needed(cluster: &ValidatedCluster) -> Result<BTreeMap<String, i32>, Error> {
+    let names = Names::new(cluster);
+    Ok(sizes(cluster, &names)?
+        .into_iter()
+        .map(|(name, n, _)| (name, n))
+        .collect())
+}
+
+/// The replicas to apply to a StatefulSet the spec sizes at `rendered` and that has `live`
+/// now: up to the spec at once (new pods, which the engine makes new shards or their
+/// replicas), but never down. Pods above the spec's count may still hold slots; the engine
+/// lowers the StatefulSet itself, one retired pod at a time, once each is emptied and
+/// forgotten by the cluster (`Platform::retire`).
+pub fn held_replicas(rendered: i32, live: Option<i32>) -> i32 {
+    live.map_or(rendered, |l| l.max(rendered))
 }
 
 /// Counts are bounded by validation (500 shards × 5 replicas), far below `i32::MAX`.

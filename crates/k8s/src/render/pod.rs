@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
@@ -38,6 +39,9 @@ if [ -f /data/nodes.conf ] && awk '$3 ~ /myself/ && $3 ~ /master/ && NF > 8 { ow
   mv /data/nodes.conf /data/nodes.conf.empty-restart
 fi
 "#;
+
+/// The StatefulSets' update strategy: pods are replaced only when deleted, by the engine.
+pub const ON_DELETE: &str = "OnDelete";
 
 /// What differs between the StatefulSets of one cluster.
 pub struct PodGroup {
@@ -141,6 +145,15 @@ pub fn stateful_set(
             // One pod at a time, in ordinal order: what `plan` predicts, and a rolling restart
             // never takes two instances at once.
             pod_management_policy: Some("OrderedReady".to_owned()),
+            // The engine restarts outdated pods, one at a time across both StatefulSets
+            // (replicas first, masters after a graceful failover). `RollingUpdate` would roll
+            // each StatefulSet on its own, from its highest ordinal: in SeedCompatible mode
+            // `leader-i` and `follower-i` (master and replica of shard i) go down together,
+            // and a PDB does not limit a StatefulSet rollout.
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some(ON_DELETE.to_owned()),
+                rolling_update: None,
+            }),
             selector: LabelSelector {
                 match_labels: Some(selector),
                 ..Default::default()
@@ -242,7 +255,10 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
     // REDISCLI_AUTH keeps the password off redis-cli's command line.
     let flags = tls::cli_flags(&spec.tls);
     let ping = if auth {
-        format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" {cli} {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
+        // A refused password is an answer too: after a rotation the container's environment
+        // still holds the old password until it restarts, and that must not take every pod
+        // out of its Services (docs/OPERATIONS.md, "Rotating the password").
+        format!("REDISCLI_AUTH=\"$REDIS_PASSWORD\" {cli} {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -qE '^(PONG|NOAUTH|WRONGPASS)'")
     } else {
         format!("{cli} {flags}-h 127.0.0.1 -p {REDIS_PORT} ping | grep -q PONG")
     };

@@ -59,10 +59,21 @@ async fn apply_all(
     // What the server holds of this cluster's objects now, kind by kind: the orphans come
     // from it, and so does the answer to "has anything changed since we applied it?".
     let mut live = Live::default();
-    live.extend(list::<StatefulSet>(client, namespace, cluster, &owner.uid).await?);
-    live.extend(list::<Service>(client, namespace, cluster, &owner.uid).await?);
-    live.extend(list::<ConfigMap>(client, namespace, cluster, &owner.uid).await?);
-    live.extend(list::<PodDisruptionBudget>(client, namespace, cluster, &owner.uid).await?);
+    let sets = list::<StatefulSet>(client, namespace, cluster, &owner.uid).await?;
+    live.stateful_sets = sets
+        .iter()
+        .map(|s| (s.name_any(), LiveSize::of(s)))
+        .collect();
+    live.extend(fingerprints(sets));
+    live.extend(fingerprints(
+        list::<Service>(client, namespace, cluster, &owner.uid).await?,
+    ));
+    live.extend(fingerprints(
+        list::<ConfigMap>(client, namespace, cluster, &owner.uid).await?,
+    ));
+    live.extend(fingerprints(
+        list::<PodDisruptionBudget>(client, namespace, cluster, &owner.uid).await?,
+    ));
 
     let objects = rendered.objects();
     let mut patched = 0;
@@ -71,7 +82,7 @@ async fn apply_all(
             Object::ConfigMap(o) => one(client, namespace, o.clone(), owner, &live, memory).await?,
             Object::Service(o) => one(client, namespace, o.clone(), owner, &live, memory).await?,
             Object::StatefulSet(o) => {
-                one(client, namespace, o.clone(), owner, &live, memory).await?
+                stateful_set(client, namespace, o.clone(), owner, &live, memory).await?
             }
             Object::PodDisruptionBudget(o) => {
                 one(client, namespace, o.clone(), owner, &live, memory).await?
@@ -102,6 +113,25 @@ async fn apply_all(
 #[derive(Default)]
 struct Live {
     owned: BTreeMap<(&'static str, String), Option<String>>,
+    /// The StatefulSets' replicas and resourceVersion as listed.
+    stateful_sets: BTreeMap<String, LiveSize>,
+}
+
+/// A StatefulSet's size on the server, and the version it was read at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct LiveSize {
+    replicas: Option<i32>,
+    resource_version: Option<String>,
+}
+
+impl LiveSize {
+    fn of(s: &StatefulSet) -> Self {
+        Self {
+            // The API server defaults an unset `replicas` to 1.
+            replicas: s.spec.as_ref().map(|sp| sp.replicas.unwrap_or(1)),
+            resource_version: s.metadata.resource_version.clone(),
+        }
+    }
 }
 
 impl Live {
@@ -172,10 +202,32 @@ fn kind_of<K: k8s_openapi::Resource>() -> &'static str {
 async fn one<K>(
     client: &Client,
     namespace: &str,
+    obj: K,
+    owner: &OwnerReference,
+    live: &Live,
+    memory: &AppliedMemory,
+) -> Result<bool, KubeError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+{
+    one_with(client, namespace, obj, owner, live, memory, None).await
+}
+
+/// As [`one`], with the server's `resourceVersion` the object must still be at (`precondition`:
+/// a server-side apply that names one is refused with a conflict otherwise).
+async fn one_with<K>(
+    client: &Client,
+    namespace: &str,
     mut obj: K,
     owner: &OwnerReference,
     live: &Live,
     memory: &AppliedMemory,
+    precondition: Option<String>,
 ) -> Result<bool, KubeError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -197,6 +249,8 @@ where
     if memory.unchanged(&key, hash, on_server) {
         return Ok(false);
     }
+    // After the hash: the version changes with every status update, the object we send not.
+    obj.meta_mut().resource_version = precondition;
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let stored = api
         .patch(
@@ -208,6 +262,69 @@ where
         .map_err(|e| KubeError::new("apply", kind, &name, e))?;
     memory.remember(key, hash, fingerprint(stored.meta()));
     Ok(true)
+}
+
+/// How often a StatefulSet whose replicas are held is applied again after the server said it
+/// changed under us (the engine retired a pod meanwhile).
+const HELD_TRIES: usize = 3;
+
+/// Apply a StatefulSet with its replicas never below the server's
+/// ([`redis_stretch_k8s::render::held_replicas`]): the spec raises them at once, but only the
+/// engine lowers them, one retired pod at a time, after the pod was emptied and forgotten by
+/// the cluster. Applying the spec's lower count would have the StatefulSet controller delete
+/// pods that still serve slots. While the replicas are held the apply carries the
+/// `resourceVersion` it read them at as a precondition, so an engine's retire in between is
+/// never undone by a stale count (the server refuses with a conflict; read again, try again).
+async fn stateful_set(
+    client: &Client,
+    namespace: &str,
+    mut obj: StatefulSet,
+    owner: &OwnerReference,
+    live: &Live,
+    memory: &AppliedMemory,
+) -> Result<bool, KubeError> {
+    let name = obj.name_any();
+    let rendered = obj.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let mut size = live.stateful_sets.get(&name).cloned();
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    for attempt in 1..=HELD_TRIES {
+        let (replicas, precondition) = held(rendered, size.as_ref());
+        if let Some(spec) = obj.spec.as_mut() {
+            spec.replicas = Some(replicas);
+        }
+        match one_with(
+            client,
+            namespace,
+            obj.clone(),
+            owner,
+            live,
+            memory,
+            precondition,
+        )
+        .await
+        {
+            Err(e) if e.is_conflict() && attempt < HELD_TRIES => {
+                let fresh = api
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| KubeError::new("get", kind_of::<StatefulSet>(), &name, e))?;
+                size = fresh.as_ref().map(LiveSize::of);
+            }
+            other => return other,
+        }
+    }
+    Ok(false)
+}
+
+/// The replicas to apply and, when they are held above the spec, the version they were read
+/// at (the apply's precondition).
+fn held(rendered: i32, size: Option<&LiveSize>) -> (i32, Option<String>) {
+    let live = size.and_then(|s| s.replicas);
+    let replicas = redis_stretch_k8s::render::held_replicas(rendered, live);
+    let precondition = (replicas > rendered)
+        .then(|| size.and_then(|s| s.resource_version.clone()))
+        .flatten();
+    (replicas, precondition)
 }
 
 /// A stable hash of what we send (its JSON; the order of fields is the type's).
@@ -251,13 +368,24 @@ async fn delete(
     }
 }
 
-/// Objects of kind `K` that carry this cluster's labels and its owner, with their fingerprints.
+/// `Kind, name` → fingerprint of each object.
+fn fingerprints<K>(items: Vec<K>) -> Vec<((&'static str, String), Option<String>)>
+where
+    K: Resource<DynamicType = ()> + k8s_openapi::Resource,
+{
+    items
+        .into_iter()
+        .map(|o| ((kind_of::<K>(), o.name_any()), fingerprint(o.meta())))
+        .collect()
+}
+
+/// Objects of kind `K` that carry this cluster's labels and its owner.
 async fn list<K>(
     client: &Client,
     namespace: &str,
     cluster: &str,
     owner_uid: &str,
-) -> Result<Vec<((&'static str, String), Option<String>)>, KubeError>
+) -> Result<Vec<K>, KubeError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + k8s_openapi::Resource
@@ -280,6 +408,32 @@ where
         .items
         .into_iter()
         .filter(|o| o.owner_references().iter().any(|r| r.uid == owner_uid))
-        .map(|o| ((kind, o.name_any()), fingerprint(o.meta())))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn size(replicas: i32) -> LiveSize {
+        LiveSize {
+            replicas: Some(replicas),
+            resource_version: Some("42".into()),
+        }
+    }
+
+    /// Up at once, never down, and only a held count carries a precondition.
+    #[test]
+    fn replicas_are_held_above_the_spec_with_the_version_they_were_read_at() {
+        assert_eq!(held(6, None), (6, None), "a StatefulSet not created yet");
+        assert_eq!(held(6, Some(&size(3))), (6, None), "scale out");
+        assert_eq!(held(3, Some(&size(3))), (3, None), "as the spec");
+        assert_eq!(
+            held(3, Some(&size(6))),
+            (6, Some("42".into())),
+            "scale in: kept until the engine retires the pods"
+        );
+        assert_eq!(held(3, Some(&size(4))), (4, Some("42".into())));
+    }
 }

@@ -17,14 +17,18 @@ pub async fn converge(
     cr: &RedisStretchCluster,
     valid: &Validated,
     password: Option<Secret>,
-    tls: Option<Tls>,
+    previous_password: Option<Secret>,
+    tls: Option<(Tls, u64)>,
 ) -> EngineReport {
+    let (tls, tls_files) = tls.map_or((None, None), |(t, f)| (Some(t), Some(f)));
     ctx.engines
         .ensure(EngineSpec {
             cr,
             cluster: &valid.cluster,
             password,
+            previous_password,
             tls,
+            tls_files,
             zone_label: valid.cluster.spec().placement.zone_label.clone(),
             held_zone: cr.annotations().get(HOLD_ANNOTATION).cloned(),
             memory: engine_memory(cr),

@@ -11,6 +11,9 @@ mod apply;
 mod build;
 mod claims;
 mod converge;
+mod rotation;
+
+pub use rotation::watched_secrets;
 mod events;
 mod labels;
 mod observe;
@@ -101,25 +104,50 @@ async fn apply_cluster(
         Validation::Invalid(problems) => return refuse(cr, ctx, api, ns, &problems).await,
     };
     // dereference (API server: get, or create the generated Secret): the password.
-    let password = secret::password(&ctx.client, &valid).await?;
+    let secret::Password {
+        secret: password,
+        version: password_version,
+    } = secret::password(&ctx.client, &valid).await?;
     // dereference (API server: get): with TLS on, the CA the engine trusts.
     let tls = secret::tls(&ctx.client, &valid).await?;
+    // dereference (API server, only around a password change): the password the new one
+    // replaces, kept until every instance accepts only the new one.
+    let previous = rotation::previous(ctx, &valid, password.as_ref()).await?;
     // converge (Redis, from the engine's task): the engine runs this spec before anything is
     // applied, so that an API server refusing writes (a webhook whose pods were in the lost
     // DC, say) can never keep the engine from protecting a running cluster.
-    let report = converge::converge(ctx, cr, &valid, password, tls).await;
+    let report = converge::converge(ctx, cr, &valid, password, previous, tls).await;
     // build (pure): the manifests, from the validated value only.
-    let rendered = build::render(&valid)?;
+    let rendered = build::render(&valid, password_version.as_deref())?;
     // apply (API server): server-side apply of every object, then delete the orphans.
-    let applied = apply::apply(&ctx.client, &valid, &rendered, &ctx.applied).await?;
-    // announce (API server, best effort): an Event per orphan deleted and per new generation.
-    events::applied(ctx, cr, &valid, &applied).await;
+    let applied = apply::apply(&ctx.client, &valid, &rendered, &ctx.applied).await;
+    // announce (API server, best effort): an Event per orphan deleted and per new generation;
+    // a refused apply once per message, as a Warning.
+    let apply_error = applied.as_ref().err().map(ToString::to_string);
+    match (&applied, &apply_error) {
+        (Ok(a), _) => events::applied(ctx, cr, &valid, a).await,
+        (Err(_), Some(e)) if !status::already_failed(cr.status.as_ref(), e) => {
+            events::publish(ctx, cr, Reason::ApplyFailed, e).await;
+        }
+        (Err(_), _) => {}
+    }
+    // A refused apply still gets the status written (the engine keeps the cluster running),
+    // so it shows there instead of the status going stale while the error retries.
     // observe (caches only): the pods, the nodes they run on, node readiness by zone.
     let seen = observe::observe(ctx, &valid);
     // label (API server): each pod's role label as Redis reports it now.
     labels::update(&ctx.client, &valid, &seen.pods, report.snapshot.as_ref()).await?;
     // update status (pure build; API server only when it changed).
-    status::update(api, &valid, cr.status.as_ref(), &report, &seen).await?;
+    status::update(
+        api,
+        &valid,
+        cr.status.as_ref(),
+        &report,
+        &seen,
+        apply_error.as_deref(),
+    )
+    .await?;
+    applied?;
     Ok(Action::requeue(RESYNC))
 }
 

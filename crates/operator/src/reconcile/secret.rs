@@ -16,7 +16,7 @@ use super::validate::Validated;
 use crate::error::{Error, KubeError, SecretError};
 
 /// The cluster's password, creating the generated Secret when needed. `None` when auth is off.
-pub async fn password(client: &kube::Client, valid: &Validated) -> Result<Option<Secret>, Error> {
+pub async fn password(client: &kube::Client, valid: &Validated) -> Result<Password, Error> {
     password_of(client, valid)
         .await
         .map_err(|source| Error::Password {
@@ -25,13 +25,20 @@ pub async fn password(client: &kube::Client, valid: &Validated) -> Result<Option
         })
 }
 
-async fn password_of(
-    client: &kube::Client,
-    valid: &Validated,
-) -> Result<Option<Secret>, SecretError> {
+/// The password, and the `resourceVersion` of the Secret it was read from: the pods carry the
+/// latter in their template, so that a changed password rolls them (after the engine's
+/// rotation, which comes first) and their exporter and preStop hook take the new one from
+/// their environment. The version says nothing about the password itself.
+#[derive(Debug, Default)]
+pub struct Password {
+    pub secret: Option<Secret>,
+    pub version: Option<String>,
+}
+
+async fn password_of(client: &kube::Client, valid: &Validated) -> Result<Password, SecretError> {
     let spec = valid.cluster.spec();
     if !spec.auth.enabled {
-        return Ok(None);
+        return Ok(Password::default());
     }
     let name = Names::new(&valid.cluster).auth_secret();
     let api: Api<KubeSecret> = Api::namespaced(client.clone(), &valid.namespace);
@@ -55,7 +62,10 @@ async fn password_of(
             }
         }
     };
-    read_password(&secret, &name).map(Some)
+    Ok(Password {
+        secret: Some(read_password(&secret, &name)?),
+        version: secret.metadata.resource_version.clone(),
+    })
 }
 
 fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, SecretError> {
@@ -86,15 +96,20 @@ fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, SecretError>
 }
 
 /// With TLS on: the CA the engine trusts, from the cluster's TLS Secret (`ca.crt`, as
-/// cert-manager writes it). The instances' own certificate and key stay in the pods.
-pub async fn tls(client: &kube::Client, valid: &Validated) -> Result<Option<Tls>, Error> {
+/// cert-manager writes it), and a digest of the whole Secret's data: when cert-manager renews
+/// it, the engine has the instances re-read their files. The instances' own certificate and
+/// key stay in the pods.
+pub async fn tls(client: &kube::Client, valid: &Validated) -> Result<Option<(Tls, u64)>, Error> {
     tls_of(client, valid).await.map_err(|source| Error::Tls {
         cluster: valid.key.clone(),
         source,
     })
 }
 
-async fn tls_of(client: &kube::Client, valid: &Validated) -> Result<Option<Tls>, SecretError> {
+async fn tls_of(
+    client: &kube::Client,
+    valid: &Validated,
+) -> Result<Option<(Tls, u64)>, SecretError> {
     let spec = &valid.cluster.spec().tls;
     let (true, Some(name)) = (spec.enabled, spec.secret_name.as_deref()) else {
         return Ok(None);
@@ -118,14 +133,34 @@ async fn tls_of(client: &kube::Client, valid: &Validated) -> Result<Option<Tls>,
             key: CA_KEY.to_owned(),
             what: "CA certificate (PEM) that signed the instances' certificates",
         })?;
-    Ok(Some(Tls::new(ca)))
+    Ok(Some((Tls::new(ca), digest(&secret))))
+}
+
+/// Every key and value of the Secret's data, hashed (not cryptographically: it only tells
+/// one version of the files from another, and never leaves this process).
+fn digest(secret: &KubeSecret) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Some(d) = &secret.data {
+        for (k, v) in d {
+            k.hash(&mut h);
+            v.0.hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 /// Key of the CA certificate in a `kubernetes.io/tls` Secret written by cert-manager.
 const CA_KEY: &str = "ca.crt";
 
 fn generated(valid: &Validated, name: &str) -> Result<KubeSecret, SecretError> {
-    Ok(KubeSecret {
+    Ok(password_secret(valid, name, random_password()?))
+}
+
+/// A password Secret the operator owns (the generated one, the previous password kept during a
+/// rotation): owned by the cluster, labelled as ours.
+pub(super) fn password_secret(valid: &Validated, name: &str, password: String) -> KubeSecret {
+    KubeSecret {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             namespace: Some(valid.namespace.clone()),
@@ -137,12 +172,9 @@ fn generated(valid: &Validated, name: &str) -> Result<KubeSecret, SecretError> {
             ..Default::default()
         },
         type_: Some("Opaque".to_owned()),
-        string_data: Some(BTreeMap::from([(
-            PASSWORD_KEY.to_owned(),
-            random_password()?,
-        )])),
+        string_data: Some(BTreeMap::from([(PASSWORD_KEY.to_owned(), password)])),
         ..Default::default()
-    })
+    }
 }
 
 /// 32 characters from a 62-symbol alphabet (≈190 bits), safe in redis.conf quotes and shells.

@@ -35,6 +35,7 @@ pub async fn update(
     previous: Option<&RedisStretchClusterStatus>,
     report: &EngineReport,
     seen: &Observed,
+    apply_error: Option<&str>,
 ) -> Result<(), Error> {
     let status = build(&Inputs {
         cluster: &valid.cluster,
@@ -44,6 +45,7 @@ pub async fn update(
         placement: &seen.placement,
         nodes: &seen.nodes,
         now: now(),
+        apply_error,
     });
     if previous == Some(&status) {
         return Ok(());
@@ -65,6 +67,8 @@ pub struct Inputs<'a> {
     pub nodes: &'a BTreeMap<String, NodeHealth>,
     /// RFC 3339, for condition transitions.
     pub now: String,
+    /// Why the objects could not be applied this time (the `Applied` condition).
+    pub apply_error: Option<&'a str>,
 }
 
 pub fn now() -> String {
@@ -121,7 +125,12 @@ pub fn build(i: &Inputs<'_>) -> RedisStretchClusterStatus {
         .count();
     let conditions = conditions(i, snapshot, &zones, ready_shards);
     RedisStretchClusterStatus {
-        observed_generation: i.generation,
+        // A generation whose objects were not applied is not observed yet: the `Applied`
+        // Event still comes once it is.
+        observed_generation: match i.apply_error {
+            Some(_) => i.previous.and_then(|p| p.observed_generation),
+            None => i.generation,
+        },
         conditions: keep_transition_times(conditions, i.previous),
         ready: Some(format!("{ready_shards}/{}", spec.shards)),
         zones_up: Some(format!(
@@ -249,11 +258,12 @@ fn conditions(
             "SlotsUnserved",
             format!("{served} of {SLOT_COUNT} slots served by a reachable master"),
         ),
-        (_, Some(_)) if ready_shards < spec.shards as usize => c(
+        // Against the shards the cluster has now: while it scales they are not the spec's.
+        (_, Some(s)) if ready_shards < s.masters().len() => c(
             "Ready",
             false,
             "ReplicasDown",
-            format!("{ready_shards} of {} shards have every replica in sync: a further loss may not be survivable", spec.shards),
+            format!("{ready_shards} of {} shards have every replica in sync: a further loss may not be survivable", s.masters().len()),
         ),
         (_, Some(_)) => c(
             "Ready",
@@ -362,7 +372,198 @@ fn conditions(
         }
         _ => c("Partitioned", false, "ZonesConnected", String::new()),
     };
-    vec![ready, degraded, zone_lost, partitioned, takeover, failback]
+    let (rolling_now, reason, message) = rolling(i, snapshot, waiting_for.as_ref(), &waiting);
+    let rolling = c("Rolling", rolling_now, reason, message);
+    let (scaling_now, reason, message) = scaling(i, snapshot, waiting_for.as_ref(), &waiting);
+    let scaling = c("Scaling", scaling_now, reason, message);
+    // The engine runs the new spec whatever the API server takes (live settings included);
+    // what it refused to apply (an immutable StatefulSet field, a webhook, quota) is said here.
+    let applied = match i.apply_error {
+        Some(e) => c("Applied", false, "ApplyFailed", e.to_owned()),
+        None => c(
+            "Applied",
+            true,
+            "Applied",
+            "every object applied as rendered".to_owned(),
+        ),
+    };
+    vec![
+        ready,
+        degraded,
+        zone_lost,
+        partitioned,
+        takeover,
+        failback,
+        rolling,
+        scaling,
+        applied,
+    ]
+}
+
+/// `Rolling`: True while the engine restarts outdated instances (a rollout in its memory, or
+/// an instance the platform reports outdated), with progress and what it waits for; a zone
+/// loss or a cut pauses it, and the message says so.
+fn rolling(
+    i: &Inputs<'_>,
+    snapshot: Option<&Snapshot>,
+    waiting_for: Option<&Waiting>,
+    waiting: &str,
+) -> (bool, &'static str, String) {
+    let rollout = i
+        .report
+        .and_then(|r| r.status.as_ref())
+        .and_then(|s| s.rollout.as_ref());
+    let outdated: Vec<&str> = snapshot
+        .map(|s| {
+            s.nodes
+                .iter()
+                .filter(|n| n.restart_for.is_some())
+                .filter_map(|n| n.name.as_deref())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(Waiting::Rolling {
+        done,
+        total,
+        instance,
+        why,
+    }) = waiting_for
+    {
+        let current = instance
+            .as_deref()
+            .map(|x| format!(", current instance {x}"))
+            .unwrap_or_default();
+        return (
+            true,
+            "Rolling",
+            format!("{done} of {total} restarted{current}, waiting for: {why}"),
+        );
+    }
+    if rollout.is_none() && outdated.is_empty() {
+        return (
+            false,
+            "Current",
+            "every instance runs the current revision".to_owned(),
+        );
+    }
+    // Under way, but this pass acted (a restart or a failover asked) or a zone's trouble comes
+    // first: progress from the engine's memory and the snapshot.
+    let done = rollout.map_or(0, |r| r.done.len());
+    let restarting = rollout
+        .and_then(|r| r.restarting.as_ref())
+        .map(|r| r.instance.as_str())
+        .filter(|x| rollout.is_some_and(|r| !r.done.iter().any(|d| d == x)));
+    let in_flight = restarting.filter(|x| !outdated.contains(x));
+    let total = done + outdated.len() + usize::from(in_flight.is_some());
+    let current = restarting
+        .map(|x| format!(", current instance {x}"))
+        .unwrap_or_default();
+    let why = if waiting.is_empty() {
+        "the step under way".to_owned()
+    } else {
+        format!("paused: {waiting}")
+    };
+    (
+        true,
+        "Rolling",
+        format!("{done} of {total} restarted{current}, waiting for: {why}"),
+    )
+}
+
+/// `Scaling`: True while the cluster's shards are not the spec's — new instances to make
+/// masters, a migration in the engine's memory, slots still to move, instances leaving — with
+/// the progress (`3 → 6 shards: 4,096 slots left to move: moving slots … from … to …`); a
+/// zone loss, a cut or a repair comes first, and the message says what it waits for then.
+fn scaling(
+    i: &Inputs<'_>,
+    snapshot: Option<&Snapshot>,
+    waiting_for: Option<&Waiting>,
+    waiting: &str,
+) -> (bool, &'static str, String) {
+    let target = i.cluster.spec().shards;
+    if let Some(Waiting::Scaling {
+        shards,
+        target,
+        slots_left,
+        why,
+    }) = waiting_for
+    {
+        let left = if *slots_left > 0 {
+            format!("{} slots left to move: ", thousands(*slots_left))
+        } else {
+            String::new()
+        };
+        return (
+            true,
+            "Scaling",
+            format!("{shards} → {target} shards: {left}{why}"),
+        );
+    }
+    let migration = i
+        .report
+        .and_then(|r| r.status.as_ref())
+        .and_then(|s| s.migration.as_ref());
+    let shards = snapshot.map(|s| s.masters().len());
+    let leaving: Vec<&str> = snapshot
+        .map(|s| {
+            s.nodes
+                .iter()
+                .filter(|n| n.leaving)
+                .filter_map(|n| n.name.as_deref())
+                .collect()
+        })
+        .unwrap_or_default();
+    let off = shards.is_some_and(|n| n != target as usize);
+    if migration.is_none() && !off && leaving.is_empty() {
+        return (
+            false,
+            "AtShardCount",
+            format!("{target} shards, as the spec asks"),
+        );
+    }
+    // Under way, but this pass acted (a batch of slots moved) or something else comes first.
+    let now = shards.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let planned = migration
+        .map(|m| format!(", {} slots in the migration's plan", thousands(m.total())))
+        .unwrap_or_default();
+    let leaving = if leaving.is_empty() {
+        String::new()
+    } else {
+        format!(", leaving: {}", leaving.join(", "))
+    };
+    let why = if waiting.is_empty() {
+        "the step under way".to_owned()
+    } else {
+        format!("paused: {waiting}")
+    };
+    (
+        true,
+        "Scaling",
+        format!("{now} → {target} shards{planned}{leaving}, waiting for: {why}"),
+    )
+}
+
+/// `4096` → `4,096`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether `previous` already says that applying failed with `message` (its Warning Event
+/// was published then; retries do not repeat it).
+pub fn already_failed(previous: Option<&RedisStretchClusterStatus>, message: &str) -> bool {
+    previous.is_some_and(|p| {
+        p.conditions
+            .iter()
+            .any(|c| c.type_ == "Applied" && c.status == "False" && c.message == message)
+    })
 }
 
 /// A condition's `lastTransitionTime` moves only when its status does.

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
 use redis_stretch_api::{Problems, RedisStretchCluster, ValidatedCluster};
 
+use crate::context::UPDATE_STRATEGY_ANNOTATION;
 use crate::error::{cluster_key, Error};
 
 /// What every step after validation reads.
@@ -18,6 +19,10 @@ pub struct Validated {
     pub generation: Option<i64>,
     /// `namespace/name`, naming the cluster in errors.
     pub key: String,
+    /// The StatefulSets' `RollingUpdate` instead of `OnDelete`, asked by the
+    /// [`crate::context::UPDATE_STRATEGY_ANNOTATION`]: for measuring what the StatefulSet controller's own
+    /// rollout does (issue 17's baseline), never for production.
+    pub rolling_update: bool,
 }
 
 pub enum Validation {
@@ -49,5 +54,9 @@ pub fn validate(cr: &RedisStretchCluster, namespace: &str) -> Result<Validation,
         owner,
         generation: cr.meta().generation,
         key,
+        rolling_update: cr
+            .annotations()
+            .get(UPDATE_STRATEGY_ANNOTATION)
+            .is_some_and(|v| v == "RollingUpdate"),
     })))
 }

@@ -118,6 +118,8 @@ pub fn harness() -> Harness {
         metrics: Arc::clone(&metrics),
         trigger,
         leadership: redis_stretch_operator::lease::Leadership::always(),
+        stateful_sets: kube::runtime::reflector::store().0,
+        client: None,
     }));
     let ctx = Arc::new(Context {
         client,
