@@ -63,7 +63,13 @@ pub const KIND: &str = "RedisStretchCluster";
     x_kube(
         validation = Rule::new("self.zones.size() != 2 || self.zones[0].preferredMasters + self.zones[1].preferredMasters == self.shards")
             .message("the zones' preferredMasters must add up to spec.shards")
-            .field_path(".zones")
+            .field_path(".zones"),
+        // Redis 7.4 and later write RDB 12+, which Valkey does not load (docs/REDIS-FACTS.md):
+        // refused here where the running image says so (the default `redis:7.4`, an official
+        // 7.4 or 8 tag); any other image is judged by the engine from the version it reports.
+        validation = Rule::new("!(has(oldSelf.redis) && has(self.redis) && has(oldSelf.redis.server) && has(self.redis.server) && oldSelf.redis.server == 'Redis' && self.redis.server == 'Valkey') || (has(oldSelf.kubernetes) && has(oldSelf.kubernetes.image) && !oldSelf.kubernetes.image.startsWith('redis:7.4') && !oldSelf.kubernetes.image.startsWith('redis:8') && !oldSelf.kubernetes.image.startsWith('docker.io/library/redis:7.4') && !oldSelf.kubernetes.image.startsWith('docker.io/library/redis:8'))")
+            .message("spec.redis.server cannot change from Redis to Valkey on this cluster: its image (spec.kubernetes.image, absent: redis:7.4) runs Redis 7.4 or later, whose data (RDB format 12 or later) Valkey does not load. Keep Redis, or first roll to a Redis 7.2 image, or create a new Valkey cluster and move the data to it")
+            .field_path(".redis.server")
     )
 )]
 #[serde(rename_all = "camelCase")]
@@ -114,6 +120,9 @@ pub struct RedisStretchClusterSpec {
     #[cfg_attr(
         feature = "kube",
         x_kube(
+            validation = Rule::new("!(has(oldSelf.server) && has(self.server) && oldSelf.server == 'Valkey' && self.server == 'Redis')")
+                .message("spec.redis.server cannot change from Valkey back to Redis in place: Redis does not load the data Valkey writes. Keep Valkey, or create a new Redis cluster and move the data to it")
+                .field_path(".server"),
             validation = Rule::new("self.persistence.enabled == oldSelf.persistence.enabled")
                 .message("spec.redis.persistence.enabled cannot be changed on an existing cluster: it adds or removes the StatefulSets' volumeClaimTemplates, which Kubernetes does not allow to change. Create a new cluster with the setting you want and move the data to it")
                 .field_path(".persistence.enabled"),

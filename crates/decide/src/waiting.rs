@@ -235,7 +235,7 @@ impl fmt::Display for Waiting {
                 why,
             } => write!(
                 f,
-                "scaling {shards} → {target} shards ({slots_left} slots left to move): {why}"
+                "scaling to {target} shards ({shards} masters now, {slots_left} slots left to move): {why}"
             ),
         }
     }

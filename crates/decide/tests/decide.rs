@@ -1770,6 +1770,36 @@ fn a_server_change_the_data_does_not_allow_is_refused_with_the_reason() {
     assert!(d.notes.iter().any(|n| n.contains("RDB format 12")), "{d:?}");
 }
 
+#[test]
+fn a_refused_server_change_still_lets_failback_restore_the_layout() {
+    // R3 serves M3's shard in dc-a after a loss; meanwhile spec.redis.server asks for Valkey,
+    // which cannot load Redis 7.4's data: the refusal restarts nothing, failback still runs
+    // (here M1 goes to dc-b: no memory of which shard the loss moved).
+    let mut s = seed();
+    promote(&mut s, "r3", "m3", (10922, 16383), 7);
+    let m3 = get(&mut s, "m3");
+    m3.role = Some(Role::Replica);
+    m3.master_id = Some(id("r3"));
+    m3.link_up = Some(true);
+    get(&mut s, "r3").fence = Some(1);
+    for n in &mut s.nodes {
+        n.current_epoch = Some(7);
+    }
+    mesh(&mut s);
+    outdate(&mut s, &["m1", "m2", "m3", "r1", "r2", "r3"]);
+    for n in &mut s.nodes {
+        n.server = Some(redis_stretch_api::ServerFlavour::Redis);
+        n.version = Some("7.4.2".into());
+    }
+    let p = Policy {
+        server: redis_stretch_api::ServerFlavour::Valkey,
+        ..policy(FailoverPolicy::Automatic)
+    };
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7004"]], "{d:?}");
+    assert!(d.notes.iter().any(|n| n.contains("RDB format 12")), "{d:?}");
+}
+
 // ---- live config ----
 
 fn with_config(s: &mut Snapshot, name: &str, value: &str) {

@@ -168,6 +168,35 @@ async fn crd_installs_and_cel_rejects_invalid_resources_server_side() {
         update(spec).await,
         "spec.redis.persistence.storageClassName cannot be changed",
     );
+    // Servers: the default image is Redis 7.4, whose data Valkey cannot load.
+    let mut spec = seed_spec();
+    spec["redis"] = json!({"server": "Valkey"});
+    rejected(
+        update(spec).await,
+        "spec.redis.server cannot change from Redis to Valkey",
+    );
+    let mut spec = seed_spec();
+    spec["redis"] = json!({"server": "Valkey"});
+    create(&api, "on-valkey", spec.clone()).await.unwrap();
+    spec["redis"] = json!({"server": "Redis"});
+    let patch = json!({
+        "apiVersion": "redis-stretch.io/v1alpha1", "kind": "RedisStretchCluster",
+        "metadata": {"name": "on-valkey", "namespace": "redis"},
+        "spec": spec,
+    });
+    let back = match api
+        .patch(
+            "on-valkey",
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) => Err((s.code, s.message)),
+        Err(e) => panic!("updating on-valkey: {e}"),
+    };
+    rejected(back, "from Valkey back to Redis");
     // Live settings may change.
     let mut spec = seed_spec();
     spec["redis"] = json!({"maxmemory": "1gb", "maxmemoryPolicy": "allkeys-lru"});

@@ -211,6 +211,58 @@ fn cel_guards_immutable_fields_on_update_and_lets_shards_change() {
 }
 
 #[test]
+fn cel_refuses_a_server_change_the_data_does_not_allow() {
+    let with = |server: &str, image: Option<&str>| {
+        let mut spec = seed_spec();
+        spec["redis"] = json!({"server": server, "persistence": {"enabled": false, "size": "8Gi"}});
+        if let Some(image) = image {
+            spec["kubernetes"] = json!({ "image": image });
+        } else {
+            spec["kubernetes"] = json!({});
+        }
+        object(spec)
+    };
+    let to_valkey = "cannot change from Redis to Valkey";
+    // The default image is Redis 7.4 (RDB 12): Valkey cannot load it.
+    let errs = cel_errors(&with("Valkey", None), Some(&with("Redis", None))).join("\n");
+    assert!(
+        errs.contains(to_valkey) && errs.contains("RDB format 12"),
+        "{errs}"
+    );
+    for image in ["redis:7.4.2", "redis:8.2", "docker.io/library/redis:7.4"] {
+        let errs = cel_errors(
+            &with("Valkey", Some("valkey/valkey:8.1")),
+            Some(&with("Redis", Some(image))),
+        )
+        .join("\n");
+        assert!(errs.contains(to_valkey), "{image}: {errs}");
+    }
+    // Redis 7.2 and older load in Valkey; an image the rule cannot read is the engine's call.
+    for image in ["redis:7.2", "redis:7.0.15", "registry.example/redis:stable"] {
+        assert_eq!(
+            cel_errors(
+                &with("Valkey", Some("valkey/valkey:8.1")),
+                Some(&with("Redis", Some(image)))
+            ),
+            Vec::<String>::new(),
+            "{image}"
+        );
+    }
+    // Nothing moves back from Valkey.
+    let errs = cel_errors(
+        &with("Redis", Some("redis:7.2")),
+        Some(&with("Valkey", Some("valkey/valkey:8.1"))),
+    )
+    .join("\n");
+    assert!(errs.contains("from Valkey back to Redis"), "{errs}");
+    // Staying put is always fine.
+    assert_eq!(
+        cel_errors(&with("Redis", None), Some(&with("Redis", None))),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn cel_limits_the_name_length() {
     let mut obj = object(seed_spec());
     obj["metadata"]["name"] = json!("a".repeat(41));

@@ -450,7 +450,7 @@ fn a_scale_shows_progress_in_the_scaling_condition() {
         (
             "True",
             "Scaling",
-            "4 → 6 shards: 4,096 slots left to move: moving slots 5461-5524 from seed-leader-1 to seed-leader-3"
+            "to 6 shards (4 masters now): 4,096 slots left to move: moving slots 5461-5524 from seed-leader-1 to seed-leader-3"
         )
     );
     assert_eq!(
@@ -491,7 +491,7 @@ fn a_scale_shows_progress_in_the_scaling_condition() {
     assert_eq!((status, reason), ("True", "Scaling"));
     assert!(
         message.starts_with(
-            "3 → 6 shards, 2,730 slots in the migration's plan, waiting for: paused: "
+            "to 6 shards (3 masters now), 2,730 slots in the migration's plan, waiting for: paused: "
         ),
         "{message}"
     );

@@ -15,7 +15,7 @@
 //! pauses while they act and resumes after. What it has done is in the engine's memory
 //! ([`crate::Rollout`]): a restarted engine or a new Lease holder carries on.
 
-use crate::rules::rebalance::{failback, graceful, pending_failover};
+use crate::rules::rebalance::{failback, graceful, pending_failover, rebalance};
 use crate::rules::{Decision, Input, Intent};
 use crate::{Action, ActionKind, NodeState, Waiting};
 
@@ -59,7 +59,12 @@ pub(crate) fn rollout(input: &Input<'_>) -> Option<Decision> {
         if let Err(why) =
             redis_stretch_api::migration_allowed(runs, n.version.as_deref(), input.policy.server)
         {
-            let mut d = wait(n.name.as_deref(), format!("refused: {why}"));
+            // Refused, the rollout restarts nothing, but the cluster is still tended as if
+            // no rollout were asked for: a failback the policy wants still happens.
+            let mut d = rebalance(input);
+            if d.is_empty() {
+                d.waiting_for = wait(n.name.as_deref(), format!("refused: {why}")).waiting_for;
+            }
             d.notes.push(format!(
                 "spec.redis.server asks for {}, which cannot replace {} {} in place: {why}",
                 input.policy.server.display_name(),

@@ -132,7 +132,12 @@ pub fn build(i: &Inputs<'_>) -> RedisStretchClusterStatus {
             None => i.generation,
         },
         conditions: keep_transition_times(conditions, i.previous),
-        ready: Some(format!("{ready_shards}/{}", spec.shards)),
+        // Out of the shards the cluster has now while it scales in (6/6, not 6/3), never
+        // fewer than the spec's (a dark zone's shards still count).
+        ready: Some(format!(
+            "{ready_shards}/{}",
+            shards.len().max(spec.shards as usize)
+        )),
         zones_up: Some(format!(
             "{}/{}",
             zones.iter().filter(|z| z.up).count(),
@@ -472,7 +477,7 @@ fn rolling(
 
 /// `Scaling`: True while the cluster's shards are not the spec's — new instances to make
 /// masters, a migration in the engine's memory, slots still to move, instances leaving — with
-/// the progress (`3 → 6 shards: 4,096 slots left to move: moving slots … from … to …`); a
+/// the progress (`to 6 shards (4 masters now): 4,096 slots left to move: moving slots …`); a
 /// zone loss, a cut or a repair comes first, and the message says what it waits for then.
 fn scaling(
     i: &Inputs<'_>,
@@ -496,7 +501,7 @@ fn scaling(
         return (
             true,
             "Scaling",
-            format!("{shards} → {target} shards: {left}{why}"),
+            format!("to {target} shards ({shards} masters now): {left}{why}"),
         );
     }
     let migration = i
@@ -539,7 +544,7 @@ fn scaling(
     (
         true,
         "Scaling",
-        format!("{now} → {target} shards{planned}{leaving}, waiting for: {why}"),
+        format!("to {target} shards ({now} masters now){planned}{leaving}, waiting for: {why}"),
     )
 }
 
