@@ -4,8 +4,10 @@
 //! every slot-owning master with a replica in the other zone at every sample, the preferred
 //! zone holding the planned masters at the end; and dc-a killed halfway through a scale-out:
 //! the takeover comes first, the migration finishes once dc-a is back, nothing acknowledged
-//! lost, every slot owned once and none left open. Runs on whichever server the suite runs
-//! (`REDIS_STRETCH_SERVER`, and the server binaries scripts/deps.sh installs side by side).
+//! lost, every slot owned once and none left open. Also issue 17's rollout under the same
+//! loss: dc-a killed after two instances were restarted, the takeover first, the rollout
+//! finished after. Runs on whichever server the suite runs (`REDIS_STRETCH_SERVER`, and the
+//! server binaries scripts/deps.sh installs side by side).
 
 mod support;
 
@@ -274,33 +276,7 @@ async fn dc_a_lost_halfway_through_a_scale_out_takeover_first_then_the_migration
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    load.mark("dc-a killed");
-    kill_zone(&c.dir, "dc-a", FaultSignal::Kill).unwrap();
-
-    // The takeover: dc-b serves every slot.
-    let start = Instant::now();
-    loop {
-        let s = snapshot(&c.dir, &pool).await;
-        let from_b: usize = s
-            .masters()
-            .iter()
-            .filter(|m| m.zone == "dc-b" && m.reachable)
-            .flat_map(|m| m.slots.iter().map(|r| r.len()))
-            .sum();
-        if from_b == usize::from(SLOT_COUNT) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "dc-b serves {from_b} slots; engine.log:\n{}",
-            std::fs::read_to_string(c.dir.file("engine.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    load.mark("dc-a back");
-    let server =
-        redis_stretch_local::find_server(redis_stretch_local::testing::test_server()).unwrap();
-    restore_zone(&c.dir, "dc-a", false, &server).await.unwrap();
+    lose_and_restore_dc_a(&c, &pool, &load).await;
 
     // The migration finishes after: six shards, as preferred, nothing open.
     let start = Instant::now();
@@ -325,6 +301,97 @@ async fn dc_a_lost_halfway_through_a_scale_out_takeover_first_then_the_migration
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     check_settled(&c.dir, &pool, 6, 4).await;
+    let rec = load.stop().await.unwrap();
+    let report = verify(&rec, &cfg).await.unwrap();
+    println!("{report}");
+    assert_eq!(report.acked_writes_lost, 0, "WAIT-acknowledged writes lost");
+}
+
+/// dc-a killed, the takeover awaited (dc-b serves every slot), dc-a restarted.
+async fn lose_and_restore_dc_a(c: &TestCluster, pool: &Pool, load: &Workload) {
+    load.mark("dc-a killed");
+    kill_zone(&c.dir, "dc-a", FaultSignal::Kill).unwrap();
+    let start = Instant::now();
+    loop {
+        let s = snapshot(&c.dir, pool).await;
+        let from_b: usize = s
+            .masters()
+            .iter()
+            .filter(|m| m.zone == "dc-b" && m.reachable)
+            .flat_map(|m| m.slots.iter().map(|r| r.len()))
+            .sum();
+        if from_b == usize::from(SLOT_COUNT) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "dc-b serves {from_b} slots; engine.log:\n{}",
+            std::fs::read_to_string(c.dir.file("engine.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    load.mark("dc-a back");
+    let server =
+        redis_stretch_local::find_server(redis_stretch_local::testing::test_server()).unwrap();
+    restore_zone(&c.dir, "dc-a", false, &server).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dc_a_lost_in_the_middle_of_a_rollout_is_taken_over_first_then_the_rollout_finishes() {
+    let (c, dir, pool, cfg, load) = start("roll-loss").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    load.mark("roll");
+    let d = dir.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        run(&["local", "roll", "--no-wait", "--state-dir", &d])
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Two of the six instances restarted: the loss lands in the middle of the rollout.
+    let start = Instant::now();
+    loop {
+        let status = engine_status(&c.dir);
+        let done = status
+            .as_ref()
+            .and_then(|s| s.rollout.as_ref())
+            .map_or(0, |r| r.done.len());
+        if done >= 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the rollout never restarted two instances: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    lose_and_restore_dc_a(&c, &pool, &load).await;
+
+    // The rollout finishes after: every instance current, the layout as preferred.
+    let start = Instant::now();
+    loop {
+        let s = snapshot(&c.dir, &pool).await;
+        let status = engine_status(&c.dir);
+        let state = c.dir.load().unwrap();
+        let done = s.slots_covered() == usize::from(SLOT_COUNT)
+            && state.instances.iter().all(|i| i.revision == state.revision)
+            && status.as_ref().is_some_and(|st| {
+                st.rollout.is_none()
+                    && st.waiting_for == Some(redis_stretch_engine::Waiting::AsPreferred)
+            });
+        if done {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "not done: {:?}",
+            status.map(|s| (s.waiting_for, s.rollout))
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    check_settled(&c.dir, &pool, 3, 2).await;
     let rec = load.stop().await.unwrap();
     let report = verify(&rec, &cfg).await.unwrap();
     println!("{report}");
