@@ -250,56 +250,36 @@ async fn dc_a_lost_halfway_through_a_scale_out_takeover_first_then_the_migration
     assert!(o.status.success(), "{}", text(&o));
 
     // Halfway: fewer than half of the migration's slots left to move.
-    let start = Instant::now();
-    loop {
-        let status = engine_status(&c.dir);
-        let half = status
-            .as_ref()
-            .and_then(|s| s.migration.as_ref())
-            .is_some_and(|m| {
-                let left = status
-                    .as_ref()
-                    .and_then(|s| s.waiting_for.as_ref())
-                    .map(|w| match w {
-                        redis_stretch_engine::Waiting::Scaling { slots_left, .. } => *slots_left,
+    let dir_ = &c.dir;
+    until(
+        Duration::from_secs(120),
+        Duration::from_millis(50),
+        || async move {
+            let status = engine_status(dir_);
+            let half = status
+                .as_ref()
+                .and_then(|s| s.migration.as_ref())
+                .is_some_and(|m| {
+                    let left = match status.as_ref().and_then(|s| s.waiting_for.as_ref()) {
+                        Some(redis_stretch_engine::Waiting::Scaling { slots_left, .. }) => {
+                            *slots_left
+                        }
                         _ => usize::MAX,
-                    })
-                    .unwrap_or(usize::MAX);
-                left <= m.total() / 2
-            });
-        if half {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the migration never got halfway: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+                    };
+                    left <= m.total() / 2
+                });
+            half.then_some(())
+                .ok_or_else(|| format!("the migration never got halfway: {status:?}"))
+        },
+    )
+    .await;
     lose_and_restore_dc_a(&c, &pool, &load).await;
 
     // The migration finishes after: six shards, as preferred, nothing open.
-    let start = Instant::now();
-    loop {
-        let s = snapshot(&c.dir, &pool).await;
-        let status = engine_status(&c.dir);
-        let done = s.masters().len() == 6
-            && s.slots_covered() == usize::from(SLOT_COUNT)
-            && s.slots_claimed_twice() == 0
-            && status.as_ref().is_some_and(|st| {
-                st.migration.is_none()
-                    && st.waiting_for == Some(redis_stretch_engine::Waiting::AsPreferred)
-            });
-        if done {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "not done: {:?}",
-            status.map(|s| s.waiting_for)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    settled(&c, &pool, Duration::from_secs(240), |s, st| {
+        s.masters().len() == 6 && s.slots_claimed_twice() == 0 && st.migration.is_none()
+    })
+    .await;
     check_settled(&c.dir, &pool, 6, 4).await;
     let rec = load.stop().await.unwrap();
     let report = verify(&rec, &cfg).await.unwrap();
@@ -351,49 +331,74 @@ async fn dc_a_lost_in_the_middle_of_a_rollout_is_taken_over_first_then_the_rollo
     assert!(o.status.success(), "{}", text(&o));
 
     // Two of the six instances restarted: the loss lands in the middle of the rollout.
-    let start = Instant::now();
-    loop {
-        let status = engine_status(&c.dir);
-        let done = status
-            .as_ref()
-            .and_then(|s| s.rollout.as_ref())
-            .map_or(0, |r| r.done.len());
-        if done >= 2 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the rollout never restarted two instances: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dir_ = &c.dir;
+    until(
+        Duration::from_secs(120),
+        Duration::from_millis(50),
+        || async move {
+            let status = engine_status(dir_);
+            let done = status
+                .as_ref()
+                .and_then(|s| s.rollout.as_ref())
+                .map_or(0, |r| r.done.len());
+            (done >= 2)
+                .then_some(())
+                .ok_or_else(|| format!("the rollout never restarted two instances: {status:?}"))
+        },
+    )
+    .await;
     lose_and_restore_dc_a(&c, &pool, &load).await;
 
     // The rollout finishes after: every instance current, the layout as preferred.
-    let start = Instant::now();
-    loop {
-        let s = snapshot(&c.dir, &pool).await;
-        let status = engine_status(&c.dir);
+    settled(&c, &pool, Duration::from_secs(180), |_, st| {
         let state = c.dir.load().unwrap();
-        let done = s.slots_covered() == usize::from(SLOT_COUNT)
-            && state.instances.iter().all(|i| i.revision == state.revision)
-            && status.as_ref().is_some_and(|st| {
-                st.rollout.is_none()
-                    && st.waiting_for == Some(redis_stretch_engine::Waiting::AsPreferred)
-            });
-        if done {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "not done: {:?}",
-            status.map(|s| (s.waiting_for, s.rollout))
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        st.rollout.is_none() && state.instances.iter().all(|i| i.revision == state.revision)
+    })
+    .await;
     check_settled(&c.dir, &pool, 3, 2).await;
     let rec = load.stop().await.unwrap();
     let report = verify(&rec, &cfg).await.unwrap();
     println!("{report}");
     assert_eq!(report.acked_writes_lost, 0, "WAIT-acknowledged writes lost");
+}
+
+/// Polls `check` every `every` until it holds; fails after `limit` with what it last said.
+async fn until<F, Fut>(limit: Duration, every: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(why) => assert!(start.elapsed() < limit, "{why}"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Until every slot is served, the engine waits as preferred and `done` holds too.
+async fn settled(
+    c: &TestCluster,
+    pool: &Pool,
+    limit: Duration,
+    done: impl Fn(&Snapshot, &redis_stretch_engine::EngineStatus) -> bool,
+) {
+    let done = &done;
+    until(limit, Duration::from_millis(250), || async move {
+        let s = snapshot(&c.dir, pool).await;
+        let status = engine_status(&c.dir);
+        let ok = s.slots_covered() == usize::from(SLOT_COUNT)
+            && status.as_ref().is_some_and(|st| {
+                st.waiting_for == Some(redis_stretch_engine::Waiting::AsPreferred) && done(&s, st)
+            });
+        ok.then_some(()).ok_or_else(|| {
+            format!(
+                "not done: {:?}",
+                status.map(|st| (st.waiting_for, st.rollout, st.migration))
+            )
+        })
+    })
+    .await;
 }

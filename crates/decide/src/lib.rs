@@ -22,8 +22,8 @@ pub use memory::{
     SideRule, SlotMove, ZoneMemory,
 };
 pub use rules::{
-    cut_silence_ms, cut_threshold, decide, Decision, Input, Intent, MigrationChange,
-    PartitionChange, PendingFailover, Policy, FENCE_SHUT,
+    config_drift, cut_silence_ms, cut_threshold, decide, Decision, Drift, Input, Intent,
+    MigrationChange, PartitionChange, PendingFailover, Policy, FENCE_SHUT,
 };
 pub use snapshot::{NodeState, OpenSlot, Seen, Snapshot, WriteState};
 pub use status::{EngineEvent, EngineStatus};

@@ -838,6 +838,30 @@ fn evacuate_moves_masters_out_one_at_a_time() {
 /// epoch it already voted in; a lost graceful election pauses the master for 5 s. So a failback
 /// waits until gossip has told every voter.
 #[test]
+fn no_graceful_failover_to_a_candidate_a_peer_still_flags_failing() {
+    // dc-a just came back: M1 (a replica of R1 now) is ready to take its slots back, but a
+    // peer still flags it `fail` from when dc-a was down. Promoted now, M1 would own slots
+    // that peer counts as served by a failed node: its cluster_state would turn fail.
+    let mut s = after_takeover_and_return();
+    for n in &mut s.nodes {
+        n.fence = Some(1);
+    }
+    mesh(&mut s);
+    get(&mut s, "m1").current_epoch = Some(6);
+    let p = policy(FailoverPolicy::Automatic);
+    get(&mut s, "m1").flagged_fail_by = 1;
+    let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
+    assert!(d.is_empty(), "{d:?}");
+    assert!(
+        matches!(d.waiting_for, Some(Waiting::Gossip { ref reason, .. }) if reason.contains("still flagged failing by 1 peer")),
+        "{d:?}"
+    );
+    get(&mut s, "m1").flagged_fail_by = 0;
+    let d = run(&s, &zones(OK, OK), &p, Intent::Failback);
+    assert_eq!(summary(&d), vec![vec!["graceful-failover@7000"]]);
+}
+
+#[test]
 fn failback_waits_until_every_voter_knows_the_candidate_is_a_replica() {
     let mut s = after_takeover_and_return();
     for n in &mut s.nodes {
@@ -1319,9 +1343,8 @@ fn a_lowered_node_timeout_is_put_back_once_both_zones_answer() {
     assert_eq!(summary(&d), vec![vec!["set-node-timeout@7003"]]);
 }
 
-#[test]
-fn failback_returns_the_shards_the_engine_moved_away_first() {
-    // After a cut dc-a serves dc-b's shard too: R3 was promoted (epoch 7); M3 is its replica.
+/// The seed after R3 (dc-a) was promoted for M3's slots at epoch 7, M3 its replica, in sync.
+fn r3_serves_m3s_shard() -> Snapshot {
     let mut s = seed();
     promote(&mut s, "r3", "m3", (10922, 16383), 7);
     let m3 = get(&mut s, "m3");
@@ -1333,6 +1356,13 @@ fn failback_returns_the_shards_the_engine_moved_away_first() {
         n.current_epoch = Some(7);
     }
     mesh(&mut s);
+    s
+}
+
+#[test]
+fn failback_returns_the_shards_the_engine_moved_away_first() {
+    // After a cut dc-a serves dc-b's shard too: R3 was promoted (epoch 7); M3 is its replica.
+    let s = r3_serves_m3s_shard();
     let p = policy(FailoverPolicy::Automatic);
     let z = zones(OK, OK);
     let input = |promoted: &'static [String]| Input {
@@ -1775,17 +1805,7 @@ fn a_refused_server_change_still_lets_failback_restore_the_layout() {
     // R3 serves M3's shard in dc-a after a loss; meanwhile spec.redis.server asks for Valkey,
     // which cannot load Redis 7.4's data: the refusal restarts nothing, failback still runs
     // (here M1 goes to dc-b: no memory of which shard the loss moved).
-    let mut s = seed();
-    promote(&mut s, "r3", "m3", (10922, 16383), 7);
-    let m3 = get(&mut s, "m3");
-    m3.role = Some(Role::Replica);
-    m3.master_id = Some(id("r3"));
-    m3.link_up = Some(true);
-    get(&mut s, "r3").fence = Some(1);
-    for n in &mut s.nodes {
-        n.current_epoch = Some(7);
-    }
-    mesh(&mut s);
+    let mut s = r3_serves_m3s_shard();
     outdate(&mut s, &["m1", "m2", "m3", "r1", "r2", "r3"]);
     for n in &mut s.nodes {
         n.server = Some(redis_stretch_api::ServerFlavour::Redis);

@@ -131,10 +131,19 @@ async fn maxmemory_changed_in_the_resource_is_live_on_every_instance_and_persist
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // Every object applied as rendered, and said so.
+    // Every object applied as rendered, and said so; the live setting held everywhere, too.
     env.wait_condition(NS, "seed", "Applied", "True", Duration::from_secs(30))
         .await
         .unwrap();
+    let (reason, message) = env
+        .wait_condition(NS, "seed", "ConfigApplied", "True", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(reason, "Live");
+    assert!(
+        message.contains("every answering instance (6)") && message.contains("maxmemory"),
+        "{message}"
+    );
 
     // Persistence size: refused by the API server, with what to do instead.
     let mut bigger: Value = manifest.clone();

@@ -504,3 +504,48 @@ fn a_scale_shows_progress_in_the_scaling_condition() {
     assert_eq!(status, "True");
     assert!(message.contains("leaving: seed-follower-1"), "{message}");
 }
+
+/// `ConfigApplied` names the live settings that differ and where, until every instance holds
+/// the spec's; then which ones it holds, applied without a restart.
+#[test]
+fn live_settings_show_where_they_differ_until_every_instance_holds_them() {
+    let c = load_manifest(
+        "apiVersion: redis-stretch.io/v1alpha1
+kind: RedisStretchCluster
+metadata: {name: seed, namespace: redis}
+spec:
+  shards: 3
+  zones: [{name: dc-a, preferredMasters: 2}, {name: dc-b, preferredMasters: 1}]
+  redis: {maxmemory: 128mb}
+",
+    )
+    .unwrap();
+    let mut snap = seed();
+    for (k, n) in snap.nodes.iter_mut().enumerate() {
+        let v = if k < 2 { "268435456" } else { "134217728" };
+        n.live_config.insert("maxmemory".into(), v.into());
+    }
+    let s = status_of(
+        &c,
+        &report(snap.clone(), [OK, OK], Waiting::AsPreferred, &[]),
+    );
+    let (status, reason, message) = cond(&s, "ConfigApplied");
+    assert_eq!((status, reason), ("False", "Applying"));
+    assert_eq!(
+        message,
+        "the engine sets with CONFIG SET, without a restart: maxmemory 128mb (seed-leader-0 has 268435456, seed-leader-1 has 268435456)"
+    );
+
+    for n in &mut snap.nodes {
+        n.live_config.insert("maxmemory".into(), "134217728".into());
+    }
+    let s = status_of(&c, &report(snap, [OK, OK], Waiting::AsPreferred, &[]));
+    assert_eq!(
+        cond(&s, "ConfigApplied"),
+        (
+            "True",
+            "Live",
+            "every answering instance (6) holds the spec's live settings, set with CONFIG SET without a restart: maxmemory"
+        )
+    );
+}

@@ -12,6 +12,7 @@ mod rebalance;
 mod rollout;
 mod scale;
 
+pub use config::{config_drift, Drift};
 pub use partition::{cut_silence_ms, cut_threshold, FENCE_SHUT};
 
 use std::time::Duration;

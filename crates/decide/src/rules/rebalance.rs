@@ -46,6 +46,16 @@ fn election_blocker(input: &Input<'_>, r: &NodeState, m: &NodeState) -> Option<S
         .filter_map(|n| n.current_epoch)
         .max()
         .unwrap_or(0);
+    // A peer that still flags the candidate `fail` (it was down moments ago: a zone just
+    // back) would count its slots as served by a failed node and turn its own cluster_state
+    // fail, refusing every query, until the flag clears (up to twice node-timeout).
+    if r.flagged_fail_by > 0 {
+        return Some(format!(
+            "{} is still flagged failing by {} peer(s)",
+            display(r),
+            r.flagged_fail_by
+        ));
+    }
     if r.current_epoch.unwrap_or(0) < newest {
         return Some(format!(
             "{} has not yet heard of epoch {newest}",

@@ -381,6 +381,8 @@ fn conditions(
     let rolling = c("Rolling", rolling_now, reason, message);
     let (scaling_now, reason, message) = scaling(i, snapshot, waiting_for.as_ref(), &waiting);
     let scaling = c("Scaling", scaling_now, reason, message);
+    let (config_now, reason, message) = config_applied(spec, snapshot);
+    let config = c("ConfigApplied", config_now, reason, message);
     // The engine runs the new spec whatever the API server takes (live settings included);
     // what it refused to apply (an immutable StatefulSet field, a webhook, quota) is said here.
     let applied = match i.apply_error {
@@ -401,8 +403,71 @@ fn conditions(
         failback,
         rolling,
         scaling,
+        config,
         applied,
     ]
+}
+
+/// `ConfigApplied`: whether every answering instance holds the spec's live settings, which
+/// the engine sets with `CONFIG SET` (no restart), and until then which differ where. A
+/// setting only a restart applies would make its instances outdated: `Rolling` says that.
+fn config_applied(
+    spec: &redis_stretch_api::RedisStretchClusterSpec,
+    snapshot: Option<&Snapshot>,
+) -> (bool, &'static str, String) {
+    let Some(s) = snapshot else {
+        return (
+            false,
+            "NotObserved",
+            "the engine has not observed the instances yet".to_owned(),
+        );
+    };
+    let live = redis_stretch_api::redis_config::live_settings(spec);
+    let drift = redis_stretch_engine::decide::config_drift(s, &live);
+    if drift.is_empty() {
+        let names: Vec<&str> = live
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| s.nodes.iter().any(|x| x.live_config.contains_key(*n)))
+            .collect();
+        let answering = s
+            .nodes
+            .iter()
+            .filter(|n| n.reachable && n.name.is_some())
+            .count();
+        return (
+            true,
+            "Live",
+            format!(
+                "every answering instance ({answering}) holds the spec's live settings, set with CONFIG SET without a restart: {}",
+                names.join(", ")
+            ),
+        );
+    }
+    let mut by_name: BTreeMap<&str, (&str, Vec<String>)> = BTreeMap::new();
+    for d in &drift {
+        by_name
+            .entry(d.name)
+            .or_insert((d.want, Vec::new()))
+            .1
+            .push(format!(
+                "{} has {}",
+                d.node.name.as_deref().unwrap_or("an instance"),
+                d.have
+            ));
+    }
+    let parts: Vec<String> = by_name
+        .iter()
+        .map(|(name, (want, where_))| format!("{name} {want} ({})", where_.join(", ")))
+        .collect();
+    (
+        false,
+        "Applying",
+        format!(
+            "the engine sets with CONFIG SET, without a restart: {}",
+            parts.join("; ")
+        ),
+    )
 }
 
 /// `Rolling`: True while the engine restarts outdated instances (a rollout in its memory, or
