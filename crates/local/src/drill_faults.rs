@@ -151,7 +151,14 @@ impl Faults for LocalFaults {
     }
 
     fn engine_live(&self) -> Option<u32> {
-        live_engine(&self.dir)
+        // An engine that holds the lock but has not written its first heartbeat yet (a
+        // detached one just started by `local up --detach`) is live all the same: starting
+        // the drill's own beside it would only be refused by the lock.
+        live_engine(&self.dir).or_else(|| {
+            crate::engine_lock::holder(&self.dir)
+                .and_then(|h| h.pid)
+                .filter(|pid| *pid != std::process::id() && crate::engine_process_alive(*pid))
+        })
     }
 
     fn engine_status(&self) -> Option<EngineStatus> {
