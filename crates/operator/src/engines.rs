@@ -509,9 +509,9 @@ fn digest(r: &EngineReport) -> String {
         .flat_map(|s| &s.nodes)
         .map(|n| {
             // A rotation finished (or begun) on an instance: the reconcile drops or keeps the
-            // previous password.
+            // previous password. A live setting changed on it: `ConfigApplied` says so.
             format!(
-                "{:?}:{}:{:?}:{:?}:{}:{:?}",
+                "{:?}:{}:{:?}:{:?}:{}:{:?}:{:?}",
                 n.name,
                 n.reachable,
                 n.role,
@@ -519,7 +519,8 @@ fn digest(r: &EngineReport) -> String {
                 n.slots.len(),
                 n.auth
                     .as_ref()
-                    .map(redis_stretch_engine::decide::AuthSeen::settled)
+                    .map(redis_stretch_engine::decide::AuthSeen::settled),
+                n.live_config
             )
         })
         .collect();
