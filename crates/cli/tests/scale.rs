@@ -233,21 +233,16 @@ async fn dc_a_lost_halfway_through_a_scale_out_takeover_first_then_the_migration
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     load.mark("scale 3 → 6");
-    let d = dir.clone();
-    let o = tokio::task::spawn_blocking(move || {
-        run(&[
-            "local",
-            "scale",
-            "--shards",
-            "6",
-            "--no-wait",
-            "--state-dir",
-            &d,
-        ])
-    })
-    .await
-    .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    cli_ok(&[
+        "local",
+        "scale",
+        "--shards",
+        "6",
+        "--no-wait",
+        "--state-dir",
+        &dir,
+    ])
+    .await;
 
     // Halfway: fewer than half of the migration's slots left to move.
     let dir_ = &c.dir;
@@ -322,13 +317,7 @@ async fn dc_a_lost_in_the_middle_of_a_rollout_is_taken_over_first_then_the_rollo
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     load.mark("roll");
-    let d = dir.clone();
-    let o = tokio::task::spawn_blocking(move || {
-        run(&["local", "roll", "--no-wait", "--state-dir", &d])
-    })
-    .await
-    .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    cli_ok(&["local", "roll", "--no-wait", "--state-dir", &dir]).await;
 
     // Two of the six instances restarted: the loss lands in the middle of the rollout.
     let dir_ = &c.dir;
@@ -401,4 +390,16 @@ async fn settled(
         })
     })
     .await;
+}
+
+/// The CLI with `args`, off the test's runtime threads; it must succeed.
+async fn cli_ok(args: &[&str]) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let o = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
 }

@@ -1782,18 +1782,23 @@ fn a_zone_lost_mid_rollout_is_taken_over_first() {
     );
 }
 
-#[test]
-fn a_server_change_the_data_does_not_allow_is_refused_with_the_reason() {
-    let mut s = seed();
-    outdate(&mut s, &["m1", "m2", "m3", "r1", "r2", "r3"]);
+/// Every instance runs Redis 7.4.2 (RDB 12) and is outdated: the policy asks for Valkey.
+fn valkey_asked_of_redis_7_4(s: &mut Snapshot) -> Policy {
+    outdate(s, &["m1", "m2", "m3", "r1", "r2", "r3"]);
     for n in &mut s.nodes {
         n.server = Some(redis_stretch_api::ServerFlavour::Redis);
         n.version = Some("7.4.2".into());
     }
-    let p = Policy {
+    Policy {
         server: redis_stretch_api::ServerFlavour::Valkey,
         ..policy(FailoverPolicy::Automatic)
-    };
+    }
+}
+
+#[test]
+fn a_server_change_the_data_does_not_allow_is_refused_with_the_reason() {
+    let mut s = seed();
+    let p = valkey_asked_of_redis_7_4(&mut s);
     let z = zones(OK, OK);
     let d = run(&s, &z, &p, Intent::Auto);
     assert!(d.is_empty(), "{d:?}");
@@ -1806,15 +1811,7 @@ fn a_refused_server_change_still_lets_failback_restore_the_layout() {
     // which cannot load Redis 7.4's data: the refusal restarts nothing, failback still runs
     // (here M1 goes to dc-b: no memory of which shard the loss moved).
     let mut s = r3_serves_m3s_shard();
-    outdate(&mut s, &["m1", "m2", "m3", "r1", "r2", "r3"]);
-    for n in &mut s.nodes {
-        n.server = Some(redis_stretch_api::ServerFlavour::Redis);
-        n.version = Some("7.4.2".into());
-    }
-    let p = Policy {
-        server: redis_stretch_api::ServerFlavour::Valkey,
-        ..policy(FailoverPolicy::Automatic)
-    };
+    let p = valkey_asked_of_redis_7_4(&mut s);
     let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
     assert_eq!(summary(&d), vec![vec!["graceful-failover@7004"]], "{d:?}");
     assert!(d.notes.iter().any(|n| n.contains("RDB format 12")), "{d:?}");
