@@ -267,18 +267,29 @@ enum LocalCommand {
     },
 }
 
-/// Die quietly on a closed pipe (`redis-stretch status | head`), as command-line tools do,
-/// instead of panicking in `println!`: Rust ignores SIGPIPE by default.
-#[allow(unsafe_code)]
-fn restore_sigpipe() {
-    use nix::sys::signal::{signal, SigHandler, Signal};
-    // SAFETY: called first thing in main, before any other thread exists; SigDfl installs no
-    // Rust code as a handler.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+/// Die quietly on a closed stdout (`redis-stretch status | head`), as command-line tools do,
+/// instead of panicking in `println!`. Not by restoring SIGPIPE's default action: that would
+/// also kill a drill or an engine that writes to a socket or a child's pipe the other end just
+/// closed (a server being killed), where the write's error is the answer.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            // 128 + SIGPIPE, what a shell reports for a tool the pipe's end stopped.
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn main() -> ExitCode {
-    restore_sigpipe();
+    quiet_on_closed_stdout();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

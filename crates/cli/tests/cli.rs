@@ -262,3 +262,28 @@ impl Drop for Remove {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// `redis-stretch crd | head -1`: the reader gone, the command ends quietly (141, as a tool
+/// stopped by SIGPIPE reports in a shell) or, if it had written everything first, with 0 —
+/// never killed by the signal itself (which would also kill a drill writing to a socket a
+/// killed server just closed), never with a panic.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    for _ in 0..5 {
+        let mut child = Command::new(BIN)
+            .arg("crd")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(141 | 0)),
+            "{:?}: {stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
