@@ -1,7 +1,12 @@
 //! The cluster spec shared by local mode and the Kubernetes operator, and its validation.
 
 mod memory;
+pub mod pod_template;
 pub mod redis_config;
+#[doc(hidden)]
+pub mod rule_examples;
+#[cfg(feature = "kube")]
+mod schema_rules;
 mod server_choice;
 pub mod spec;
 pub mod status;

@@ -98,6 +98,30 @@ pub fn cluster_settings(spec: &RedisStretchClusterSpec) -> Vec<Setting> {
     out
 }
 
+/// On Kubernetes, `maxmemory` without one in the spec is this share of the container's memory
+/// limit (`ValidatedCluster::with_memory_limit`). The rest of the limit is for what maxmemory
+/// does not bound: replica output buffers beyond the backlog and the AOF buffer (Redis leaves
+/// them out of the memory it compares with maxmemory), allocator fragmentation (RSS above
+/// `used_memory`, commonly 10-20%), and the copy-on-write pages of a fork — a full sync to a
+/// replica forks even with `repl-diskless-sync`, as does an AOF rewrite, and every page the
+/// parent writes while the child runs is copied. 30% of headroom keeps a write-heavy full sync
+/// of a full instance clear of the OOM killer in the common case; a workload that rewrites most
+/// of its data during a sync needs a lower `maxmemory`, set explicitly.
+pub const MAXMEMORY_SHARE_PERCENT: u64 = 70;
+
+/// [`MAXMEMORY_SHARE_PERCENT`] of `limit_bytes`, rounded down to whole megabytes (`716mb`
+/// for `1Gi`) so that redis.conf reads as a person would write it.
+pub fn derived_maxmemory(limit_bytes: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    let share = u64::try_from(u128::from(limit_bytes) * u128::from(MAXMEMORY_SHARE_PERCENT) / 100)
+        .unwrap_or(u64::MAX);
+    if share >= MB {
+        format!("{}mb", share / MB)
+    } else {
+        share.max(1).to_string()
+    }
+}
+
 /// How a running instance takes a new value of a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -220,7 +244,7 @@ mod tests {
     use super::*;
 
     fn spec() -> RedisStretchClusterSpec {
-        serde_yaml::from_str(
+        serde_saphyr::from_str(
             "shards: 2\nzones: [{name: a, preferredMasters: 1}, {name: b, preferredMasters: 1}]\n",
         )
         .unwrap()
@@ -253,6 +277,18 @@ mod tests {
         ] {
             assert!(!names.contains(&engine), "{engine} must not be live");
         }
+    }
+
+    #[test]
+    fn derived_maxmemory_is_seventy_percent_in_whole_megabytes() {
+        assert_eq!(derived_maxmemory(1024 * 1024 * 1024), "716mb");
+        assert_eq!(derived_maxmemory(4 * 1024 * 1024 * 1024), "2867mb");
+        assert_eq!(derived_maxmemory(1000), "700");
+        // What the engine compares: the server's bytes.
+        assert_eq!(
+            normalize("maxmemory", "716mb"),
+            (716u64 * 1024 * 1024).to_string()
+        );
     }
 
     #[test]

@@ -2,55 +2,70 @@
 //! text is rewritten with `spec.redis.server` set, so that what is saved beside a local
 //! cluster says what actually runs.
 
+use indexmap::IndexMap;
 use redis_stretch_model::ServerFlavour;
-use serde_yaml::{Mapping, Value};
+use serde::{Deserialize, Serialize};
+
+/// A YAML document kept in its order, so that a rewritten manifest reads like the original
+/// (serde_json's map sorts its keys).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+enum Node {
+    Mapping(IndexMap<String, Node>),
+    Sequence(Vec<Node>),
+    Scalar(serde_json::Value),
+}
+
+fn parse(yaml: &str) -> Result<Node, String> {
+    serde_saphyr::from_str(yaml)
+        .map_err(|e| format!("the manifest is not YAML: {}", e.without_snippet()))
+}
+
+fn print(doc: &Node) -> Result<String, String> {
+    serde_saphyr::to_string(doc).map_err(|e| e.to_string())
+}
 
 /// `yaml` with `spec.redis.server` set to `server` (other fields untouched).
 pub fn with_server(yaml: &str, server: ServerFlavour) -> Result<String, String> {
-    let mut doc: Value =
-        serde_yaml::from_str(yaml).map_err(|e| format!("the manifest is not YAML: {e}"))?;
+    let mut doc = parse(yaml)?;
     let spec = child(&mut doc, "spec")?;
     let redis = child(spec, "redis")?;
-    let Value::Mapping(m) = redis else {
+    let Node::Mapping(m) = redis else {
         return Err("spec.redis is not a mapping".to_owned());
     };
     m.insert(
-        Value::String("server".to_owned()),
-        Value::String(server.display_name().to_owned()),
+        "server".to_owned(),
+        Node::Scalar(server.display_name().into()),
     );
-    serde_yaml::to_string(&doc).map_err(|e| e.to_string())
+    print(&doc)
 }
 
 /// `yaml` with `spec.shards` set to `shards` and each zone's `preferredMasters` to the count
 /// `preferred` gives it (other fields untouched): `local scale`.
 pub fn with_shards(yaml: &str, shards: u32, preferred: &[(String, u32)]) -> Result<String, String> {
-    let mut doc: Value =
-        serde_yaml::from_str(yaml).map_err(|e| format!("the manifest is not YAML: {e}"))?;
+    let mut doc = parse(yaml)?;
     let spec = child(&mut doc, "spec")?;
-    let Value::Mapping(m) = spec else {
+    let Node::Mapping(m) = spec else {
         return Err("spec is not a mapping".to_owned());
     };
-    m.insert(Value::String("shards".to_owned()), Value::from(shards));
-    let Some(Value::Sequence(zones)) = m.get_mut(Value::String("zones".to_owned())) else {
+    m.insert("shards".to_owned(), Node::Scalar(shards.into()));
+    let Some(Node::Sequence(zones)) = m.get_mut("zones") else {
         return Err("spec.zones is not a list".to_owned());
     };
     for z in zones.iter_mut() {
-        let Value::Mapping(z) = z else { continue };
-        let name = z
-            .get(Value::String("name".to_owned()))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let Node::Mapping(z) = z else { continue };
+        let name = match z.get("name") {
+            Some(Node::Scalar(serde_json::Value::String(n))) => Some(n.clone()),
+            _ => None,
+        };
         if let Some((_, n)) = preferred
             .iter()
             .find(|(zone, _)| Some(zone) == name.as_ref())
         {
-            z.insert(
-                Value::String("preferredMasters".to_owned()),
-                Value::from(*n),
-            );
+            z.insert("preferredMasters".to_owned(), Node::Scalar((*n).into()));
         }
     }
-    serde_yaml::to_string(&doc).map_err(|e| e.to_string())
+    print(&doc)
 }
 
 /// Preferred masters per zone for `shards` shards, in the proportion `now` has them (the
@@ -68,12 +83,12 @@ pub fn preferred_for(now: &[(String, u32)], shards: u32) -> Vec<(String, u32)> {
     }
 }
 
-fn child<'a>(v: &'a mut Value, key: &str) -> Result<&'a mut Value, String> {
-    let Value::Mapping(m) = v else {
+fn child<'a>(v: &'a mut Node, key: &str) -> Result<&'a mut Node, String> {
+    let Node::Mapping(m) = v else {
         return Err(format!("the manifest has no mapping around `{key}`"));
     };
-    Ok(m.entry(Value::String(key.to_owned()))
-        .or_insert_with(|| Value::Mapping(Mapping::new())))
+    Ok(m.entry(key.to_owned())
+        .or_insert_with(|| Node::Mapping(IndexMap::new())))
 }
 
 /// The server named by `REDIS_STRETCH_SERVER` (`redis` or `valkey`, any case), if set.

@@ -4,6 +4,7 @@
 //! Every default here is chosen for a cluster stretched over two data centers; the reasons are
 //! in `docs/CONFIGURATION.md` and in the comments below.
 
+pub use crate::pod_template::{ImagePullPolicy, PodTemplate};
 pub use redis_stretch_model::ServerFlavour;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,9 @@ pub const KIND: &str = "RedisStretchCluster";
         kind = "RedisStretchCluster",
         namespaced,
         shortname = "rsc",
+        // `kubectl get redis-stretch`. Not `all`: that category is for the core workload
+        // kinds, and clusters would crowd every `kubectl get all`.
+        category = "redis-stretch",
         status = "RedisStretchClusterStatus",
         doc = "A Redis Cluster stretched over two data centers (zones)",
         printcolumn(name = "Shards", type_ = "integer", json_path = ".spec.shards"),
@@ -39,10 +43,22 @@ pub const KIND: &str = "RedisStretchCluster";
             json_path = ".status.ready"
         ),
         printcolumn(
+            name = "Reason",
+            type_ = "string",
+            description = "Why the cluster is or is not Ready (the Ready condition's reason)",
+            json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+        ),
+        printcolumn(
             name = "DCs",
             type_ = "string",
             description = "Zones up out of two",
             json_path = ".status.zonesUp"
+        ),
+        printcolumn(
+            name = "Server",
+            type_ = "string",
+            description = "The server and version the instances report",
+            json_path = ".status.server"
         ),
         printcolumn(
             name = "Verdict",
@@ -52,8 +68,8 @@ pub const KIND: &str = "RedisStretchCluster";
         ),
         printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
         // Object names are built from it (`<name>-<zone>-<ordinal>`), within DNS-label limits.
-        validation = Rule::new("size(self.metadata.name) <= 40")
-            .message("metadata.name must be at most 40 characters")
+        validation = crate::schema_rules::cluster_name_length(),
+        validation = crate::schema_rules::cluster_name_label()
     )
 )]
 // Two zones means the sum can be written without a list macro, which keeps the rule's CEL cost
@@ -62,8 +78,18 @@ pub const KIND: &str = "RedisStretchCluster";
     feature = "kube",
     x_kube(
         validation = Rule::new("self.zones.size() != 2 || self.zones[0].preferredMasters + self.zones[1].preferredMasters == self.shards")
+            // Static: the API server's cost estimate cannot afford `string(int)` in a message.
             .message("the zones' preferredMasters must add up to spec.shards")
             .field_path(".zones"),
+        // With two zones only (another count has its own message), and no `join`: the API
+        // server's cost estimate of a joined list exceeds its budget.
+        validation = Rule::new("self.zones.size() != 2 || !has(self.failover) || !has(self.failover.preferredSide) || self.zones.exists(z, z.name == self.failover.preferredSide)")
+            .message(Message::Expression("'`' + self.failover.preferredSide + '` is not one of the zones (' + self.zones[0].name + ', ' + self.zones[1].name + ')'".into()))
+            .field_path(".failover.preferredSide"),
+        // The kubernetes section is left to the pod template's own rules; only the image here.
+        validation = Rule::new("!has(self.kubernetes) || !has(self.kubernetes.image) || self.kubernetes.image.trim() != ''")
+            .message("must not be empty")
+            .field_path(".kubernetes.image"),
         // Redis 7.4 and later write RDB 12+, which Valkey does not load (docs/REDIS-FACTS.md):
         // refused here where the running image says so (the default `redis:7.4`, an official
         // 7.4 or 8 tag); any other image is judged by the engine from the version it reports.
@@ -80,13 +106,20 @@ pub struct RedisStretchClusterSpec {
     #[cfg_attr(
         feature = "kube",
         x_kube(
-            validation = Rule::new("self >= 1").message("must be at least 1"),
+            validation = Rule::new("self >= 1").message("must be at least 1, found 0"),
             validation = Rule::new("self <= 500").message("at most 500 shards are supported")
         )
     )]
     pub shards: u32,
     /// Replicas per shard. With two zones, the first replica always sits in the zone that does
     /// not hold the master, so that each zone keeps a full copy of the data.
+    #[cfg_attr(
+        feature = "kube",
+        x_kube(
+            validation = Rule::new("self >= 1").message("must be at least 1: without a replica in the other zone, losing a zone loses data"),
+            validation = Rule::new("self <= 5").message("at most 5 replicas per shard are supported")
+        )
+    )]
     #[serde(default = "default_replicas_per_shard")]
     pub replicas_per_shard: u32,
     /// Exactly two zones (data centers). Their names are fixed once created: the engine and
@@ -94,8 +127,10 @@ pub struct RedisStretchClusterSpec {
     #[cfg_attr(
         feature = "kube",
         x_kube(
-            validation = Rule::new("self.size() == 2").message("exactly two zones are required"),
-            validation = Rule::new("self.size() != 2 || self[0].name != self[1].name").message("the two zones need different names"),
+            validation = Rule::new("self.size() == 2")
+                .message(Message::Expression("'exactly two zones are required, found ' + (self.size() == 0 ? 'none' : self.size() == 1 ? 'one' : 'more than two')".into())),
+            validation = Rule::new("self.size() != 2 || self[0].name != self[1].name")
+                .message(Message::Expression("'both zones are named `' + self[0].name + '`'".into())),
             validation = Rule::new("self.map(z, z.name) == oldSelf.map(z, z.name)").message("zone names cannot be changed")
         )
     )]
@@ -160,15 +195,16 @@ fn default_replicas_per_shard() -> u32 {
 
 /// One data center.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "kube", derive(kube::KubeSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneSpec {
     /// The zone's name; on Kubernetes, the value of the zone label on its nodes.
     #[cfg_attr(
         feature = "kube",
-        schemars(
-            length(min = 1, max = 63),
-            regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+        schemars(length(max = 63)),
+        x_kube(
+            validation = crate::schema_rules::not_empty(),
+            validation = crate::schema_rules::dns_label(63)
         )
     )]
     pub name: String,
@@ -186,13 +222,32 @@ pub struct RedisSettings {
     pub server: ServerFlavour,
     /// `cluster-node-timeout`. 2000 ms detects a dead master in seconds instead of Redis's
     /// default 15 s; much lower makes a busy or briefly paused node look dead.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(transform = crate::schema_rules::node_timeout)
+    )]
     pub cluster_node_timeout_ms: u64,
-    /// `maxmemory` per instance, e.g. `256mb`, `2gb`; absent means no limit.
+    /// `maxmemory` per instance, e.g. `256mb`, `2gb`. Absent: on Kubernetes 70% of the
+    /// memory limit (`spec.kubernetes.resources.memory`; see `redis_config::derived_maxmemory`),
+    /// in local mode no limit. `0` is no limit on both.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(length(max = 32), transform = crate::schema_rules::redis_size)
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub maxmemory: Option<String>,
     /// `maxmemory-policy`. `noeviction` by default: a data store must not drop keys silently.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(transform = crate::schema_rules::maxmemory_policy)
+    )]
     pub maxmemory_policy: String,
     /// `repl-backlog-size`. Sized so that a replica cut off for tens of seconds at a moderate
     /// write rate resumes with a partial sync instead of a full copy over the inter-DC link.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(length(max = 32), transform = crate::schema_rules::backlog_size)
+    )]
     pub repl_backlog_size: String,
     pub persistence: PersistenceSpec,
 }
@@ -218,6 +273,7 @@ pub struct PersistenceSpec {
     /// other zone is the copy that survives a zone loss.
     pub enabled: bool,
     /// Kubernetes only: size of each pod's volume when persistence is on.
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::quantity))]
     pub size: String,
     /// Kubernetes only: StorageClass of the volumes; absent means the cluster's default.
     pub storage_class_name: Option<String>,
@@ -256,6 +312,13 @@ pub struct AuthSpec {
     pub enabled: bool,
     /// Kubernetes only: the Secret holding the password (generated when absent). Local mode
     /// generates a password and keeps it in its state directory (mode 0600).
+    #[cfg_attr(
+        feature = "kube",
+        schemars(length(max = 253), transform = crate::schema_rules::secret_name)
+    )]
+    // Absent rather than null, also in the schema's defaults, so that the field's CEL rules
+    // never meet a null (kube's CEL client runs them on one).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
 }
 
@@ -279,6 +342,13 @@ pub struct TlsSpec {
     /// A Secret of type `kubernetes.io/tls` with `tls.crt`, `tls.key` and `ca.crt`, as
     /// cert-manager writes it. Required when `enabled`. Every instance presents this
     /// certificate, also as a client to its peers, so it must allow client authentication.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(length(max = 253), transform = crate::schema_rules::secret_name)
+    )]
+    // Absent rather than null, also in the schema's defaults, so that the field's CEL rules
+    // never meet a null (kube's CEL client runs them on one).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
 }
 
@@ -299,6 +369,9 @@ pub struct FailoverSpec {
     pub detection: Detection,
     /// The zone that keeps serving when the zones are cut from each other and the engine
     /// reaches both. Unset: the zone holding the majority of masters (no takeover needed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    // A zone name, so at most 63 characters: bounds the cost of the CEL rule that checks it.
+    #[cfg_attr(feature = "kube", schemars(length(max = 63)))]
     pub preferred_side: Option<String>,
 }
 
@@ -348,6 +421,11 @@ pub struct PlacementSpec {
     pub mode: PlacementMode,
     /// The node label whose value names a node's zone (data center). Pairing and
     /// survivability read it in both modes; `ZoneAware` also schedules by it.
+    // At most a 253-character prefix, `/` and a 63-character name.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(length(max = 317), transform = crate::schema_rules::label_key)
+    )]
     pub zone_label: String,
 }
 
@@ -374,7 +452,7 @@ pub enum PlacementMode {
 }
 
 /// Kubernetes only: what each Redis pod runs with.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct KubernetesSpec {
@@ -385,12 +463,17 @@ pub struct KubernetesSpec {
     pub image: Option<String>,
     pub resources: ResourcesSpec,
     pub metrics: MetricsSpec,
+    /// Additions to the Redis pods (node selector, tolerations, affinity, priority, pull
+    /// secrets, labels...), merged with the operator's own rules, which still hold.
+    #[serde(skip_serializing_if = "PodTemplate::is_default")]
+    pub pod: PodTemplate,
 }
 
 /// Kubernetes only: a Prometheus exporter beside each Redis (a `metrics` container), scraped
 /// per pod so that every instance, master or replica, is seen on its own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::metrics))]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricsSpec {
     /// Off by default: not every cluster runs Prometheus, and the sidecar costs a container
@@ -420,9 +503,12 @@ impl Default for MetricsSpec {
 #[serde(rename_all = "camelCase", default)]
 pub struct ResourcesSpec {
     /// CPU request, a Kubernetes quantity (`500m`, `2`).
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::quantity))]
     pub cpu: String,
     /// Memory request and limit, a Kubernetes quantity (`1Gi`). Leave room above `maxmemory`
-    /// for replication buffers and the copy-on-write of a fork.
+    /// for replication buffers and the copy-on-write of a fork: without `redis.maxmemory`,
+    /// Redis gets 70% of it; a `maxmemory` at or above it is refused.
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::quantity))]
     pub memory: String,
 }
 

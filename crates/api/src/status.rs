@@ -14,8 +14,13 @@ pub struct RedisStretchClusterStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`, `Degraded`, `ZoneLost`, `Partitioned`, `TakeoverInProgress`, `FailbackPending`,
-    /// `Rolling`.
+    /// `Rolling`, ...: one per type (a list-type map keyed by `type`, as `metav1.Condition`s
+    /// are, so that server-side apply merges them by type).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "kube",
+        schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))
+    )]
     pub conditions: Vec<Condition>,
     /// Shards whose master and replicas are all up, as `ready/total` (printer column).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -23,6 +28,10 @@ pub struct RedisStretchClusterStatus {
     /// Zones up, as `up/2` (printer column).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zones_up: Option<String>,
+    /// The server and version the instances report, e.g. `Redis 7.0.15`; two, comma-separated,
+    /// while a rollout changes them (printer column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// `redis_stretch_topology::summary_line` of the current layout, e.g.
     /// `loss of dc-b: automatic; loss of dc-a: needs takeover`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -41,23 +50,43 @@ pub struct RedisStretchClusterStatus {
     pub engine_memory: Option<String>,
 }
 
-/// The shape of `metav1.Condition`, redeclared so that the schema needs no k8s-openapi schema
-/// feature.
+/// The shape and schema of `metav1.Condition` (the same required fields, enum, patterns and
+/// limits), redeclared so that the schema needs no k8s-openapi schema feature.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     #[serde(rename = "type")]
+    #[cfg_attr(
+        feature = "kube",
+        schemars(
+            length(max = 316),
+            regex(
+                pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+            )
+        )
+    )]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
+    #[cfg_attr(feature = "kube", schemars(extend("enum" = ["True", "False", "Unknown"])))]
     pub status: String,
     /// CamelCase machine-readable reason.
+    #[cfg_attr(
+        feature = "kube",
+        schemars(
+            length(min = 1, max = 1024),
+            regex(pattern = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+        )
+    )]
     pub reason: String,
     #[serde(default)]
+    #[cfg_attr(feature = "kube", schemars(length(max = 32768)))]
     pub message: String,
     /// RFC 3339 time of the last change of `status`.
+    #[cfg_attr(feature = "kube", schemars(extend("format" = "date-time")))]
     pub last_transition_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(range(min = 0)))]
     pub observed_generation: Option<i64>,
 }
 

@@ -3,9 +3,8 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-
 use crate::memory::parse_memory;
+use crate::redis_config::{derived_maxmemory, MAXMEMORY_SHARE_PERCENT};
 use crate::spec::{Manifest, RedisStretchClusterSpec, API_VERSION, KIND};
 
 /// One thing wrong with a manifest.
@@ -60,6 +59,35 @@ impl ValidatedCluster {
     pub fn zone_names(&self) -> Vec<&str> {
         self.spec.zones.iter().map(|z| z.name.as_str()).collect()
     }
+
+    /// Kubernetes: the cluster as its pods run it, under a memory limit of `limit_bytes`
+    /// (`spec.kubernetes.resources.memory`, written `limit`). Without `redis.maxmemory` the
+    /// spec gets [`derived_maxmemory`] of the limit, so that everything after this (the
+    /// ConfigMap, the engine's live settings and their drift check) reads one value; a
+    /// `maxmemory` at or above the limit is refused: the kernel's OOM killer would stop Redis
+    /// before `maxmemory` ever made it evict or refuse a write. `0` (no limit) is an explicit
+    /// choice and stays.
+    pub fn with_memory_limit(mut self, limit: &str, limit_bytes: u64) -> Result<Self, Problems> {
+        let derived = derived_maxmemory(limit_bytes);
+        match self.spec.redis.maxmemory.as_deref().map(parse_memory) {
+            None => {
+                self.spec.redis.maxmemory = Some(derived);
+                Ok(self)
+            }
+            Some(Ok(bytes)) if bytes >= limit_bytes => Err(Problems(vec![Problem {
+                field: "spec.redis.maxmemory".to_owned(),
+                problem: format!(
+                    "`{}` ({bytes} bytes) is not below the pods' memory limit spec.kubernetes.resources.memory (`{limit}`, {limit_bytes} bytes): the kernel would kill Redis for memory before maxmemory ever made it evict or refuse a write",
+                    self.spec.redis.maxmemory.as_deref().unwrap_or_default()
+                ),
+                fix: format!(
+                    "lower spec.redis.maxmemory to at most {MAXMEMORY_SHARE_PERCENT}% of the limit (`{derived}`), raise spec.kubernetes.resources.memory, or leave maxmemory out to get {MAXMEMORY_SHARE_PERCENT}% of the limit"
+                ),
+            }])),
+            // Set and below the limit, or invalid (which `validate` already refused).
+            Some(_) => Ok(self),
+        }
+    }
 }
 
 /// Every field name the manifest knows, for "did you mean" hints on unknown fields.
@@ -103,15 +131,34 @@ const KNOWN_FIELDS: &[&str] = &[
     "tls",
     "metrics",
     "port",
+    "pod",
+    "labels",
+    "annotations",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "topologySpreadConstraints",
+    "priorityClassName",
+    "imagePullSecrets",
+    "imagePullPolicy",
+    "onePodPerNode",
 ];
 
 /// Parse a YAML (or JSON) manifest and validate it.
 pub fn load_manifest(text: &str) -> Result<ValidatedCluster, Problems> {
     let mut problems = Vec::new();
     let mut unknown = Vec::new();
-    let de = serde_yaml::Deserializer::from_str(text);
-    let parsed: Result<Manifest, _> =
-        serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+    let mut error_field = None;
+    let parsed: Result<Manifest, _> = serde_saphyr::with_deserializer_from_str(text, |de| {
+        let mut note_unknown = |path: serde_ignored::Path| unknown.push(path.to_string());
+        let de = serde_ignored::Deserializer::new(de, &mut note_unknown);
+        // serde-saphyr's messages carry the line and column but not the field: the path
+        // comes from serde_path_to_error.
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            error_field = Some(yaml_error_field(e.path()));
+            e.into_inner()
+        })
+    });
     for path in unknown {
         let leaf = path.rsplit('.').next().unwrap_or(&path).to_owned();
         let fix = match closest_known_field(&leaf) {
@@ -135,8 +182,9 @@ pub fn load_manifest(text: &str) -> Result<ValidatedCluster, Problems> {
         },
         Err(e) => {
             problems.push(Problem {
-                field: yaml_error_field(&e),
-                problem: e.to_string(),
+                field: error_field.unwrap_or_else(|| "(document)".to_owned()),
+                // One line (`... at line 6, column 11`); the default rendering adds a snippet.
+                problem: e.without_snippet().to_string(),
                 fix: "correct the value's type or spelling; see examples/seed-two-dc.yaml"
                     .to_owned(),
             });
@@ -145,12 +193,11 @@ pub fn load_manifest(text: &str) -> Result<ValidatedCluster, Problems> {
     }
 }
 
-/// serde_yaml prefixes its messages with the path (`spec.shards: invalid type ...`).
-fn yaml_error_field(e: &serde_yaml::Error) -> String {
-    let msg = e.to_string();
-    match msg.split_once(": ") {
-        Some((path, _)) if !path.contains(' ') => path.to_owned(),
-        _ => "(document)".to_owned(),
+/// The dotted path of the field a parse error is about (`spec.shards`), or `(document)`.
+fn yaml_error_field(path: &serde_path_to_error::Path) -> String {
+    match path.to_string() {
+        p if p.is_empty() || p == "." => "(document)".to_owned(),
+        p => p,
     }
 }
 
@@ -224,8 +271,9 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
     } else if spec.shards > 500 {
         push(
             "spec.shards",
-            format!("{} shards is more than this version supports", spec.shards),
-            "use at most 500 shards",
+            // The schema's CEL rule says the same; its cost estimate cannot afford `string(int)`.
+            "at most 500 shards are supported".to_owned(),
+            &format!("use at most 500 shards (found {})", spec.shards),
         );
     }
     if spec.replicas_per_shard == 0 {
@@ -238,17 +286,21 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
     } else if spec.replicas_per_shard > 5 {
         push(
             "spec.replicasPerShard",
-            format!(
-                "{} replicas per shard is more than supported",
-                spec.replicas_per_shard
-            ),
-            "use at most 5",
+            "at most 5 replicas per shard are supported".to_owned(),
+            &format!("use at most 5 (found {})", spec.replicas_per_shard),
         );
     }
     if spec.zones.len() != 2 {
         push(
             "spec.zones",
-            format!("exactly two zones are required, found {}", spec.zones.len()),
+            format!(
+                "exactly two zones are required, found {}",
+                match spec.zones.len() {
+                    0 => "none",
+                    1 => "one",
+                    _ => "more than two",
+                }
+            ),
             "list two zones, e.g. `- name: dc-a` and `- name: dc-b`, each with `preferredMasters`",
         );
     }
@@ -293,24 +345,24 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
             .collect();
         push(
             "spec.zones[].preferredMasters",
-            format!(
-                "preferred masters add up to {preferred} ({}) but spec.shards is {}",
+            "the zones' preferredMasters must add up to spec.shards".to_owned(),
+            &format!(
+                "they add up to {preferred} ({}) for {} shards: change them or spec.shards (the seed: 2 in dc-a, 1 in dc-b for 3 shards)",
                 detail.join(", "),
                 spec.shards
             ),
-            "make the zones' preferredMasters add up to spec.shards (the seed: 2 in dc-a, 1 in dc-b for 3 shards)",
         );
     }
     let timeout = spec.redis.cluster_node_timeout_ms;
     if !(500..=60_000).contains(&timeout) {
         push(
             "spec.redis.clusterNodeTimeoutMs",
-            format!("{timeout} ms is outside 500..=60000"),
-            "use 1000-5000 ms for two-DC clusters (default 2000)",
+            "must be between 500 and 60000 ms".to_owned(),
+            &format!("use 1000-5000 ms for two-DC clusters (default 2000); found {timeout}"),
         );
     }
     if let Some(m) = &spec.redis.maxmemory {
-        if let Err(why) = parse_memory(m) {
+        if let Err(why) = redis_size(m) {
             push(
                 "spec.redis.maxmemory",
                 why,
@@ -318,7 +370,7 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
             );
         }
     }
-    match parse_memory(&spec.redis.repl_backlog_size) {
+    match redis_size(&spec.redis.repl_backlog_size) {
         Err(why) => push(
             "spec.redis.replBacklogSize",
             why,
@@ -336,24 +388,14 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
         ),
         Ok(_) => {}
     }
-    const POLICIES: &[&str] = &[
-        "noeviction",
-        "allkeys-lru",
-        "allkeys-lfu",
-        "allkeys-random",
-        "volatile-lru",
-        "volatile-lfu",
-        "volatile-random",
-        "volatile-ttl",
-    ];
-    if !POLICIES.contains(&spec.redis.maxmemory_policy.as_str()) {
+    if !MAXMEMORY_POLICIES.contains(&spec.redis.maxmemory_policy.as_str()) {
         push(
             "spec.redis.maxmemoryPolicy",
             format!(
                 "`{}` is not a Redis maxmemory policy",
                 spec.redis.maxmemory_policy
             ),
-            &format!("use one of {}", POLICIES.join(", ")),
+            &format!("use one of {}", MAXMEMORY_POLICIES.join(", ")),
         );
     }
     if let Some(s) = &spec.auth.secret_name {
@@ -424,6 +466,7 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
             ),
         );
     }
+    p.extend(pod_template_problems(spec));
     if p.is_empty() {
         Ok(ValidatedCluster {
             name: manifest.metadata.name,
@@ -435,8 +478,35 @@ pub fn validate(manifest: Manifest) -> Result<ValidatedCluster, Problems> {
     }
 }
 
+/// Redis's `maxmemory-policy` values (the schema's rule lists the same).
+pub(crate) const MAXMEMORY_POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
 /// The client port of every Kubernetes pod; the bus is this + 10000.
 const REDIS_PORT: u16 = 6379;
+
+/// The API server's words for a string over its schema's maxLength (a rule it checks before
+/// any CEL rule), so that local mode says the same.
+fn too_long(max: usize) -> String {
+    format!("may not be more than {max} bytes")
+}
+
+/// A Redis size as `parse_memory` reads it, of at most 32 characters: the schema's maxLength,
+/// which bounds the cost of its CEL rules (no real size comes near it).
+fn redis_size(s: &str) -> Result<u64, String> {
+    if s.len() > 32 {
+        return Err(too_long(32));
+    }
+    parse_memory(s)
+}
 
 /// Kubernetes names our resources after the cluster and zone names, so both must be DNS labels.
 fn dns_label_problem(s: &str, max: usize) -> Option<String> {
@@ -444,7 +514,7 @@ fn dns_label_problem(s: &str, max: usize) -> Option<String> {
         return Some("must not be empty".to_owned());
     }
     if s.len() > max {
-        return Some(format!("`{s}` is longer than {max} characters"));
+        return Some(too_long(max));
     }
     let ok_chars = s
         .chars()
@@ -492,6 +562,231 @@ pub fn to_manifest(c: &ValidatedCluster) -> Manifest {
 
 #[doc(hidden)]
 /// Parse without validating, for tests that want to break a good manifest on purpose.
-pub fn parse_unvalidated(text: &str) -> Result<Manifest, serde_yaml::Error> {
-    Manifest::deserialize(serde_yaml::Deserializer::from_str(text))
+pub fn parse_unvalidated(text: &str) -> Result<Manifest, serde_saphyr::Error> {
+    serde_saphyr::from_str(text)
+}
+
+/// Pod label keys the operator sets (`crates/k8s/src/names.rs`; a render test checks that
+/// every label it renders is refused here): they select the cluster's pods (Services, the
+/// disruption budget, the StatefulSets, the one-pod-per-node rule) or are the engine's.
+const OUR_LABELS: &[&str] = &[
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/component",
+];
+const OUR_LABEL_PREFIX: &str = "redis-stretch.io/";
+/// SeedCompatible: the recipe's workload label, which its anti-affinity selects on.
+const SEED_APP_LABEL: &str = "app";
+
+/// `spec.kubernetes.pod`: what Kubernetes would refuse only once the StatefulSet is applied,
+/// and what would break our own rules, named here instead.
+fn pod_template_problems(spec: &crate::spec::RedisStretchClusterSpec) -> Vec<Problem> {
+    let pod = &spec.kubernetes.pod;
+    let zone_label = spec.placement.zone_label.as_str();
+    let seed = spec.placement.mode == crate::spec::PlacementMode::SeedCompatible;
+    let mut p = Vec::new();
+    let mut push = |field: String, problem: String, fix: &str| {
+        p.push(Problem {
+            field,
+            problem,
+            fix: fix.to_owned(),
+        })
+    };
+    for (key, value) in &pod.labels {
+        let field = format!("spec.kubernetes.pod.labels[{key}]");
+        if let Some(why) = label_key_problem(key) {
+            push(
+                field,
+                why,
+                "use a label key such as `team` or `example.com/tier`",
+            );
+        } else if OUR_LABELS.contains(&key.as_str())
+            || key.starts_with(OUR_LABEL_PREFIX)
+            || (seed && key == SEED_APP_LABEL)
+        {
+            push(
+                field,
+                format!("`{key}` is set by redis-stretch: it selects the cluster's pods"),
+                "remove it, or use a key of your own",
+            );
+        } else if let Some(why) = label_value_problem(value) {
+            push(field, why, "use at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit");
+        }
+    }
+    for key in pod.annotations.keys() {
+        if let Some(why) = label_key_problem(key) {
+            push(
+                format!("spec.kubernetes.pod.annotations[{key}]"),
+                why.replace("label key", "annotation key"),
+                "use a key such as `example.com/owner`",
+            );
+        }
+    }
+    for (key, value) in &pod.node_selector {
+        let field = format!("spec.kubernetes.pod.nodeSelector[{key}]");
+        if let Some(why) = label_key_problem(key) {
+            push(field, why, "name a node label key, e.g. `node-pool`");
+        } else if key == zone_label {
+            push(
+                field,
+                format!("`{key}` is the zone label (spec.placement.zoneLabel): spec.zones decides which zone each pod runs in"),
+                "remove it; select a node pool with another label",
+            );
+        } else if let Some(why) = label_value_problem(value) {
+            push(field, why, "write the node label's value");
+        }
+    }
+    if let Some(name) = &pod.priority_class_name {
+        if let Some(why) = subdomain_problem(name) {
+            push(
+                "spec.kubernetes.pod.priorityClassName".to_owned(),
+                why,
+                "name an existing PriorityClass",
+            );
+        }
+    }
+    #[cfg(feature = "kube")]
+    typed_pod_problems(pod, zone_label, &mut push);
+    p
+}
+
+/// The Kubernetes-typed parts; local mode keeps them as JSON and never reads them.
+#[cfg(feature = "kube")]
+fn typed_pod_problems(
+    pod: &crate::pod_template::PodTemplate,
+    zone_label: &str,
+    push: &mut impl FnMut(String, String, &str),
+) {
+    for (i, t) in pod.tolerations.iter().enumerate() {
+        let field = format!("spec.kubernetes.pod.tolerations[{i}]");
+        let operator = t.operator.as_deref().unwrap_or("Equal");
+        let key = t.key.as_deref().unwrap_or("");
+        if !matches!(operator, "Equal" | "Exists") {
+            push(
+                format!("{field}.operator"),
+                format!("`{operator}` is not a toleration operator"),
+                "use `Equal` (the default) or `Exists`",
+            );
+        } else if operator == "Exists" && t.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            push(
+                format!("{field}.value"),
+                "must be empty with operator `Exists`".to_owned(),
+                "remove the value, or use operator `Equal`",
+            );
+        } else if key.is_empty() && operator != "Exists" {
+            push(
+                format!("{field}.key"),
+                "an empty key tolerates every taint only with operator `Exists`".to_owned(),
+                "name the taint's key, or set `operator: Exists`",
+            );
+        }
+        let effect = t.effect.as_deref().unwrap_or("");
+        if !matches!(effect, "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+            push(
+                format!("{field}.effect"),
+                format!("`{effect}` is not a taint effect"),
+                "use `NoSchedule`, `PreferNoSchedule` or `NoExecute`, or leave it out for all",
+            );
+        }
+    }
+    for (i, c) in pod.topology_spread_constraints.iter().enumerate() {
+        let field = format!("spec.kubernetes.pod.topologySpreadConstraints[{i}]");
+        if c.max_skew < 1 {
+            push(
+                format!("{field}.maxSkew"),
+                format!("must be at least 1, found {}", c.max_skew),
+                "set `maxSkew: 1`",
+            );
+        }
+        if c.topology_key.is_empty() {
+            push(
+                format!("{field}.topologyKey"),
+                "must not be empty".to_owned(),
+                "name a node label key, e.g. `kubernetes.io/hostname`",
+            );
+        }
+        if !matches!(
+            c.when_unsatisfiable.as_str(),
+            "DoNotSchedule" | "ScheduleAnyway"
+        ) {
+            push(
+                format!("{field}.whenUnsatisfiable"),
+                format!("`{}` is not a policy", c.when_unsatisfiable),
+                "use `DoNotSchedule` or `ScheduleAnyway`",
+            );
+        }
+    }
+    for (i, s) in pod.image_pull_secrets.iter().enumerate() {
+        if s.name.is_empty() {
+            push(
+                format!("spec.kubernetes.pod.imagePullSecrets[{i}].name"),
+                "must not be empty".to_owned(),
+                "name a Secret of type kubernetes.io/dockerconfigjson",
+            );
+        }
+    }
+    let required = pod
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    if let Some(required) = required {
+        let field = "spec.kubernetes.pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution";
+        if required.node_selector_terms.is_empty() {
+            push(
+                format!("{field}.nodeSelectorTerms"),
+                "is empty: no node would match".to_owned(),
+                "list at least one term, or remove requiredDuringSchedulingIgnoredDuringExecution",
+            );
+        }
+        for (i, term) in required.node_selector_terms.iter().enumerate() {
+            let exprs = term.match_expressions.as_deref().unwrap_or_default();
+            let fields = term.match_fields.as_deref().unwrap_or_default();
+            if exprs.is_empty() && fields.is_empty() {
+                push(
+                    format!("{field}.nodeSelectorTerms[{i}]"),
+                    "has neither matchExpressions nor matchFields: it matches no node".to_owned(),
+                    "add a requirement, or remove the term",
+                );
+            }
+            if exprs.iter().any(|e| e.key == zone_label) {
+                push(
+                    format!("{field}.nodeSelectorTerms[{i}]"),
+                    format!("`{zone_label}` is the zone label (spec.placement.zoneLabel): spec.zones decides which zone each pod runs in"),
+                    "remove that requirement; select nodes with another label",
+                );
+            }
+        }
+    }
+}
+
+/// A label value: empty, or at most 63 alphanumerics, `-`, `_`, `.`, alphanumeric at both ends.
+fn label_value_problem(value: &str) -> Option<String> {
+    let ok = value.is_empty()
+        || (value.len() <= 63
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric()));
+    (!ok).then(|| format!("`{value}` is not a label value"))
+}
+
+/// A DNS subdomain (a PriorityClass name): dot-separated DNS labels, at most 253 characters.
+fn subdomain_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+            !part.is_empty()
+                && part.len() <= 63
+                && part.chars().all(|c| alnum(c) || c == '-')
+                && part.starts_with(alnum)
+                && part.ends_with(alnum)
+        });
+    (!ok).then(|| format!("`{name}` is not a valid name (a DNS subdomain)"))
 }

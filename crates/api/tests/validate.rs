@@ -50,7 +50,7 @@ fn every_problem_is_reported_at_once() {
     assert!(all.contains("did you mean `replicasPerShard`"), "{all}");
     assert!(all.contains("spec.shards: must be at least 1"), "{all}");
     assert!(
-        all.contains("spec.zones: exactly two zones are required, found 1"),
+        all.contains("spec.zones: exactly two zones are required, found one"),
         "{all}"
     );
     assert!(all.contains("preferredMasters"), "{all}");
@@ -62,7 +62,8 @@ fn preferred_masters_must_add_up() {
     let p = problems(&SEED.replace("preferredMasters: 1", "preferredMasters: 2"));
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
-        p[0].contains("add up to 4 (dc-a=2, dc-b=2) but spec.shards is 3"),
+        p[0].contains("must add up to spec.shards")
+            && p[0].contains("they add up to 4 (dc-a=2, dc-b=2) for 3 shards"),
         "{p:?}"
     );
 }
@@ -188,4 +189,22 @@ fn a_backlog_below_redis_minimum_is_refused() {
         "maxmemory: 256mb\n    replBacklogSize: 16kb",
     ))
     .is_empty());
+}
+
+/// The examples the CRD tests apply: each breaks one rule, and local mode says which.
+#[test]
+fn every_rule_example_breaks_one_rule() {
+    for valid in [
+        redis_stretch_api::rule_examples::seed("seed"),
+        redis_stretch_api::rule_examples::full("full"),
+    ] {
+        assert_eq!(
+            redis_stretch_api::rule_examples::local_problems(&valid).unwrap(),
+            vec![]
+        );
+    }
+    for example in redis_stretch_api::rule_examples::all() {
+        let p = redis_stretch_api::rule_examples::local_problems(&example.manifest).unwrap();
+        assert_eq!(p.len(), 1, "{}: {p:?}", example.rule);
+    }
 }

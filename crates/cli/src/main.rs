@@ -5,6 +5,7 @@ mod commands;
 mod detached;
 mod error;
 mod kube_target;
+mod logging;
 mod manifest;
 mod place;
 mod print;
@@ -290,14 +291,7 @@ fn quiet_on_closed_stdout() {
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("REDIS_STRETCH_LOG")
-                // redis-rs narrates every reconnect at WARN; during a drill that is noise.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,redis=error")),
-        )
-        .init();
+    logging::init();
     let cli = Cli::parse();
     // A cluster in its own network namespace is only reachable from inside it: re-run there.
     if let Err(e) = place::enter(place_of(&cli.command)) {

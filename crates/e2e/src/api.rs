@@ -19,8 +19,8 @@ pub const MANAGER: &str = "redis-stretch-e2e";
 pub async fn install_crd(client: &Client) -> Result<()> {
     let yaml = redis_stretch_k8s::crd_yaml()
         .map_err(|e| Error::Invalid(format!("generating the CRD: {e}")))?;
-    let crd: CustomResourceDefinition =
-        serde_yaml::from_str(&yaml).map_err(|e| Error::Invalid(format!("parsing the CRD: {e}")))?;
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&yaml)
+        .map_err(|e| Error::Invalid(format!("parsing the CRD: {e}")))?;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = crd.metadata.name.clone().unwrap_or_default();
     api.patch(

@@ -26,9 +26,14 @@ fn script() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Result<String> {
+    run_with(args, &[])
+}
+
+fn run_with(args: &[&str], envs: &[(&str, &str)]) -> Result<String> {
     let out = Command::new("bash")
         .arg(script())
         .args(args)
+        .envs(envs.iter().copied())
         .output()
         .map_err(Error::io("running scripts/controlplane.sh"))?;
     if !out.status.success() {
@@ -57,6 +62,12 @@ impl ControlPlane {
     /// Start a control plane for the test `name`. `Ok(None)` when it is not built and not
     /// required: the caller skips, saying so.
     pub fn start(name: &str) -> Result<Option<Self>> {
+        Self::start_opts(name, false)
+    }
+
+    /// As [`ControlPlane::start`]; with `no_pods` the StatefulSet controller does not run, so
+    /// StatefulSets never get pods (the footprint benchmark's many clusters).
+    pub fn start_opts(name: &str, no_pods: bool) -> Result<Option<Self>> {
         match binary() {
             Ok(_) => {}
             Err(Error::NotBuilt) => {
@@ -78,7 +89,12 @@ impl ControlPlane {
         std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
         let dir_s = dir.display().to_string();
         // `start` stops what it started when it fails; the guard exists only once it succeeded.
-        run(&["start", &dir_s])?;
+        let envs: &[(&str, &str)] = if no_pods {
+            &[("REDIS_STRETCH_CP_NO_PODS", "1")]
+        } else {
+            &[]
+        };
+        run_with(&["start", &dir_s], envs)?;
         Ok(Some(Self {
             kubeconfig: dir.join("admin.kubeconfig"),
             dir,

@@ -34,7 +34,7 @@ pub fn seed_manifest() -> Result<Value> {
     let path = crate::repo_root().join("examples/k8s/seed.yaml");
     let text =
         std::fs::read_to_string(&path).map_err(Error::io(format!("reading {}", path.display())))?;
-    serde_yaml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    serde_saphyr::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
 /// Run the seed cluster and take `zone` offline (frozen pods, silent nodes) under the drill's

@@ -37,7 +37,21 @@ impl Env {
 
     /// As `start`, installing the CRD only when `crd` (a Helm install brings its own).
     pub async fn start_with(name: &str, namespace: &str, crd: bool) -> Result<Option<Self>> {
-        let Some(cp) = ControlPlane::start(name)? else {
+        Self::start_opts(name, namespace, crd, false).await
+    }
+
+    /// As `start`, on a control plane whose StatefulSets never get pods.
+    pub async fn start_without_pods(name: &str, namespace: &str) -> Result<Option<Self>> {
+        Self::start_opts(name, namespace, true, true).await
+    }
+
+    async fn start_opts(
+        name: &str,
+        namespace: &str,
+        crd: bool,
+        no_pods: bool,
+    ) -> Result<Option<Self>> {
+        let Some(cp) = ControlPlane::start_opts(name, no_pods)? else {
             return Ok(None);
         };
         let client = cp.client().await?;

@@ -101,6 +101,11 @@ impl Operator {
             .and_then(|v| v.parse().ok())
     }
 
+    /// The port of its `/metrics`, `/healthz` and `/readyz` on 127.0.0.1.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
     /// The text of its `/metrics` (Prometheus exposition format).
     pub fn metrics(&self) -> Result<String> {
         use std::io::{Read, Write};

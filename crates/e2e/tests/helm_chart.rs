@@ -5,24 +5,107 @@
 //! RBAC is enforced for real, through formation, a dc-a takeover and failback. (The
 //! Deployment's pods never run: this control plane has no deployment controller and no
 //! images.)
+//!
+//! The chart's production objects on the same install: the release namespace enforces Pod
+//! Security `restricted` (the operator's pod template and the `helm test` pod are admitted),
+//! the NetworkPolicy for the Redis pods, the operator's PodDisruptionBudget, a ServiceMonitor
+//! and PrometheusRule (on minimal monitoring.coreos.com CRDs made here) whose alerts name only
+//! series the running operator exports, JSON logs, the `helm test` pod's check against the
+//! operator's /healthz and /metrics, `helm lint`, and values.schema.json refusing a bad value.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, PostParams};
-use kube::{Api, ResourceExt};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
 use redis_stretch_e2e::api::{cluster_pods, wait_crd_served};
 use redis_stretch_e2e::drill::NS;
 use redis_stretch_e2e::{controlplane, init_tracing, Env, Operator};
 use serde_json::json;
 
 const RELEASE_NS: &str = "redis-stretch";
+
+/// `helm ARGS` of the control plane binary, with its own cache and config under `dir`.
+fn helm(dir: &Path, kubeconfig: &Path, args: &[&str]) -> Output {
+    let out = Command::new(controlplane::binary().unwrap())
+        .arg("helm")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HELM_CACHE_HOME", dir.join("helm/cache"))
+        .env("HELM_CONFIG_HOME", dir.join("helm/config"))
+        .env("HELM_DATA_HOME", dir.join("helm/data"))
+        .output()
+        .unwrap();
+    eprintln!(
+        "helm {}:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The prometheus-operator kinds the chart creates, as schemaless CRDs: enough for the API
+/// server to store them, which is what a chart install needs of them.
+async fn monitoring_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (kind, plural) in [
+        ("ServiceMonitor", "servicemonitors"),
+        ("PrometheusRule", "prometheusrules"),
+    ] {
+        let crd: CustomResourceDefinition = serde_json::from_value(json!({
+            "metadata": {"name": format!("{plural}.monitoring.coreos.com")},
+            "spec": {
+                "group": "monitoring.coreos.com",
+                "scope": "Namespaced",
+                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase()},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}]
+            }
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    for plural in ["servicemonitors", "prometheusrules"] {
+        let name = format!("{plural}.monitoring.coreos.com");
+        let mut established = false;
+        for _ in 0..150 {
+            let crd = api.get(&name).await.unwrap();
+            established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(established, "{name} not Established");
+    }
+}
+
+fn monitoring(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "monitoring.coreos.com".into(),
+        version: "v1".into(),
+        api_version: "monitoring.coreos.com/v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_operator_works_with_exactly_the_charts_permissions() {
@@ -31,24 +114,68 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
         return;
     };
     let dir = env.cp.dir().to_owned();
+    let admin = env.cp.kubeconfig().to_owned();
     let chart = redis_stretch_e2e::repo_root().join("deploy/helm/redis-stretch");
-    let out = Command::new(controlplane::binary().unwrap())
-        .args(["helm", "install", "redis-stretch"])
-        .arg(&chart)
-        .args(["--namespace", RELEASE_NS, "--set", "preferredZone=dc-b"])
-        .env("KUBECONFIG", env.cp.kubeconfig())
-        .env("HELM_CACHE_HOME", dir.join("helm/cache"))
-        .env("HELM_CONFIG_HOME", dir.join("helm/config"))
-        .env("HELM_DATA_HOME", dir.join("helm/data"))
-        .output()
+    let chart = chart.to_str().unwrap();
+
+    let lint = helm(&dir, &admin, &["lint", "--strict", chart]);
+    assert!(lint.status.success(), "helm lint failed");
+    // Every pod the chart makes must pass Pod Security `restricted` in its namespace.
+    Api::<Namespace>::all(env.client.clone())
+        .patch(
+            RELEASE_NS,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {
+                "pod-security.kubernetes.io/enforce": "restricted"}}})),
+        )
+        .await
         .unwrap();
-    eprintln!(
-        "helm install:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    monitoring_crds(&env.client).await;
+    let network_policy_ns = format!("networkPolicy.namespaces={{{NS}}}");
+    let out = helm(
+        &dir,
+        &admin,
+        &[
+            "install",
+            "redis-stretch",
+            chart,
+            "--namespace",
+            RELEASE_NS,
+            "--set",
+            "preferredZone=dc-b",
+            "--set",
+            "logFormat=json",
+            "--set",
+            "metrics.serviceMonitor.enabled=true",
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            &network_policy_ns,
+        ],
     );
     assert!(out.status.success(), "helm install failed");
     wait_crd_served(&env.client).await.unwrap();
+    production_objects(&env.client).await;
+    // values.schema.json refuses a bad value before any template reaches the API server.
+    // (After the first install: helm v4 applies `crds/` before it validates the values.)
+    let bad = helm(
+        &dir,
+        &admin,
+        &[
+            "install",
+            "bad",
+            chart,
+            "-n",
+            RELEASE_NS,
+            "--set",
+            "replicaCount=abc",
+        ],
+    );
+    assert!(!bad.status.success(), "helm accepted replicaCount=abc");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("replicaCount"),
+        "the refusal does not name replicaCount"
+    );
 
     // The chart's ServiceAccount token and the Deployment's arguments.
     let req: TokenRequest =
@@ -67,18 +194,58 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
         .get("redis-stretch")
         .await
         .unwrap();
-    let args: Vec<String> = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+    let template = deployment.spec.unwrap().template;
+    // The operator's pod as the Deployment would make it, admitted under `restricted`
+    // (a server-side dry run: admission runs, nothing is stored).
+    let pod = Pod {
+        metadata: kube::api::ObjectMeta {
+            name: Some("operator-admission-check".into()),
+            ..template.metadata.clone().unwrap_or_default()
+        },
+        spec: template.spec.clone(),
+        status: None,
+    };
+    Api::<Pod>::namespaced(env.client.clone(), RELEASE_NS)
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            },
+            &pod,
+        )
+        .await
+        .expect("the operator's pod is refused under Pod Security restricted");
+    let container = &template.spec.unwrap().containers[0];
+    let args: Vec<String> = container
         .args
         .clone()
         .unwrap()
         .into_iter()
         .filter(|a| a != "operator" && !a.starts_with("--metrics-addr"))
         .collect();
+    let log_format = container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "REDIS_STRETCH_LOG_FORMAT")
+        .and_then(|e| e.value.clone())
+        .expect("the Deployment sets REDIS_STRETCH_LOG_FORMAT");
+    assert_eq!(log_format, "json");
     eprintln!("operator args from the chart: {args:?}");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    env.operator = Some(Operator::start(&kubeconfig, &dir, "chart-op", &args).unwrap());
+    env.operator = Some(
+        Operator::start_with_env(
+            &kubeconfig,
+            &dir,
+            "chart-op",
+            &args,
+            &[("REDIS_STRETCH_LOG_FORMAT", &log_format)],
+        )
+        .unwrap(),
+    );
 
     env.start_kubelet().await.unwrap();
+
     env.seed_ready().await.unwrap();
 
     // A takeover and a failback, with the chart's permissions.
@@ -137,7 +304,112 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
         );
     }
 
+    // After formation, a takeover and a failback, the alerts name only series the running
+    // operator exports: all of them but two that exist only while something is wrong (a
+    // restart under way, a failed reconcile); `crates/operator/tests/alert_rules.rs` checks
+    // every name against the full registry.
+    // The engine's series exist once it has started (it beats while forming too).
+    let mut metrics = String::new();
+    for _ in 0..120 {
+        metrics = env.operator.as_ref().unwrap().metrics().unwrap();
+        if metrics.contains("redis_stretch_engine_heartbeat_timestamp_seconds{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let rule = Api::<DynamicObject>::namespaced_with(
+        env.client.clone(),
+        RELEASE_NS,
+        &monitoring("PrometheusRule", "prometheusrules"),
+    )
+    .get("redis-stretch")
+    .await
+    .unwrap();
+    let exprs: Vec<String> = rule.data["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().iter())
+        .map(|r| r["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() >= 5, "{exprs:?}");
+    for expr in &exprs {
+        for name in expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("redis_stretch_"))
+        {
+            let conditional = [
+                "redis_stretch_rollout_restart_started_timestamp_seconds",
+                "redis_stretch_reconcile_errors_total",
+            ];
+            assert!(
+                conditional.contains(&name) || metrics.contains(name),
+                "the alert {expr:?} names {name}, which the operator does not export"
+            );
+        }
+    }
+    assert!(
+        metrics.contains("redis_stretch_engine_heartbeat_timestamp_seconds{"),
+        "{metrics}"
+    );
+
+    // The `helm test` pod: admitted under `restricted`, and its check passes against the
+    // running operator. Not through `helm test` itself: the test kubelet restarts every
+    // container and never reports a pod Succeeded, which `helm test` waits for. So the pod is
+    // rendered (pointed at the operator, which runs outside the cluster here; in a cluster it
+    // goes through the metrics Service), dry-run created, and its script run on this host.
+    let url = format!(
+        "tests.url=http://127.0.0.1:{}",
+        env.operator.as_ref().unwrap().metrics_port()
+    );
+    let rendered = helm(
+        &dir,
+        &admin,
+        &[
+            "template",
+            "redis-stretch",
+            chart,
+            "-n",
+            RELEASE_NS,
+            "--show-only",
+            "templates/tests/test-operator.yaml",
+            "--set",
+            &url,
+        ],
+    );
+    assert!(rendered.status.success(), "helm template failed");
+    let test_pod: Pod = serde_saphyr::from_str(&String::from_utf8_lossy(&rendered.stdout))
+        .expect("the test pod parses");
+    Api::<Pod>::namespaced(env.client.clone(), RELEASE_NS)
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            },
+            &test_pod,
+        )
+        .await
+        .expect("the helm test pod is refused under Pod Security restricted");
+    let check = &test_pod.spec.as_ref().unwrap().containers[0];
+    let argv: Vec<String> = check.command.clone().unwrap_or_default();
+    let out = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the helm test pod's check failed against the running operator:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let log = std::fs::read_to_string(env.operator.as_ref().unwrap().log()).unwrap();
+    // logFormat=json: every log line of the operator is one JSON object.
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("message").is_some(),
+            "{line}"
+        );
+    }
     let denied: Vec<&str> = log
         .lines()
         .filter(|l| l.to_lowercase().contains("forbidden"))
@@ -147,4 +419,57 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
         "the operator was denied with the chart's RBAC:\n{}",
         denied.join("\n")
     );
+}
+
+/// What the production install adds: the CRD's category, the NetworkPolicy in the clusters'
+/// namespace, the operator's disruption budget, the ServiceMonitor and PrometheusRule.
+async fn production_objects(client: &Client) {
+    let crd = Api::<CustomResourceDefinition>::all(client.clone())
+        .get("redisstretchclusters.redis-stretch.io")
+        .await
+        .unwrap();
+    assert_eq!(
+        crd.spec.names.categories,
+        Some(vec!["redis-stretch".to_owned()]),
+        "`kubectl get redis-stretch` lists the clusters"
+    );
+    let policy = Api::<NetworkPolicy>::namespaced(client.clone(), NS)
+        .get("redis-stretch-redis")
+        .await
+        .unwrap();
+    let spec = policy.spec.unwrap();
+    let ports: Vec<String> = spec
+        .ingress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.ports.iter().flatten())
+        .filter_map(|p| p.port.as_ref())
+        .map(|p| match p {
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+        })
+        .collect();
+    for port in ["6379", "16379", "9121"] {
+        assert!(
+            ports.iter().any(|p| p == port),
+            "no rule for {port}: {ports:?}"
+        );
+    }
+    let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), RELEASE_NS)
+        .get("redis-stretch")
+        .await
+        .unwrap();
+    assert_eq!(
+        pdb.spec.unwrap().min_available,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+    let monitor = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        RELEASE_NS,
+        &monitoring("ServiceMonitor", "servicemonitors"),
+    )
+    .get("redis-stretch")
+    .await
+    .unwrap();
+    assert_eq!(monitor.data["spec"]["endpoints"][0]["port"], "http-metrics");
 }

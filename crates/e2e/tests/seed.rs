@@ -25,7 +25,7 @@ const FOLLOWER_NODES: [&str; 3] = ["k8s-node-03", "k8s-node-04", "k8s-node-05"];
 
 fn seed_manifest() -> Value {
     let path = redis_stretch_e2e::repo_root().join("examples/k8s/seed.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// Nodes of the pods of one StatefulSet (`seed-leader-*`), sorted.

@@ -18,7 +18,7 @@ const NS: &str = "redis";
 /// storage provisioner runs, so a claim would never bind) and the generated auth Secret.
 fn manifest() -> Value {
     let path = redis_stretch_e2e::repo_root().join("examples/k8s/zone-aware.yaml");
-    let mut m: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut m: Value = serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     m["spec"]["redis"]["persistence"] = json!({"enabled": false});
     m["spec"]["auth"] = json!({"enabled": true});
     m

@@ -6,6 +6,7 @@ use redis_stretch_api::{
 };
 
 use crate::error::Error;
+use crate::quantity;
 
 pub fn validated(cr: &RedisStretchCluster) -> Result<ValidatedCluster, Error> {
     let name = cr.metadata.name.clone().ok_or(Error::MissingName)?;
@@ -18,10 +19,25 @@ pub fn validated(cr: &RedisStretchCluster) -> Result<ValidatedCluster, Error> {
         },
         spec: cr.spec.clone(),
     };
-    validate(manifest).map_err(|problems| Error::Invalid { name, problems })
+    let cluster = validate(manifest).map_err(|problems| Error::Invalid {
+        name: name.clone(),
+        problems,
+    })?;
+    // Kubernetes pods have a memory limit, which `maxmemory` is derived from or checked
+    // against. An unreadable limit is named by the render's quantity check instead.
+    let limit = &cluster.spec().kubernetes.resources.memory;
+    match quantity::bytes(limit) {
+        Ok(bytes) => {
+            let limit = limit.clone();
+            cluster
+                .with_memory_limit(&limit, u64::try_from(bytes).unwrap_or(u64::MAX))
+                .map_err(|problems| Error::Invalid { name, problems })
+        }
+        Err(_) => Ok(cluster),
+    }
 }
 
 /// Parse a custom resource from YAML or JSON (`render -f cr.yaml`).
 pub fn parse(text: &str) -> Result<RedisStretchCluster, Error> {
-    serde_yaml::from_str(text).map_err(Error::Parse)
+    serde_saphyr::from_str(text).map_err(|e| Error::Parse(Box::new(e)))
 }

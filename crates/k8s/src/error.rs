@@ -25,11 +25,12 @@ pub enum Error {
     #[error("nodes file: {0}; expected the output of `kubectl get nodes -o json`")]
     Nodes(String),
     #[error("cannot read the RedisStretchCluster: {0}")]
-    Parse(serde_yaml::Error),
+    // Boxed: serde-saphyr's errors are large, and this one travels inside every caller's.
+    Parse(Box<serde_saphyr::Error>),
     #[error("cannot write {what} as YAML: {source}")]
     Yaml {
         what: String,
-        source: serde_yaml::Error,
+        source: Box<serde_saphyr::SerializeError>,
     },
     #[error("cannot write {what} as JSON: {source}")]
     Json {

@@ -51,7 +51,10 @@ fn crd_identity_and_columns() {
         .flatten()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(columns, ["Shards", "Ready", "DCs", "Verdict", "Age"]);
+    assert_eq!(
+        columns,
+        ["Shards", "Ready", "Reason", "DCs", "Server", "Verdict", "Age"]
+    );
     assert!(version
         .subresources
         .as_ref()
@@ -119,7 +122,7 @@ fn cel_rejects_wrong_zone_count_and_sum() {
     let mut spec = seed_spec();
     spec["zones"][1]["name"] = json!("dc-a");
     let errs = cel_errors(&object(spec), None).join("\n");
-    assert!(errs.contains("different names"), "{errs}");
+    assert!(errs.contains("both zones are named `dc-a`"), "{errs}");
 }
 
 #[test]
@@ -267,7 +270,7 @@ fn cel_limits_the_name_length() {
     let mut obj = object(seed_spec());
     obj["metadata"]["name"] = json!("a".repeat(41));
     let errs = cel_errors(&obj, None).join("\n");
-    assert!(errs.contains("at most 40 characters"), "{errs}");
+    assert!(errs.contains("may not be more than 40 bytes"), "{errs}");
 }
 
 #[test]
@@ -288,8 +291,52 @@ fn cel_requires_a_secret_for_tls() {
     );
 
     // What the defaults produce when TLS is left off.
-    spec["tls"] = json!({"enabled": false, "secretName": null});
+    spec["tls"] = json!({"enabled": false});
     assert_eq!(cel_errors(&object(spec), None), Vec::<String>::new());
+}
+
+/// Every rule of `validate` that the schema repeats refuses its example here with the message
+/// local mode gives (kube's CEL client evaluates only the CEL rules, and applies no defaults).
+#[test]
+fn cel_gives_local_modes_message_for_every_rule() {
+    for valid in [
+        redis_stretch_api::rule_examples::seed("seed"),
+        redis_stretch_api::rule_examples::full("full"),
+    ] {
+        assert_eq!(cel_errors(&valid, None), Vec::<String>::new());
+    }
+    for example in redis_stretch_api::rule_examples::all() {
+        let local = redis_stretch_api::rule_examples::local_problems(&example.manifest).unwrap();
+        assert_eq!(local.len(), 1, "{}: {local:?}", example.rule);
+        if !example.cel {
+            continue;
+        }
+        let errs = cel_errors(&example.manifest, None).join("\n");
+        assert!(
+            errs.contains(&local[0].problem),
+            "{}: CEL says\n{errs}\nlocal mode says\n{}",
+            example.rule,
+            local[0]
+        );
+    }
+}
+
+/// Quantities are the render's check (Kubernetes only); the schema's `isQuantity` rule says
+/// what its message says.
+#[test]
+fn cel_refuses_what_the_render_refuses_as_a_quantity() {
+    for example in redis_stretch_api::rule_examples::quantities() {
+        let cr: RedisStretchCluster = serde_json::from_value(example.manifest.clone()).unwrap();
+        let render = redis_stretch_k8s::render(&cr).err().unwrap().to_string();
+        let errs = cel_errors(&example.manifest, None).join("\n");
+        assert_eq!(errs.lines().count(), 1, "{}: {errs}", example.rule);
+        let said = errs.split_once(": ").unwrap().1;
+        assert!(
+            render.contains(said),
+            "{}: CEL says {said}, the render says {render}",
+            example.rule
+        );
+    }
 }
 
 /// The Helm chart installs the CRD from its `crds/` folder, which Helm applies verbatim; it

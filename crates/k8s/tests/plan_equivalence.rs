@@ -386,7 +386,7 @@ fn kubectl_json(nodes: &[Node]) -> String {
 }
 
 /// The node list reader tries serde_json first now; what it returns, or the error, is what the
-/// serde_yaml reader returned.
+/// YAML reader returned.
 #[test]
 fn node_lists_read_as_before() {
     let seed = std::fs::read_to_string(
@@ -396,7 +396,7 @@ fn node_lists_read_as_before() {
     let cases = [
         seed.clone(),
         // The same as YAML.
-        serde_yaml::to_string(&serde_json::from_str::<Value>(&seed).unwrap()).unwrap(),
+        serde_saphyr::to_string(&serde_json::from_str::<Value>(&seed).unwrap()).unwrap(),
         // A label given twice, a field given twice.
         r#"{"items": [{"metadata": {"name": "a", "labels": {"z": "1", "z": "2"}}}]}"#.to_owned(),
         r#"{"items": [{"metadata": {"name": "a", "name": "b"}}]}"#.to_owned(),

@@ -53,7 +53,7 @@ fn seed_block(doc: &str, heading: &str) -> Value {
     let rest = &doc[start..];
     let open = rest.find("```yaml\n").unwrap() + "```yaml\n".len();
     let close = rest[open..].find("```").unwrap();
-    let yaml: Value = serde_yaml::from_str(&rest[open..open + close]).unwrap();
+    let yaml: Value = serde_saphyr::from_str(&rest[open..open + close]).unwrap();
     yaml["affinity"].clone()
 }
 
@@ -304,9 +304,10 @@ fn production_pieces() {
 #[test]
 fn yaml_stream_has_every_kind() {
     let yaml = rendered("examples/k8s/seed.yaml").to_yaml().unwrap();
-    let kinds: Vec<String> = serde_yaml::Deserializer::from_str(&yaml)
-        .map(|doc| {
-            let v = <Value as serde::Deserialize>::deserialize(doc).unwrap();
+    let kinds: Vec<String> = serde_saphyr::from_multiple::<Value>(&yaml)
+        .unwrap()
+        .into_iter()
+        .map(|v| {
             format!(
                 "{}/{}",
                 v["kind"].as_str().unwrap(),
@@ -640,4 +641,372 @@ fn valkey_renders_its_image_and_binaries_and_the_same_objects() {
         data(&redis),
         "one configuration for both servers"
     );
+}
+
+/// An example custom resource, edited as JSON (no YAML crate in the test's way).
+fn cr_with(example: &str, edit: impl FnOnce(&mut Value)) -> redis_stretch_k8s::RedisStretchCluster {
+    let text = std::fs::read_to_string(repo(example)).unwrap();
+    let mut v = serde_json::to_value(parse(&text).unwrap()).unwrap();
+    edit(&mut v);
+    serde_json::from_value(v).unwrap()
+}
+
+fn render_with(example: &str, edit: impl FnOnce(&mut Value)) -> Rendered {
+    render(&cr_with(example, edit)).unwrap()
+}
+
+fn render_error(example: &str, edit: impl FnOnce(&mut Value)) -> String {
+    match render(&cr_with(example, edit)) {
+        Ok(_) => panic!("rendered, expected a refusal"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Pod Security `restricted`, checked on every container of every StatefulSet (the exporter
+/// and TLS on, persistence on and off), and every path Redis writes on a writable volume.
+#[test]
+fn every_container_is_restricted_and_redis_writes_only_to_volumes() {
+    let seed = rendered("examples/k8s/seed.yaml");
+    for r in [everything_on(), seed] {
+        let conf = conf_of(&r);
+        for s in &r.stateful_sets {
+            let name = s.metadata.name.clone().unwrap();
+            let pod = pod_spec(&r, &name);
+            let sc = &pod["securityContext"];
+            assert_eq!(sc["runAsNonRoot"], json!(true), "{name}");
+            assert_eq!(sc["runAsUser"], json!(999), "{name}");
+            assert_eq!(sc["runAsGroup"], json!(999), "{name}");
+            assert_eq!(sc["fsGroup"], json!(999), "{name}");
+            assert_eq!(
+                sc["seccompProfile"]["type"],
+                json!("RuntimeDefault"),
+                "{name}"
+            );
+            assert!(pod.get("hostNetwork").is_none() && pod.get("hostPID").is_none());
+            let mut containers = pod["containers"].as_array().unwrap().clone();
+            containers.extend(
+                pod["initContainers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            for c in &containers {
+                let who = format!("{name}/{}", c["name"]);
+                let csc = &c["securityContext"];
+                assert_eq!(csc["allowPrivilegeEscalation"], json!(false), "{who}");
+                assert_eq!(csc["capabilities"]["drop"], json!(["ALL"]), "{who}");
+                assert_eq!(csc["readOnlyRootFilesystem"], json!(true), "{who}");
+                assert!(csc["capabilities"].get("add").is_none(), "{who}");
+                assert!(
+                    c["ports"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|p| p.get("hostPort").is_none()),
+                    "{who}"
+                );
+            }
+            // Only the volume types `restricted` allows.
+            for v in pod["volumes"].as_array().unwrap() {
+                let kinds: Vec<&String> = v
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "name")
+                    .collect();
+                assert!(
+                    kinds.iter().all(|k| [
+                        "configMap",
+                        "secret",
+                        "emptyDir",
+                        "persistentVolumeClaim",
+                        "projected",
+                        "downwardAPI"
+                    ]
+                    .contains(&k.as_str())),
+                    "{name}: volume {v}"
+                );
+            }
+            // Redis's writes: dir (nodes.conf, AOF, a temporary RDB), the password include,
+            // /tmp; no log file, no pidfile.
+            let redis = &pod["containers"][0];
+            let writable: Vec<&str> = redis["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["readOnly"] != json!(true))
+                .map(|m| m["mountPath"].as_str().unwrap())
+                .collect();
+            let on_volume = |path: &str| {
+                writable
+                    .iter()
+                    .any(|m| path.starts_with(&format!("{m}/")) || path == *m)
+            };
+            for path in ["/data", "/data/nodes.conf", "/run/redis/auth.conf", "/tmp"] {
+                assert!(
+                    on_volume(path),
+                    "{name}: {path} is not on a writable volume: {writable:?}"
+                );
+            }
+            assert!(
+                conf.contains("\ndir /data\n")
+                    && conf.contains("cluster-config-file /data/nodes.conf")
+            );
+            assert!(
+                !conf.contains("\nlogfile ")
+                    && !conf.contains("\npidfile ")
+                    && !conf.contains("daemonize yes")
+            );
+        }
+    }
+}
+
+/// The pod template of the spec, merged: ours still holds (labels, zone, one per node), the
+/// user's additions are all there.
+#[test]
+fn pod_template_adds_to_our_rules() {
+    let r = render_with("examples/k8s/zone-aware.yaml", |v| {
+        v["spec"]["kubernetes"]["metrics"] = json!({"enabled": true});
+        v["spec"]["kubernetes"]["pod"] = json!({
+            "labels": {"team": "payments"},
+            "annotations": {"example.com/owner": "payments", "prometheus.io/port": "1"},
+            "nodeSelector": {"node-pool": "redis"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "redis", "effect": "NoSchedule"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]},
+                        {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["nvme"]}]}
+                    ]},
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 10, "preference": {"matchExpressions": [{"key": "gen", "operator": "In", "values": ["new"]}]}}
+                    ]
+                },
+                "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 5, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "api"}}, "topologyKey": "kubernetes.io/hostname"}}
+                ]},
+                "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": {"app": "kafka"}}, "topologyKey": "kubernetes.io/hostname"}
+                ]}
+            },
+            "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+                 "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": "orders"}}}
+            ],
+            "priorityClassName": "redis-critical",
+            "imagePullSecrets": [{"name": "mirror"}],
+            "imagePullPolicy": "IfNotPresent"
+        });
+    });
+    for (s, zone) in r.stateful_sets.iter().zip(["dc-a", "dc-b"]) {
+        let name = s.metadata.name.clone().unwrap();
+        let pod = pod_spec(&r, &name);
+        let zone_req =
+            json!({"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]});
+        let a = &pod["affinity"];
+        // Each of the user's required terms ANDed with our zone term: never out of the zone.
+        assert_eq!(
+            a["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"],
+            json!([
+                {"matchExpressions": [zone_req, {"key": "disk", "operator": "In", "values": ["ssd"]}]},
+                {"matchExpressions": [zone_req, {"key": "disk", "operator": "In", "values": ["nvme"]}]}
+            ]),
+            "{name}"
+        );
+        assert_eq!(
+            a["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
+            json!(10)
+        );
+        assert_eq!(
+            a["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
+            json!(5)
+        );
+        assert_eq!(
+            a["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"],
+            json!([hostname_term("orders"), {"labelSelector": {"matchLabels": {"app": "kafka"}}, "topologyKey": "kubernetes.io/hostname"}]),
+            "{name}: one pod per node stays"
+        );
+        assert_eq!(pod["nodeSelector"], json!({"node-pool": "redis"}));
+        assert_eq!(pod["tolerations"][0]["key"], json!("dedicated"));
+        assert_eq!(pod["topologySpreadConstraints"][0]["maxSkew"], json!(1));
+        assert_eq!(pod["priorityClassName"], json!("redis-critical"));
+        assert_eq!(pod["imagePullSecrets"], json!([{"name": "mirror"}]));
+        for c in pod["containers"].as_array().unwrap() {
+            assert_eq!(c["imagePullPolicy"], json!("IfNotPresent"), "{}", c["name"]);
+        }
+        assert_eq!(pod["containers"].as_array().unwrap().len(), 2);
+        // Ours still there; the StatefulSet's selector unchanged.
+        let labels = pod_labels(s);
+        assert_eq!(labels["team"], json!("payments"));
+        assert_eq!(labels["app.kubernetes.io/instance"], json!("orders"));
+        assert_eq!(labels["redis-stretch.io/zone"], json!(zone));
+        let selector = serde_json::to_value(&s.spec.as_ref().unwrap().selector).unwrap();
+        assert!(selector["matchLabels"].get("team").is_none());
+        let meta =
+            serde_json::to_value(s.spec.as_ref().unwrap().template.metadata.as_ref().unwrap())
+                .unwrap();
+        assert_eq!(meta["annotations"]["example.com/owner"], json!("payments"));
+        assert_eq!(
+            meta["annotations"]["prometheus.io/port"],
+            json!("9121"),
+            "ours win"
+        );
+    }
+    // Without a template: nothing of it in the pods.
+    let plain = rendered("examples/k8s/zone-aware.yaml");
+    let pod = pod_spec(&plain, "orders-dc-a");
+    for field in [
+        "nodeSelector",
+        "tolerations",
+        "topologySpreadConstraints",
+        "priorityClassName",
+        "imagePullSecrets",
+    ] {
+        assert!(pod.get(field).is_none(), "{field}");
+    }
+    assert!(pod["containers"][0].get("imagePullPolicy").is_none());
+}
+
+#[test]
+fn one_pod_per_node_is_the_default_and_can_be_relaxed() {
+    let relax = |v: &mut Value| v["spec"]["kubernetes"]["pod"] = json!({"onePodPerNode": false});
+    let r = render_with("examples/k8s/zone-aware.yaml", relax);
+    let a = pod_affinity(sts(&r, "orders-dc-a"));
+    assert!(a.get("podAntiAffinity").is_none(), "{a}");
+    assert!(
+        a["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"].is_object(),
+        "the zone stays"
+    );
+    let r = render_with("examples/k8s/seed.yaml", relax);
+    let a = pod_affinity(sts(&r, "seed-leader"));
+    let required = a["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        .as_array()
+        .unwrap();
+    assert_eq!(required.len(), 1, "only the recipe's own term: {a}");
+    assert_eq!(required[0]["topologyKey"], json!("az1"));
+}
+
+/// Every label we put on a Redis pod is refused in the template, in both modes (so that the
+/// list in validation and `names.rs` cannot drift apart), as are the zone label as a node
+/// selector and malformed scheduling fields; each message names the field.
+#[test]
+fn pod_template_cannot_override_ours() {
+    for (example, set) in [
+        ("examples/k8s/zone-aware.yaml", "orders-dc-a"),
+        ("examples/k8s/seed.yaml", "seed-leader"),
+    ] {
+        let labels = pod_labels(sts(&rendered(example), set));
+        for key in labels.as_object().unwrap().keys() {
+            let err = render_error(example, |v| {
+                v["spec"]["kubernetes"]["pod"] = json!({"labels": {key.clone(): "x"}});
+            });
+            assert!(
+                err.contains(&format!("spec.kubernetes.pod.labels[{key}]")),
+                "{key}: {err}"
+            );
+        }
+    }
+    let cases = [
+        (
+            json!({"nodeSelector": {"topology.kubernetes.io/zone": "dc-a"}}),
+            "spec.kubernetes.pod.nodeSelector[topology.kubernetes.io/zone]",
+        ),
+        (
+            json!({"labels": {"team": "not ok!"}}),
+            "spec.kubernetes.pod.labels[team]",
+        ),
+        (
+            json!({"tolerations": [{"key": "dedicated", "operator": "Matches"}]}),
+            "spec.kubernetes.pod.tolerations[0].operator",
+        ),
+        (
+            json!({"tolerations": [{"key": "dedicated", "effect": "NoRun"}]}),
+            "spec.kubernetes.pod.tolerations[0].effect",
+        ),
+        (
+            json!({"topologySpreadConstraints": [{"maxSkew": 0, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "Maybe"}]}),
+            "spec.kubernetes.pod.topologySpreadConstraints[0].maxSkew",
+        ),
+        (
+            json!({"priorityClassName": "Not_A_Name"}),
+            "spec.kubernetes.pod.priorityClassName",
+        ),
+        (
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["dc-b"]}]}
+            ]}}}}),
+            "nodeSelectorTerms[0]",
+        ),
+    ];
+    for (pod, field) in cases {
+        let err = render_error("examples/k8s/zone-aware.yaml", |v| {
+            v["spec"]["kubernetes"]["pod"] = pod.clone()
+        });
+        assert!(err.contains(field), "{pod}: {err}");
+    }
+}
+
+/// Without `redis.maxmemory`, 70% of the memory limit, in redis.conf and in what the engine
+/// keeps live (the same validated spec); at or above the limit, refused; `0` stays no limit.
+#[test]
+fn maxmemory_follows_the_memory_limit() {
+    use redis_stretch_api::redis_config::live_settings;
+    let unset = |memory: &'static str| {
+        move |v: &mut Value| {
+            v["spec"]["redis"]
+                .as_object_mut()
+                .unwrap()
+                .remove("maxmemory");
+            v["spec"]["kubernetes"]["resources"]["memory"] = json!(memory);
+        }
+    };
+    let r = render_with("examples/k8s/zone-aware.yaml", unset("1Gi"));
+    assert!(
+        conf_of(&r).contains("\nmaxmemory 716mb\n"),
+        "{}",
+        conf_of(&r)
+    );
+    let live = live_settings(r.cluster.spec());
+    assert!(
+        live.contains(&("maxmemory".to_owned(), "716mb".to_owned())),
+        "{live:?}"
+    );
+    let cluster = redis_stretch_k8s::cluster::validated(&cr_with(
+        "examples/k8s/zone-aware.yaml",
+        unset("1Gi"),
+    ))
+    .unwrap();
+    assert_eq!(
+        cluster.spec().redis.maxmemory.as_deref(),
+        Some("716mb"),
+        "what the operator's engine runs with"
+    );
+    let r = render_with("examples/k8s/zone-aware.yaml", unset("4Gi"));
+    assert!(conf_of(&r).contains("\nmaxmemory 2867mb\n"));
+    // A changed limit changes the pod template: the pods restart with the new limit anyway.
+    assert_ne!(
+        pod_spec(&r, "orders-dc-a")["containers"][0]["resources"],
+        pod_spec(&rendered("examples/k8s/zone-aware.yaml"), "orders-dc-a")["containers"][0]
+            ["resources"]
+    );
+
+    // Set explicitly: kept when below the limit, refused at or above it.
+    let r = rendered("examples/k8s/zone-aware.yaml");
+    assert!(conf_of(&r).contains("\nmaxmemory 512mb\n"));
+    for too_much in ["1gb", "2gb", "1073741824"] {
+        let err = render_error("examples/k8s/zone-aware.yaml", |v| {
+            v["spec"]["redis"]["maxmemory"] = json!(too_much)
+        });
+        assert!(
+            err.contains("spec.redis.maxmemory")
+                && err.contains("spec.kubernetes.resources.memory")
+                && err.contains("716mb"),
+            "{err}"
+        );
+    }
+    let r = render_with("examples/k8s/zone-aware.yaml", |v| {
+        v["spec"]["redis"]["maxmemory"] = json!("0")
+    });
+    assert!(conf_of(&r).contains("\nmaxmemory 0\n"));
 }

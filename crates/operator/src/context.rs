@@ -9,7 +9,9 @@ use kube::runtime::reflector::Store;
 use kube::Client;
 
 use crate::engines::Engines;
+use crate::lease::Leadership;
 use crate::metrics::Metrics;
+use crate::owned::{Owned, SecretReads};
 use crate::reconcile::AppliedMemory;
 
 /// Field manager for server-side apply, and the Events' reporting controller.
@@ -33,4 +35,10 @@ pub struct Context {
     pub engines: Arc<Engines>,
     /// What this replica applied, so that an unchanged object is not sent again.
     pub applied: AppliedMemory,
+    /// The objects clusters own, from watch caches (an idle reconcile lists nothing).
+    pub owned: Owned,
+    /// The Secrets clusters name, read once per version.
+    pub secrets: SecretReads,
+    /// Whether this replica holds the Lease now: a reconcile in a lapse writes nothing.
+    pub leadership: Leadership,
 }

@@ -7,14 +7,16 @@ use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret as KubeSecret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, store::Writer, ObjectRef};
 use kube::runtime::{predicates, watcher, Predicate, WatchStreamExt};
 use kube::{Api, Client};
 use redis_stretch_api::RedisStretchCluster;
 use tokio::sync::mpsc;
 
 use crate::context::Context;
+use crate::owned::OwnedWriters;
 use crate::reconcile::{error_policy, reconcile};
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -27,14 +29,35 @@ where
     }
 }
 
+/// Metadata only (kube asks the API server for `PartialObjectMeta`): what the caches keep.
+fn meta_api<K>(client: &Client, namespace: Option<&str>) -> Api<PartialObjectMeta<K>>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The writing ends of the caches the controller's watches fill (`crate::owned`).
+pub struct Writers {
+    pub owned: OwnedWriters,
+    pub secrets: Writer<PartialObjectMeta<KubeSecret>>,
+}
+
 /// Run until `stop` resolves (leadership lost, or shutdown).
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<&str>,
     triggers: mpsc::UnboundedReceiver<ObjectRef<RedisStretchCluster>>,
+    writers: Writers,
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    // `/healthz`: this task ticks while it runs (idle included); the term's end forgets it.
+    let health = std::sync::Arc::clone(&ctx.metrics.health);
+    let _term = health.controller_started();
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         redis_stretch_k8s::names::LABEL_MANAGED_BY,
@@ -44,8 +67,10 @@ pub async fn run(
         rx.recv().await.map(|r| (r, rx))
     });
     let (reader, writer) = reflector::store();
-    let triggers =
-        futures_util::stream::select(triggers, secret_changes(&client, namespace, reader.clone()));
+    let triggers = futures_util::stream::select(
+        triggers,
+        secret_changes(&client, namespace, reader.clone(), writers.secrets),
+    );
     // The resources themselves, minus our own status writes: without the filter every status
     // patch comes back as "object updated" and costs a second, empty reconcile (measured: half
     // of all reconciles with 50 clusters). Spec (generation), annotations (the hold-zone of
@@ -63,11 +88,29 @@ pub async fn run(
             .combine(predicates::finalizers),
         Default::default(),
     );
-    Controller::for_stream(clusters, reader)
-        .owns(api::<StatefulSet>(&client, namespace), owned.clone())
-        .owns(api::<Service>(&client, namespace), owned.clone())
-        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
-        .owns(api::<PodDisruptionBudget>(&client, namespace), owned)
+    // Owned objects: a change to one reconciles its cluster, and the Services, ConfigMaps and
+    // PDBs (metadata only) fill the caches apply reads instead of listing them every resync.
+    let w = writers.owned;
+    let services = watcher(meta_api::<Service>(&client, namespace), owned.clone())
+        .default_backoff()
+        .reflect(w.services)
+        .touched_objects();
+    let config_maps = watcher(meta_api::<ConfigMap>(&client, namespace), owned.clone())
+        .default_backoff()
+        .reflect(w.config_maps)
+        .touched_objects();
+    let pdbs = watcher(
+        meta_api::<PodDisruptionBudget>(&client, namespace),
+        owned.clone(),
+    )
+    .default_backoff()
+    .reflect(w.pdbs)
+    .touched_objects();
+    let controller = Controller::for_stream(clusters, reader)
+        .owns(api::<StatefulSet>(&client, namespace), owned)
+        .owns_stream(services)
+        .owns_stream(config_maps)
+        .owns_stream(pdbs)
         .reconcile_on(triggers)
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)
@@ -82,37 +125,44 @@ pub async fn run(
                 ) => tracing::debug!("reconcile: {e}"),
                 Err(e) => tracing::warn!("controller: {e}"),
             }
-        })
-        .await;
+        });
+    // Polled together in this one task: a blocked task stops the ticks too.
+    tokio::select! {
+        () = controller => {}
+        () = health.controller_ticks() => {}
+    }
 }
 
 /// The clusters whose password or TLS Secret changed: a rotated password reaches the engine
 /// (with the previous one, `reconcile/rotation.rs`) and a renewed certificate is reloaded
 /// without waiting for the resync. Metadata only: the operator never receives the data of
 /// Secrets it was not told about, only that one changed.
+/// The same watch fills the Secret metadata cache that tells a reconcile whether its Secret's
+/// data must be read again (`owned::SecretReads`).
 fn secret_changes(
     client: &Client,
     namespace: Option<&str>,
     clusters: reflector::Store<RedisStretchCluster>,
+    cache: Writer<PartialObjectMeta<KubeSecret>>,
 ) -> impl futures_util::Stream<Item = ObjectRef<RedisStretchCluster>> + Send + 'static {
-    let secrets: Api<kube::core::PartialObjectMeta<KubeSecret>> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    watcher(secrets, watcher::Config::default())
-        .default_backoff()
-        .applied_objects()
-        .filter_map(|r| async move { r.ok() })
-        .flat_map(move |meta| {
-            let ns = meta.metadata.namespace.clone();
-            let name = meta.metadata.name.clone().unwrap_or_default();
-            let hits: Vec<ObjectRef<RedisStretchCluster>> = clusters
-                .state()
-                .iter()
-                .filter(|c| c.metadata.namespace == ns)
-                .filter(|c| crate::reconcile::watched_secrets(c).contains(&name))
-                .map(|c| ObjectRef::from_obj(c.as_ref()))
-                .collect();
-            futures_util::stream::iter(hits)
-        })
+    watcher(
+        meta_api::<KubeSecret>(client, namespace),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(cache)
+    .applied_objects()
+    .filter_map(|r| async move { r.ok() })
+    .flat_map(move |meta| {
+        let ns = meta.metadata.namespace.clone();
+        let name = meta.metadata.name.clone().unwrap_or_default();
+        let hits: Vec<ObjectRef<RedisStretchCluster>> = clusters
+            .state()
+            .iter()
+            .filter(|c| c.metadata.namespace == ns)
+            .filter(|c| crate::reconcile::watched_secrets(c).contains(&name))
+            .map(|c| ObjectRef::from_obj(c.as_ref()))
+            .collect();
+        futures_util::stream::iter(hits)
+    })
 }

@@ -348,9 +348,14 @@ impl ClusterTask {
             self.reference.clone(),
             events_rx,
         ));
+        let namespace = self.cluster.namespace().unwrap_or("default").to_owned();
+        let name = self.cluster.name().to_owned();
+        let zones: Vec<String> = spec.zones.iter().map(|z| z.name.clone()).collect();
+        let metrics = Arc::clone(&self.deps.metrics);
         let reporter = TaskReporter {
-            namespace: self.cluster.namespace().unwrap_or("default").to_owned(),
-            name: self.cluster.name().to_owned(),
+            beat: self.deps.metrics.health.engine_started(&namespace, &name),
+            namespace: namespace.clone(),
+            name: name.clone(),
             object: self.object.clone(),
             deps: self.deps.clone(),
             report: Arc::clone(&self.report),
@@ -366,8 +371,30 @@ impl ClusterTask {
                 }
             }
         };
+        // The series go with the engine, however the task ends (an abort drops this future).
+        let _forget = ForgetCluster {
+            metrics,
+            namespace,
+            name,
+            zones,
+        };
         engine.run(&self.platform, &reporter, stopped).await;
         publisher.abort();
+    }
+}
+
+/// Drops a cluster's metric series when its engine task ends.
+struct ForgetCluster {
+    metrics: Arc<Metrics>,
+    namespace: String,
+    name: String,
+    zones: Vec<String>,
+}
+
+impl Drop for ForgetCluster {
+    fn drop(&mut self) {
+        self.metrics
+            .forget_cluster(&self.namespace, &self.name, &self.zones);
     }
 }
 
@@ -375,6 +402,9 @@ impl ClusterTask {
 /// Events through a channel (never waiting on the API server), and a reconcile when anything
 /// the status shows has changed.
 struct TaskReporter {
+    /// `/healthz`: one beat per loop iteration (every iteration reports a status or a
+    /// formation step).
+    beat: crate::health::EngineBeat,
     namespace: String,
     name: String,
     object: ObjectRef<RedisStretchCluster>,
@@ -386,6 +416,26 @@ struct TaskReporter {
 }
 
 impl TaskReporter {
+    fn labels(&self) -> ClusterLabels {
+        ClusterLabels {
+            namespace: self.namespace.clone(),
+            cluster: self.name.clone(),
+        }
+    }
+
+    /// The loop went round: `/healthz` and the heartbeat metric.
+    fn beat(&self) {
+        self.beat.beat();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.deps
+            .metrics
+            .engine_heartbeat
+            .get_or_create(&self.labels())
+            .set(now);
+    }
+
     fn write(&self, f: impl FnOnce(&mut EngineReport)) {
         {
             let mut r = self
@@ -472,6 +522,29 @@ impl Reporter for TaskReporter {
         m.write_blocked_masters
             .get_or_create(&labels)
             .set(i64::try_from(blocked).unwrap_or(i64::MAX));
+        m.partition
+            .get_or_create(&labels)
+            .set(i64::from(status.partition.is_some()));
+        m.engine_waiting_for_human
+            .get_or_create(&labels)
+            .set(i64::from(matches!(
+                status.waiting_for,
+                Some(Waiting::Human { .. })
+            )));
+        m.rollout_in_progress
+            .get_or_create(&labels)
+            .set(i64::from(status.rollout.is_some()));
+        match status.rollout.as_ref().and_then(|r| r.restarting.as_ref()) {
+            Some(r) => {
+                m.rollout_restart_started
+                    .get_or_create(&labels)
+                    .set(i64::try_from(r.since_ms / 1000).unwrap_or(i64::MAX));
+            }
+            None => {
+                m.rollout_restart_started.remove(&labels);
+            }
+        }
+        self.beat();
         self.write(|r| {
             r.formed = true;
             r.forming = None;
@@ -482,6 +555,7 @@ impl Reporter for TaskReporter {
     }
 
     fn forming(&self, state: &Formation) {
+        self.beat();
         self.write(|r| match state {
             Formation::Formed | Formation::Bootstrapped { .. } => {
                 r.formed = true;

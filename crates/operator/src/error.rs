@@ -2,6 +2,8 @@
 //! (`namespace/name`) and the step, around the cause a human acts on ([`KubeError`],
 //! [`SecretError`], the renderer's); [`Error::category`] is a bounded metric label.
 
+use crate::reason::Reason;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("the RedisStretchCluster has no {0}")]
@@ -39,6 +41,10 @@ pub enum Error {
         #[source]
         source: KubeError,
     },
+    /// The watch caches of owned objects did not fill in time (a new term, a slow API server):
+    /// applying from an empty cache could undo a scale-in's held replicas, so nothing is.
+    #[error("apply `{cluster}`: the caches of owned objects have not synced yet; retrying")]
+    CachesNotReady { cluster: String },
     #[error("role labels of `{cluster}`: {source}")]
     Labels {
         cluster: String,
@@ -143,7 +149,33 @@ impl Error {
             | Error::Labels { .. }
             | Error::Status { .. }
             | Error::Cleanup { .. } => "kube_api",
+            Error::CachesNotReady { .. } => "cache",
             Error::Finalizer(_) => "finalizer",
+        }
+    }
+
+    /// The reason `Ready=False` and the Warning Event give for this error, or `None` for the
+    /// errors that show elsewhere: a refused apply has its own `Applied` condition, and a
+    /// status that cannot be written cannot carry its own failure either.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Error::Apply { .. }
+            | Error::CachesNotReady { .. }
+            | Error::Status { .. }
+            | Error::Cleanup { .. } => None,
+            Error::MissingMeta(_) | Error::Finalizer(_) => Some(Reason::ReconcileFailed),
+            Error::Validate { .. } | Error::Build { .. } => Some(Reason::RenderFailed),
+            Error::Labels { .. } => Some(Reason::KubeApiError),
+            Error::Password { source, .. } => Some(match source {
+                SecretError::Missing { .. } | SecretError::Key { .. } => Reason::SecretMissing,
+                SecretError::Rotating { .. } => Reason::PasswordRotating,
+                SecretError::TlsMissing { .. } => Reason::TlsSecretMissing,
+                SecretError::Kube(_) | SecretError::Random(_) => Reason::SecretUnavailable,
+            }),
+            Error::Tls { source, .. } => Some(match source {
+                SecretError::Kube(_) | SecretError::Random(_) => Reason::SecretUnavailable,
+                _ => Reason::TlsSecretMissing,
+            }),
         }
     }
 
@@ -153,6 +185,7 @@ impl Error {
             Error::MissingMeta(_) | Error::Validate { .. } | Error::Build { .. } => true,
             Error::Password { source, .. } | Error::Tls { source, .. } => source.needs_user(),
             Error::Apply { .. }
+            | Error::CachesNotReady { .. }
             | Error::Labels { .. }
             | Error::Status { .. }
             | Error::Cleanup { .. }
@@ -193,5 +226,51 @@ mod tests {
             Error::MissingMeta("metadata.uid").category(),
             "invalid_object"
         );
+    }
+
+    /// What `Ready=False` says: the cause a human acts on, not the step it failed in.
+    #[test]
+    fn a_failed_step_names_its_cause_on_the_resource() {
+        let password = |source| Error::Password {
+            cluster: cluster_key("ns", "seed"),
+            source,
+        };
+        let missing = password(SecretError::Missing {
+            name: "mine".into(),
+        });
+        assert_eq!(missing.reason(), Some(Reason::SecretMissing));
+        let key = password(SecretError::Key {
+            name: "mine".into(),
+            key: "password".into(),
+            what: "password",
+        });
+        assert_eq!(key.reason(), Some(Reason::SecretMissing));
+        let tls = Error::Tls {
+            cluster: cluster_key("ns", "seed"),
+            source: SecretError::TlsMissing { name: "tls".into() },
+        };
+        assert_eq!(tls.reason(), Some(Reason::TlsSecretMissing));
+        let random = password(SecretError::Random("no entropy".into()));
+        assert_eq!(random.reason(), Some(Reason::SecretUnavailable));
+        // A refused apply has its own condition (`Applied`); a status that cannot be written
+        // cannot say so in the status.
+        let kube = || {
+            KubeError::new(
+                "patch",
+                "StatefulSet",
+                "seed",
+                kube::Error::LinesCodecMaxLineLengthExceeded,
+            )
+        };
+        let apply = Error::Apply {
+            cluster: cluster_key("ns", "seed"),
+            source: kube(),
+        };
+        assert_eq!(apply.reason(), None);
+        let status = Error::Status {
+            cluster: cluster_key("ns", "seed"),
+            source: kube(),
+        };
+        assert_eq!(status.reason(), None);
     }
 }

@@ -17,6 +17,7 @@
 //! outside the preferred zone waits that much longer before taking a free lease, so the
 //! preferred zone's candidate wins whenever it is alive.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,9 +52,16 @@ impl LeaseConfig {
     }
 }
 
-/// Until when this replica may act as the leader, shared with every engine.
+/// Until when this replica may act as the leader, shared with every engine, and which term of
+/// holding the Lease that is.
 #[derive(Clone, Debug, Default)]
-pub struct Leadership(Arc<Mutex<Option<Instant>>>);
+pub struct Leadership {
+    until: Arc<Mutex<Option<Instant>>>,
+    /// Bumped each time this replica takes the Lease from nobody or from somebody else (not
+    /// when it renews its own record, even late): the same term after a lapse means nobody
+    /// else held the Lease meanwhile, so the state kept through the lapse is still the truth.
+    term: Arc<AtomicU64>,
+}
 
 impl Leadership {
     /// True while the last successful renewal is recent enough: engines check it right before
@@ -63,9 +71,13 @@ impl Leadership {
     }
     pub fn valid_until(&self) -> Option<Instant> {
         *self
-            .0
+            .until
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    /// Which term of holding the Lease this is (see the field).
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::SeqCst)
     }
     /// Stop acting now (shutdown, tests).
     pub fn revoke(&self) {
@@ -73,15 +85,20 @@ impl Leadership {
     }
     fn set(&self, until: Option<Instant>) {
         *self
-            .0
+            .until
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = until;
     }
+    fn new_term(&self) {
+        self.term.fetch_add(1, Ordering::SeqCst);
+    }
     /// Always true: for local mode and tests, where nothing else competes.
     pub fn always() -> Self {
-        Self(Arc::new(Mutex::new(Some(
+        let l = Self::default();
+        l.set(Some(
             Instant::now() + Duration::from_secs(100 * 365 * 86_400),
-        ))))
+        ));
+        l
     }
 }
 
@@ -225,7 +242,11 @@ impl Elector {
                 }),
             };
             let created = self.api.create(&PostParams::default(), &lease).await;
-            return self.hold(created);
+            let held = self.hold(created);
+            if matches!(held, Ok(true)) {
+                self.leadership.new_term();
+            }
+            return held;
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
@@ -271,7 +292,11 @@ impl Elector {
             .api
             .replace(&self.cfg.name, &PostParams::default(), &lease)
             .await;
-        self.hold(taken)
+        let held = self.hold(taken);
+        if matches!(held, Ok(true)) {
+            self.leadership.new_term();
+        }
+        held
     }
 
     /// The outcome of a write of the Lease as its holder: keep what the server stored for the

@@ -7,15 +7,19 @@
 //!   `reason`: the reasons of the Events it publishes
 //! - `engines`: one engine task per cluster (the engine forms the cluster, then runs)
 //! - `platform`: pods and nodes as the engine's instances and zones
-//! - `lease`: leader election; `metrics`: Prometheus and health endpoints
+//! - `owned`: the owned objects and named Secrets a reconcile reads, from watch caches
+//! - `lease`: leader election; `metrics`: Prometheus and health endpoints; `health`: the
+//!   loops' heartbeats behind `/healthz`
 
 pub mod context;
 mod controller;
 pub mod engines;
 pub mod error;
+pub mod health;
 pub mod lease;
 pub mod metrics;
 pub mod operator;
+pub mod owned;
 pub mod platform;
 pub mod reason;
 pub mod reconcile;

@@ -1,6 +1,9 @@
 //! Prometheus metrics (prometheus-client) and the HTTP endpoints `/metrics`, `/healthz` and
 //! `/readyz`. Labels are bounded: cluster names, zone names, action kinds and error
 //! categories, never free text.
+//!
+//! The chart's PrometheusRule (`deploy/helm/redis-stretch/templates/prometheusrule.yaml`) may
+//! name only what this registry exports: `tests/alert_rules.rs` checks it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +18,20 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use crate::health::{Health, InFlight};
+
+/// The commit the binary was built from (`build.rs`), or `unknown`.
+pub const GIT_COMMIT: &str = match option_env!("REDIS_STRETCH_GIT_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub git_commit: String,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClusterLabels {
@@ -61,6 +78,19 @@ pub struct Metrics {
     pub write_blocked_masters: Family<ClusterLabels, Gauge>,
     /// 1 on the replica holding the Lease.
     pub leader: Gauge,
+    /// Unix time of the engine's last loop iteration (a pass, or a formation step), per
+    /// cluster, on the leader only: the series goes with the engine.
+    pub engine_heartbeat: Family<ClusterLabels, Gauge>,
+    /// 1 while the engine waits for a human (`Manual` policy, a takeover it may not run).
+    pub engine_waiting_for_human: Family<ClusterLabels, Gauge>,
+    /// 1 while the engine has chosen a side in a cut between the zones (`status.partition`).
+    pub partition: Family<ClusterLabels, Gauge>,
+    /// 1 while a rollout is under way.
+    pub rollout_in_progress: Family<ClusterLabels, Gauge>,
+    /// Unix time the rollout's current restart was asked for; no series while none is.
+    pub rollout_restart_started: Family<ClusterLabels, Gauge>,
+    /// Liveness of the controller and engine loops (`/healthz`).
+    pub health: Arc<Health>,
     ready: AtomicBool,
 }
 
@@ -120,8 +150,56 @@ impl Default for Metrics {
             "1 on the operator replica that holds the Lease",
             leader.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "Always 1; the labels say which build runs",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                git_commit: GIT_COMMIT.to_owned(),
+            })
+            .set(1);
+        let engine_heartbeat = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "engine_heartbeat_timestamp_seconds",
+            "Unix time of the engine's last loop iteration (pass or formation step)",
+            engine_heartbeat.clone(),
+        );
+        let engine_waiting_for_human = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "engine_waiting_for_human",
+            "1 while the engine waits for a human to run a command (Manual policy)",
+            engine_waiting_for_human.clone(),
+        );
+        let partition = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "partition",
+            "1 while the engine has chosen a side in a cut between the zones",
+            partition.clone(),
+        );
+        let rollout_in_progress = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "rollout_in_progress",
+            "1 while a rollout (instances restarted one at a time) is under way",
+            rollout_in_progress.clone(),
+        );
+        let rollout_restart_started = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "rollout_restart_started_timestamp_seconds",
+            "Unix time the rollout's current restart was asked for (absent when none is)",
+            rollout_restart_started.clone(),
+        );
         Self {
             registry,
+            engine_heartbeat,
+            engine_waiting_for_human,
+            partition,
+            rollout_in_progress,
+            rollout_restart_started,
+            health: Arc::default(),
             reconciles,
             reconcile_errors,
             reconcile_seconds,
@@ -137,11 +215,42 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Times a reconcile: observed when dropped, whatever way the reconcile ends.
+    /// Times a reconcile: observed when dropped, whatever way the reconcile ends. The
+    /// reconcile counts as in flight for `/healthz` meanwhile.
     pub fn timer(&self) -> ReconcileTimer<'_> {
         ReconcileTimer {
             metrics: self,
             start: Instant::now(),
+            _in_flight: self.health.reconcile_started(),
+        }
+    }
+
+    /// The engine of a cluster stopped (its term ended, the cluster went): drop its series,
+    /// so that a replica that no longer leads does not go on exporting what it last saw
+    /// (a zone dark, a stale heartbeat) beside the new leader's figures.
+    pub fn forget_cluster(&self, namespace: &str, cluster: &str, zones: &[String]) {
+        let labels = ClusterLabels {
+            namespace: namespace.to_owned(),
+            cluster: cluster.to_owned(),
+        };
+        for family in [
+            &self.slots_served,
+            &self.fenced_masters,
+            &self.write_blocked_masters,
+            &self.engine_heartbeat,
+            &self.engine_waiting_for_human,
+            &self.partition,
+            &self.rollout_in_progress,
+            &self.rollout_restart_started,
+        ] {
+            family.remove(&labels);
+        }
+        for zone in zones {
+            self.zone_dark.remove(&ZoneLabels {
+                namespace: namespace.to_owned(),
+                cluster: cluster.to_owned(),
+                zone: zone.clone(),
+            });
         }
     }
 
@@ -165,6 +274,7 @@ impl Metrics {
 pub struct ReconcileTimer<'a> {
     metrics: &'a Metrics,
     start: Instant,
+    _in_flight: InFlight,
 }
 
 impl Drop for ReconcileTimer<'_> {
@@ -214,7 +324,18 @@ fn route(path: &str, metrics: &Metrics) -> (&'static str, String, &'static str) 
             metrics.render(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
-        "/healthz" => ("200 OK", "ok\n".to_owned(), TEXT),
+        "/healthz" => {
+            let stuck = metrics.health.check();
+            if stuck.is_empty() {
+                ("200 OK", "ok\n".to_owned(), TEXT)
+            } else {
+                (
+                    "503 Service Unavailable",
+                    format!("stuck: {}\n", stuck.join("; ")),
+                    TEXT,
+                )
+            }
+        }
         "/readyz" if metrics.is_ready() => ("200 OK", "ready\n".to_owned(), TEXT),
         "/readyz" => (
             "503 Service Unavailable",
@@ -249,6 +370,36 @@ mod tests {
         m.set_ready();
         assert_eq!(route("/readyz", &m).0, "200 OK");
         assert_eq!(route("/healthz", &m).0, "200 OK");
+        assert!(
+            body.contains(&format!(
+                "redis_stretch_build_info{{version=\"{}\",git_commit=\"{GIT_COMMIT}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{body}"
+        );
         assert_eq!(route("/nope", &m).0, "404 Not Found");
+    }
+
+    /// `/healthz` fails with the reason while an engine is past its bound, and recovers when
+    /// that engine goes (a replica that stopped leading is healthy).
+    #[test]
+    fn healthz_names_a_stuck_engine() {
+        let m = Metrics {
+            health: Arc::new(Health::with_bounds(crate::health::Bounds {
+                engine: std::time::Duration::ZERO,
+                ..crate::health::Bounds::default()
+            })),
+            ..Metrics::default()
+        };
+        let engine = m.health.engine_started("redis", "seed");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (code, body, _) = route("/healthz", &m);
+        assert_eq!(code, "503 Service Unavailable");
+        assert!(
+            body.contains("the engine of redis/seed has not finished a pass"),
+            "{body}"
+        );
+        drop(engine);
+        assert_eq!(route("/healthz", &m).0, "200 OK");
     }
 }

@@ -18,6 +18,7 @@ use crate::context::{Context, MANAGER};
 use crate::engines::{EngineDeps, Engines};
 use crate::lease::{Elector, Leadership, LeaseConfig};
 use crate::metrics::{self, Metrics};
+use crate::owned::{Owned, SecretReads};
 use crate::platform::node_zone;
 
 #[derive(Clone, Debug)]
@@ -189,6 +190,7 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             r = leader.wait_for(|l| *l) => if r.is_err() { break },
         }
         metrics.leader.set(1);
+        let term = leadership.term();
         let (trigger, triggers) = mpsc::unbounded_channel();
         let engines = Arc::new(Engines::new(EngineDeps {
             pods: pods.clone(),
@@ -200,6 +202,8 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             stateful_sets: stateful_sets.clone(),
             client: Some(client.clone()),
         }));
+        let (owned, owned_writers) = Owned::new(stateful_sets.clone());
+        let (secrets, secrets_writer) = SecretReads::new();
         let ctx = Arc::new(Context {
             client: client.clone(),
             recorder: recorder.clone(),
@@ -208,18 +212,50 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             nodes: nodes.clone(),
             engines: Arc::clone(&engines),
             applied: Default::default(),
+            owned,
+            secrets,
+            leadership: leadership.clone(),
         });
+        let writers = crate::controller::Writers {
+            owned: owned_writers,
+            secrets: secrets_writer,
+        };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let controller = crate::controller::run(ctx, cfg.namespace.as_deref(), triggers, async {
-            let _ = stop_rx.await;
-        });
+        let controller =
+            crate::controller::run(ctx, cfg.namespace.as_deref(), triggers, writers, async {
+                let _ = stop_rx.await;
+            });
         tokio::pin!(controller);
         let mut lost = leader.clone();
         let mut shutting_down = false;
-        tokio::select! {
-            _ = &mut controller => {}
-            _ = lost.wait_for(|l| !*l) => {}
-            _ = &mut shutdown => shutting_down = true,
+        let grace = lapse_grace(cfg.lease_duration);
+        loop {
+            tokio::select! {
+                _ = &mut controller => break,
+                _ = lost.wait_for(|l| !*l) => {}
+                _ = &mut shutdown => {
+                    shutting_down = true;
+                    break;
+                }
+            }
+            // A lapse (a slow API server, a renewal that timed out): the engines keep what they
+            // know and keep observing, but act on nothing (they check the Lease before every
+            // action) and reconciles write nothing. Renewed in time, with nobody else having
+            // held the Lease meanwhile, the term goes on; otherwise it ends as below.
+            metrics.leader.set(0);
+            let back = tokio::select! {
+                r = tokio::time::timeout(grace, lost.wait_for(|l| *l)) => matches!(r, Ok(Ok(_))),
+                _ = &mut shutdown => {
+                    shutting_down = true;
+                    false
+                }
+            };
+            if back && leadership.term() == term {
+                tracing::info!(lapse_grace = ?grace, "lease renewed after a lapse: the engines go on with what they know");
+                metrics.leader.set(1);
+                continue;
+            }
+            break;
         }
         // Whatever ended the term, the engines stop first — they are what acts on Redis, and
         // each also checks the Lease before every action — then the controller winds down its
@@ -242,6 +278,13 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
     releaser.release().await;
     tracing::info!("lease released");
     Ok(())
+}
+
+/// How long a lapsed Lease may come back and the term go on: two Lease durations, time for a
+/// slow API server to answer a renewal or two. Longer, and the other replica has likely taken
+/// the Lease (its engines then start from the status this one wrote).
+fn lapse_grace(lease_duration: Duration) -> Duration {
+    lease_duration * 2
 }
 
 /// Of a StatefulSet the engine reads only its replicas (which pods a scale-in retires), its

@@ -18,6 +18,21 @@ pub enum Reason {
     Pruned,
     /// The cluster is being deleted: its engine stopped, owned objects go by owner reference.
     Deleted,
+    // A reconcile step failed: `Ready=False` carries the same reason and the error's message.
+    /// The password Secret (or its key) named by the spec is missing.
+    SecretMissing,
+    /// The TLS Secret (or one of its keys) named by the spec is missing.
+    TlsSecretMissing,
+    /// The password changed again before the previous rotation was done.
+    PasswordRotating,
+    /// A Secret could not be read, or a password not generated.
+    SecretUnavailable,
+    /// The manifests could not be rendered from a spec that validated.
+    RenderFailed,
+    /// The API server refused or failed a request other than applying the objects.
+    KubeApiError,
+    /// The resource lacks what every object has (a namespace), or the finalizer failed.
+    ReconcileFailed,
 }
 
 impl Reason {
@@ -29,14 +44,29 @@ impl Reason {
             Reason::ApplyFailed => "ApplyFailed",
             Reason::Pruned => "Pruned",
             Reason::Deleted => "Deleted",
+            Reason::SecretMissing => "SecretMissing",
+            Reason::TlsSecretMissing => "TlsSecretMissing",
+            Reason::PasswordRotating => "PasswordRotating",
+            Reason::SecretUnavailable => "SecretUnavailable",
+            Reason::RenderFailed => "RenderFailed",
+            Reason::KubeApiError => "KubeApiError",
+            Reason::ReconcileFailed => "ReconcileFailed",
         }
     }
 
     /// `Warning` for what a human must look at, `Normal` for the rest.
     pub fn event_type(self) -> EventType {
         match self {
-            Reason::InvalidSpec | Reason::ApplyFailed => EventType::Warning,
             Reason::Applied | Reason::Pruned | Reason::Deleted => EventType::Normal,
+            Reason::InvalidSpec
+            | Reason::ApplyFailed
+            | Reason::SecretMissing
+            | Reason::TlsSecretMissing
+            | Reason::PasswordRotating
+            | Reason::SecretUnavailable
+            | Reason::RenderFailed
+            | Reason::KubeApiError
+            | Reason::ReconcileFailed => EventType::Warning,
         }
     }
 }
@@ -89,11 +119,15 @@ mod tests {
             (Reason::Applied, "Applied"),
             (Reason::Pruned, "Pruned"),
             (Reason::Deleted, "Deleted"),
+            (Reason::SecretMissing, "SecretMissing"),
+            (Reason::TlsSecretMissing, "TlsSecretMissing"),
+            (Reason::RenderFailed, "RenderFailed"),
         ];
         for (reason, text) in all {
             assert_eq!(reason.as_str(), text);
             assert_eq!(reason.to_string(), text);
         }
         assert_eq!(Reason::InvalidSpec.event_type(), EventType::Warning);
+        assert_eq!(Reason::SecretMissing.event_type(), EventType::Warning);
     }
 }

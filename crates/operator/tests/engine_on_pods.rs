@@ -204,7 +204,7 @@ fn served(r: &EngineReport) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_forms_takes_over_and_fails_back_on_pods() {
     let cluster = load_manifest(MANIFEST).unwrap();
-    let cr: RedisStretchCluster = serde_yaml::from_str(MANIFEST).unwrap();
+    let cr: RedisStretchCluster = serde_saphyr::from_str(MANIFEST).unwrap();
     let net = subnet();
     let pods = start(&cluster, net);
 
@@ -341,7 +341,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_rotation_on_pods_then_a_dc_loss() {
     let cluster = load_manifest(AUTH_MANIFEST).unwrap();
-    let cr: RedisStretchCluster = serde_yaml::from_str(AUTH_MANIFEST).unwrap();
+    let cr: RedisStretchCluster = serde_saphyr::from_str(AUTH_MANIFEST).unwrap();
     let net = subnet();
     let pods = start_with(&cluster, net, Some("old-pw"));
     let (pod_store, mut pw) = reflector::store::<Pod>();

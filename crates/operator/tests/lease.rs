@@ -80,13 +80,20 @@ async fn acquire_a_missing_lease_then_renew_it() {
         get(lease(Some("other"), "2026-11-25T00:00:02.000000Z", "8")),
     ];
     let server = h.server.run(script);
+    let leadership = Leadership::default();
     let mut e = Elector::new(
         h.ctx.client.clone(),
         cfg(Duration::ZERO),
-        Leadership::default(),
+        leadership.clone(),
     );
     assert!(e.try_acquire_or_renew().await.unwrap());
+    assert_eq!(leadership.term(), 1, "acquired: a new term");
     assert!(e.try_acquire_or_renew().await.unwrap());
+    assert_eq!(
+        leadership.term(),
+        1,
+        "renewed: the same term (a lapse that ends in a renewal keeps it, operator.rs)"
+    );
     assert!(
         !e.try_acquire_or_renew().await.unwrap(),
         "someone else wrote since: read, and it is theirs"
@@ -108,10 +115,11 @@ async fn someone_elses_lease_is_taken_only_after_a_whole_duration_unchanged() {
         }),
     ];
     let server = h.server.run(script);
+    let leadership = Leadership::default();
     let mut e = Elector::new(
         h.ctx.client.clone(),
         cfg(Duration::ZERO),
-        Leadership::default(),
+        leadership.clone(),
     );
     assert!(
         !e.try_acquire_or_renew().await.unwrap(),
@@ -126,6 +134,11 @@ async fn someone_elses_lease_is_taken_only_after_a_whole_duration_unchanged() {
     assert!(
         e.try_acquire_or_renew().await.unwrap(),
         "a whole duration unrenewed: ours"
+    );
+    assert_eq!(
+        leadership.term(),
+        1,
+        "taken from someone else: a new term (state kept through a lapse is not the truth)"
     );
     server.await.unwrap();
 }

@@ -549,3 +549,33 @@ spec:
         )
     );
 }
+
+/// The `Server` printer column: what the reachable instances report; both servers, comma-
+/// separated, while a rollout changes them; and the last known one while none answers.
+#[test]
+fn the_server_column_shows_what_the_instances_report() {
+    use redis_stretch_api::ServerFlavour;
+    let c = cluster("Automatic");
+    let mut snap = seed();
+    for n in &mut snap.nodes {
+        n.server = Some(ServerFlavour::Redis);
+        n.version = Some("7.2.4".into());
+    }
+    let s = status_of(
+        &c,
+        &report(snap.clone(), [OK, OK], Waiting::AsPreferred, &[]),
+    );
+    assert_eq!(s.server.as_deref(), Some("Redis 7.2.4"));
+    // Mid-rollout to Valkey: one instance restarted as Valkey 8.1.
+    snap.nodes[3].server = Some(ServerFlavour::Valkey);
+    snap.nodes[3].version = Some("8.1.8".into());
+    let s = status_of(
+        &c,
+        &report(snap.clone(), [OK, OK], Waiting::AsPreferred, &[]),
+    );
+    assert_eq!(s.server.as_deref(), Some("Redis 7.2.4, Valkey 8.1.8"));
+    // The one that reports Valkey goes silent: only what answers counts.
+    snap.nodes[3].reachable = false;
+    let s = status_of(&c, &report(snap, [OK, OK], Waiting::AsPreferred, &[]));
+    assert_eq!(s.server.as_deref(), Some("Redis 7.2.4"));
+}

@@ -11,7 +11,7 @@ pub fn run(file: &Path, output: ManifestOutput) -> Result<(), CliError> {
     let manifest = to_manifest(&cluster);
     let text = match output {
         ManifestOutput::Yaml => {
-            serde_yaml::to_string(&manifest).map_err(|e| CliError::Runtime(e.to_string()))?
+            serde_saphyr::to_string(&manifest).map_err(|e| CliError::Runtime(e.to_string()))?
         }
         ManifestOutput::Json => {
             serde_json::to_string_pretty(&manifest).map_err(|e| CliError::Runtime(e.to_string()))?

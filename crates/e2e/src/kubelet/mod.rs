@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Taint};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
@@ -49,6 +49,32 @@ pub struct NodeSpec {
     pub zone: String,
     /// Labels beyond the zone, hostname, os and arch ones.
     pub labels: BTreeMap<String, String>,
+    /// Taints in the Node's spec from registration on (a dedicated node pool), as
+    /// `--register-with-taints` gives a real kubelet.
+    pub taints: Vec<Taint>,
+}
+
+impl NodeSpec {
+    /// The same node with `labels` added and `taints` set.
+    pub fn dedicated(mut self, labels: &[(&str, &str)], taints: Vec<Taint>) -> Self {
+        self.labels.extend(
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self.taints = taints;
+        self
+    }
+}
+
+/// A taint `key=value:effect`.
+pub fn taint(key: &str, value: &str, effect: &str) -> Taint {
+    Taint {
+        key: key.to_owned(),
+        value: Some(value.to_owned()),
+        effect: effect.to_owned(),
+        ..Default::default()
+    }
 }
 
 /// The seed's six nodes (../shared/seed/cross-dc-redis-ha.md): `az1`/`az2` labels as in the
@@ -71,6 +97,7 @@ pub fn seed_nodes(zone_label: &str) -> Vec<NodeSpec> {
                 ((*key).to_owned(), (*value).to_owned()),
                 (zone_label.to_owned(), (*zone).to_owned()),
             ]),
+            taints: Vec::new(),
         })
         .collect()
 }
@@ -96,6 +123,7 @@ pub fn scale_nodes(zone_label: &str) -> Vec<NodeSpec> {
             ((*key).to_owned(), (*value).to_owned()),
             (zone_label.to_owned(), (*zone).to_owned()),
         ]),
+        taints: Vec::new(),
     }));
     nodes
 }

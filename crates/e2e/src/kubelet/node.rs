@@ -60,7 +60,8 @@ fn ready_status(shared: &Shared, name: &str) -> Value {
     })
 }
 
-/// Create the Node (or adopt an existing one, relabelled) and post its status.
+/// Create the Node with its taints (or adopt an existing one: relabelled, and its taints set
+/// when this node has some) and post its status.
 pub(crate) async fn register(shared: &Shared, spec: &NodeSpec) -> Result<()> {
     let api: Api<Node> = Api::all(shared.client.clone());
     let mut labels = spec.labels.clone();
@@ -70,7 +71,7 @@ pub(crate) async fn register(shared: &Shared, spec: &NodeSpec) -> Result<()> {
     let node: Node = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": spec.name, "labels": labels},
-        "spec": {},
+        "spec": {"taints": spec.taints},
     }))
     .map_err(|e| Error::Invalid(format!("node {}: {e}", spec.name)))?;
     match api.create(&PostParams::default(), &node).await {
@@ -79,7 +80,7 @@ pub(crate) async fn register(shared: &Shared, spec: &NodeSpec) -> Result<()> {
             api.patch(
                 &spec.name,
                 &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"labels": labels}})),
+                &Patch::Merge(adopted(&labels, spec)),
             )
             .await
             .map_err(Error::kube(format!("relabelling node {}", spec.name)))?;
@@ -88,6 +89,16 @@ pub(crate) async fn register(shared: &Shared, spec: &NodeSpec) -> Result<()> {
     }
     post_ready(shared, &spec.name).await?;
     renew_lease(shared, &spec.name).await
+}
+
+/// The patch that adopts an existing Node: our labels, and our taints when we have some (an
+/// empty list would also drop those the node lifecycle controller manages).
+fn adopted(labels: &std::collections::BTreeMap<String, String>, spec: &NodeSpec) -> Value {
+    if spec.taints.is_empty() {
+        json!({"metadata": {"labels": labels}})
+    } else {
+        json!({"metadata": {"labels": labels}, "spec": {"taints": spec.taints}})
+    }
 }
 
 async fn post_ready(shared: &Shared, name: &str) -> Result<()> {

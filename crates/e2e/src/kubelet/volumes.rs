@@ -259,11 +259,7 @@ impl Rewrite {
     /// after whitespace, a quote, `=`, `(`, `>` or `:`, and followed by `/`, the end, or a
     /// character that cannot continue a path component.
     pub fn paths(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for (mount, host) in &self.mounts {
-            out = replace_path(&out, mount, host);
-        }
-        out
+        replace_paths(text, &self.mounts)
     }
 
     /// A probe or hook command: paths, and the pod's loopback address (a probe in a container
@@ -291,33 +287,41 @@ impl Rewrite {
     }
 }
 
+#[cfg(test)]
 fn replace_path(text: &str, mount: &str, host: &str) -> String {
+    replace_paths(text, &[(mount.to_owned(), host.to_owned())])
+}
+
+/// Every mount path in `text` replaced by its host directory, in one pass over the text, so
+/// that a host directory written in for one mount is never rewritten for another (the pods'
+/// directories live under the host's `/tmp`, which a pod may mount too). `mounts` longest
+/// first: the most specific mount wins.
+fn replace_paths(text: &str, mounts: &[(String, String)]) -> String {
     let is_before = |c: char| c.is_whitespace() || "\"'=(>:".contains(c);
     let is_after = |c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '.');
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut prev: Option<char> = None;
-    while let Some(i) = rest.find(mount) {
-        let before_ok = match rest[..i]
-            .chars()
-            .last()
-            .or(if i == 0 { prev } else { None })
-        {
-            None => true,
-            Some(c) => is_before(c),
-        };
-        let after = rest[i + mount.len()..].chars().next();
-        let after_ok = after.is_none_or(|c| c == '/' || is_after(c));
-        out.push_str(&rest[..i]);
-        if before_ok && after_ok {
-            out.push_str(host);
-        } else {
-            out.push_str(mount);
+    while let Some(c) = rest.chars().next() {
+        if prev.is_none_or(is_before) {
+            let hit = mounts.iter().find(|(mount, _)| {
+                rest.starts_with(mount.as_str())
+                    && rest[mount.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| c == '/' || is_after(c))
+            });
+            if let Some((mount, host)) = hit {
+                out.push_str(host);
+                prev = mount.chars().last();
+                rest = &rest[mount.len()..];
+                continue;
+            }
         }
-        prev = mount.chars().last();
-        rest = &rest[i + mount.len()..];
+        out.push(c);
+        prev = Some(c);
+        rest = &rest[c.len_utf8()..];
     }
-    out.push_str(rest);
     out
 }
 
@@ -420,7 +424,7 @@ pub(crate) async fn environment(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::replace_path;
+    use super::{replace_path, replace_paths};
 
     #[test]
     fn paths_are_replaced_only_as_paths() {
@@ -440,6 +444,20 @@ mod tests {
         assert_eq!(
             replace_path("> /run/redis/auth.conf", "/run/redis", "/h/r"),
             "> /h/r/auth.conf"
+        );
+    }
+
+    /// A host directory under /tmp written in for /data is not rewritten again for a /tmp
+    /// mount.
+    #[test]
+    fn every_mount_is_replaced_in_one_pass() {
+        let mounts = [
+            ("/data".to_owned(), "/tmp/e2e/volumes/data".to_owned()),
+            ("/tmp".to_owned(), "/tmp/e2e/volumes/tmp".to_owned()),
+        ];
+        assert_eq!(
+            replace_paths("dir /data\nmv /data/a /tmp/b", &mounts),
+            "dir /tmp/e2e/volumes/data\nmv /tmp/e2e/volumes/data/a /tmp/e2e/volumes/tmp/b"
         );
     }
 }

@@ -88,13 +88,18 @@ struct RawCondition {
 /// Parse a `List`/`NodeList` of nodes (JSON or YAML), sorted by name so that every report and
 /// every tie-break is the same for the same input.
 pub fn parse_nodes(text: &str) -> Result<Vec<Node>, Error> {
-    // `kubectl get nodes -o json` is the usual input, and serde_yaml reads it with eight times
+    // `kubectl get nodes -o json` is the usual input, and a YAML reader takes it with many times
     // the instructions serde_json needs: at 1,000 nodes, more than all the rest of the plan.
-    // Anything serde_json rejects (YAML, or JSON it is stricter about) goes to serde_yaml, which
-    // reads what it always did and reports the error as before.
+    // Anything serde_json rejects (YAML, or JSON it is stricter about) goes to the YAML reader,
+    // which reads JSON too and reports the error with its line and column.
     let list: RawList = match serde_json::from_str(text) {
         Ok(list) => list,
-        Err(_) => serde_yaml::from_str(text).map_err(|e| Error::Nodes(e.to_string()))?,
+        // A key given twice: the last one wins, as with serde_json (and kubectl).
+        Err(_) => serde_saphyr::from_str_with_options(
+            text,
+            serde_saphyr::options! { duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough },
+        )
+        .map_err(|e| Error::Nodes(e.without_snippet().to_string()))?,
     };
     if list.items.is_empty() {
         return Err(Error::Nodes("the list has no items".to_owned()));

@@ -1,12 +1,14 @@
 //! Scheduling rules of the Redis pods, per placement mode.
 //!
 //! Both modes end with the same required term: no two Redis pods of a cluster on one node
-//! (`kubernetes.io/hostname`), because a node failure must never take two copies of a shard.
+//! (`kubernetes.io/hostname`), because a node failure must never take two copies of a shard;
+//! only `spec.kubernetes.pod.onePodPerNode: false` drops it. The user's additions
+//! (`spec.kubernetes.pod.affinity`) are merged in by [`with_additions`].
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodAffinity,
     PodAffinityTerm, PodAntiAffinity, PreferredSchedulingTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
@@ -15,7 +17,7 @@ use crate::names::HOSTNAME_KEY;
 
 /// One Redis pod per node: required anti-affinity on the hostname against every pod that
 /// `selector` matches (all Redis pods of the cluster).
-fn one_per_node(selector: &BTreeMap<String, String>) -> PodAffinityTerm {
+fn hostname_term(selector: &BTreeMap<String, String>) -> PodAffinityTerm {
     PodAffinityTerm {
         label_selector: Some(LabelSelector {
             match_labels: Some(selector.clone()),
@@ -26,8 +28,13 @@ fn one_per_node(selector: &BTreeMap<String, String>) -> PodAffinityTerm {
     }
 }
 
-/// ZoneAware: required to the zone, one Redis pod per node.
-pub fn zone_aware(zone_label: &str, zone: &str, selector: &BTreeMap<String, String>) -> Affinity {
+/// ZoneAware: required to the zone, one Redis pod per node (unless `one_per_node` is off).
+pub fn zone_aware(
+    zone_label: &str,
+    zone: &str,
+    selector: &BTreeMap<String, String>,
+    one_per_node: bool,
+) -> Affinity {
     Affinity {
         node_affinity: Some(NodeAffinity {
             required_during_scheduling_ignored_during_execution: Some(NodeSelector {
@@ -42,8 +49,10 @@ pub fn zone_aware(zone_label: &str, zone: &str, selector: &BTreeMap<String, Stri
             }),
             ..Default::default()
         }),
-        pod_anti_affinity: Some(PodAntiAffinity {
-            required_during_scheduling_ignored_during_execution: Some(vec![one_per_node(selector)]),
+        pod_anti_affinity: one_per_node.then(|| PodAntiAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![hostname_term(
+                selector,
+            )]),
             ..Default::default()
         }),
         ..Default::default()
@@ -81,7 +90,7 @@ const SEED_PREFERENCES: [(&str, i32); 3] = [("node01", 100), ("node02", 90), ("n
 /// verbatim in `crates/k8s/tests/fixtures/seed-affinity.md`),
 /// plus the one-pod-per-node term its own terms cannot provide (they separate leaders from
 /// leaders and followers from followers, never a leader from a follower).
-pub fn seed(pool: SeedPool, selector: &BTreeMap<String, String>) -> Affinity {
+pub fn seed(pool: SeedPool, selector: &BTreeMap<String, String>, one_per_node: bool) -> Affinity {
     let key = pool.topology_key();
     let seed_term = PodAffinityTerm {
         label_selector: Some(LabelSelector {
@@ -111,10 +120,11 @@ pub fn seed(pool: SeedPool, selector: &BTreeMap<String, String>) -> Affinity {
         .collect();
     Affinity {
         pod_anti_affinity: Some(PodAntiAffinity {
-            required_during_scheduling_ignored_during_execution: Some(vec![
-                seed_term,
-                one_per_node(selector),
-            ]),
+            required_during_scheduling_ignored_during_execution: Some(
+                std::iter::once(seed_term)
+                    .chain(one_per_node.then(|| hostname_term(selector)))
+                    .collect(),
+            ),
             ..Default::default()
         }),
         node_affinity: Some(NodeAffinity {
@@ -123,4 +133,115 @@ pub fn seed(pool: SeedPool, selector: &BTreeMap<String, String>) -> Affinity {
         }),
         ..Default::default()
     }
+}
+
+/// Ours with the user's additions (`spec.kubernetes.pod.affinity`), so that ours still hold.
+/// Required node terms are alternatives (ORed), so each of the user's is combined (ANDed)
+/// with each of ours: a pod may go where both allow, never out of its zone. Everything else is
+/// a list of terms that all apply (required) or all weigh (preferred): the user's are added
+/// beside ours.
+pub fn with_additions(ours: Affinity, theirs: Option<&Affinity>) -> Affinity {
+    let Some(theirs) = theirs else {
+        return ours;
+    };
+    Affinity {
+        node_affinity: merge_node(ours.node_affinity, theirs.node_affinity.as_ref()),
+        pod_affinity: merge_pod(ours.pod_affinity, theirs.pod_affinity.as_ref()),
+        pod_anti_affinity: merge_anti(ours.pod_anti_affinity, theirs.pod_anti_affinity.as_ref()),
+    }
+}
+
+fn concat<T: Clone>(ours: Option<Vec<T>>, theirs: Option<&Vec<T>>) -> Option<Vec<T>> {
+    match (ours, theirs) {
+        (None, None) => None,
+        (ours, theirs) => {
+            let mut all = ours.unwrap_or_default();
+            all.extend(theirs.into_iter().flatten().cloned());
+            Some(all)
+        }
+    }
+}
+
+fn merge_node(ours: Option<NodeAffinity>, theirs: Option<&NodeAffinity>) -> Option<NodeAffinity> {
+    let Some(theirs) = theirs else {
+        return ours;
+    };
+    let ours = ours.unwrap_or_default();
+    let required = match (
+        ours.required_during_scheduling_ignored_during_execution,
+        theirs
+            .required_during_scheduling_ignored_during_execution
+            .as_ref(),
+    ) {
+        (Some(o), Some(t)) => Some(NodeSelector {
+            node_selector_terms: o
+                .node_selector_terms
+                .iter()
+                .flat_map(|ot| t.node_selector_terms.iter().map(move |tt| both(ot, tt)))
+                .collect(),
+        }),
+        (o, t) => o.or_else(|| t.cloned()),
+    };
+    Some(NodeAffinity {
+        required_during_scheduling_ignored_during_execution: required,
+        preferred_during_scheduling_ignored_during_execution: concat(
+            ours.preferred_during_scheduling_ignored_during_execution,
+            theirs
+                .preferred_during_scheduling_ignored_during_execution
+                .as_ref(),
+        ),
+    })
+}
+
+/// A node matches the result iff it matches both terms (a term's requirements are ANDed).
+fn both(a: &NodeSelectorTerm, b: &NodeSelectorTerm) -> NodeSelectorTerm {
+    NodeSelectorTerm {
+        match_expressions: concat(a.match_expressions.clone(), b.match_expressions.as_ref()),
+        match_fields: concat(a.match_fields.clone(), b.match_fields.as_ref()),
+    }
+}
+
+fn merge_pod(ours: Option<PodAffinity>, theirs: Option<&PodAffinity>) -> Option<PodAffinity> {
+    let Some(theirs) = theirs else {
+        return ours;
+    };
+    let ours = ours.unwrap_or_default();
+    Some(PodAffinity {
+        required_during_scheduling_ignored_during_execution: concat(
+            ours.required_during_scheduling_ignored_during_execution,
+            theirs
+                .required_during_scheduling_ignored_during_execution
+                .as_ref(),
+        ),
+        preferred_during_scheduling_ignored_during_execution: concat(
+            ours.preferred_during_scheduling_ignored_during_execution,
+            theirs
+                .preferred_during_scheduling_ignored_during_execution
+                .as_ref(),
+        ),
+    })
+}
+
+fn merge_anti(
+    ours: Option<PodAntiAffinity>,
+    theirs: Option<&PodAntiAffinity>,
+) -> Option<PodAntiAffinity> {
+    let Some(theirs) = theirs else {
+        return ours;
+    };
+    let ours = ours.unwrap_or_default();
+    Some(PodAntiAffinity {
+        required_during_scheduling_ignored_during_execution: concat(
+            ours.required_during_scheduling_ignored_during_execution,
+            theirs
+                .required_during_scheduling_ignored_during_execution
+                .as_ref(),
+        ),
+        preferred_during_scheduling_ignored_during_execution: concat(
+            ours.preferred_during_scheduling_ignored_during_execution,
+            theirs
+                .preferred_during_scheduling_ignored_during_execution
+                .as_ref(),
+        ),
+    })
 }

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, ResourceRequirements, SecurityContext,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, EnvVar, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use redis_stretch_api::RedisStretchClusterSpec;
 
 use super::pod::password_env;
+use super::security;
 use crate::names::{Names, REDIS_PORT};
 
 pub const METRICS_PORT_NAME: &str = "metrics";
@@ -70,15 +69,7 @@ pub fn container(spec: &RedisStretchClusterSpec, names: &Names<'_>) -> Option<Co
         // No readiness probe on purpose: a pod's readiness is all its containers', and a
         // failing exporter must not make Redis look unavailable to Services and the
         // disruption budget.
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(security::container()),
         ..Default::default()
     })
 }

@@ -9,7 +9,9 @@ mod config;
 mod metrics;
 mod pod;
 mod prestop;
+mod security;
 mod services;
+mod template;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -73,9 +75,9 @@ impl Rendered {
     pub fn to_yaml(&self) -> Result<String, Error> {
         let mut out = String::new();
         for object in self.objects() {
-            let doc = serde_yaml::to_string(&object).map_err(|source| Error::Yaml {
+            let doc = serde_saphyr::to_string(&object).map_err(|e| Error::Yaml {
                 what: "a rendered manifest".to_owned(),
-                source,
+                source: Box::new(e),
             })?;
             out.push_str("---\n");
             out.push_str(&doc);
@@ -96,6 +98,7 @@ pub fn render_validated(cluster: ValidatedCluster) -> Result<Rendered, Error> {
     let namespace = cluster.namespace();
     let selector = names.selector_labels();
     let spec = cluster.spec();
+    let one_per_node = spec.kubernetes.pod.one_pod_per_node;
     let groups = sizes(&cluster, &names)?
         .into_iter()
         .map(|(stateful_set, replicas, pool)| match pool {
@@ -103,13 +106,18 @@ pub fn render_validated(cluster: ValidatedCluster) -> Result<Rendered, Error> {
                 stateful_set,
                 replicas,
                 labels: BTreeMap::from([(LABEL_ZONE.to_owned(), zone.clone())]),
-                affinity: affinity::zone_aware(&spec.placement.zone_label, &zone, &selector),
+                affinity: affinity::zone_aware(
+                    &spec.placement.zone_label,
+                    &zone,
+                    &selector,
+                    one_per_node,
+                ),
             },
             Pool::Seed(pool) => PodGroup {
                 stateful_set,
                 replicas,
                 labels: BTreeMap::from([(LABEL_SEED_APP.to_owned(), pool.app_label().to_owned())]),
-                affinity: affinity::seed(pool, &selector),
+                affinity: affinity::seed(pool, &selector, one_per_node),
             },
         })
         .collect::<Vec<_>>();

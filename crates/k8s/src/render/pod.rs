@@ -10,8 +10,8 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, ExecAction, Lifecycle, LifecycleHandler, ObjectFieldSelector,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, ResourceRequirements, SecretKeySelector, TCPSocketAction, Volume, VolumeMount,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretKeySelector, TCPSocketAction, Volume, VolumeMount,
     VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -21,11 +21,8 @@ use redis_stretch_api::{ClaimRetention, ServerFlavour, ValidatedCluster};
 
 use super::config::{AUTH_INCLUDE, CONFIG_DIR, CONFIG_FILE, DATA_DIR};
 use super::prestop::{pre_stop_script, HANDOVER_TIMEOUT_SECONDS, TERMINATION_GRACE_SECONDS};
-use super::{metrics, tls};
+use super::{metrics, security, template, tls};
 use crate::names::{Names, BUS_PORT, PASSWORD_KEY, REDIS_PORT};
-
-/// The uid/gid of `redis` in the official image: run as it without the image's root entrypoint.
-const REDIS_UID: i64 = 999;
 
 /// Without persistence a restarted container is empty, but the `emptyDir` keeps its
 /// `nodes.conf`: a master would come back owning its slots and serve an empty shard, and its
@@ -83,6 +80,7 @@ pub fn stateful_set(
             }),
             ..Default::default()
         },
+        security::tmp_volume(),
     ];
     if let Some(secret) = tls_secret(cluster) {
         volumes.push(tls::volume(secret));
@@ -132,6 +130,27 @@ pub fn stateful_set(
     });
     let mut containers = vec![redis_container(cluster, names)];
     containers.extend(metrics::container(spec, names));
+    let mut pod_template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: metrics::annotations(spec),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            affinity: Some(group.affinity),
+            containers,
+            volumes: Some(volumes),
+            security_context: Some(security::pod()),
+            // No Service env vars: Redis needs none, and they grow with the namespace.
+            enable_service_links: Some(false),
+            // Redis never calls the API server: no token in its pods to steal.
+            automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+            ..Default::default()
+        }),
+    };
+    // The user's additions (node selector, tolerations, affinity, ...), ours still holding.
+    template::apply(&mut pod_template, &spec.kubernetes.pod);
     StatefulSet {
         metadata: ObjectMeta {
             name: Some(group.stateful_set),
@@ -158,31 +177,7 @@ pub fn stateful_set(
                 match_labels: Some(selector),
                 ..Default::default()
             },
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: metrics::annotations(spec),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    affinity: Some(group.affinity),
-                    containers,
-                    volumes: Some(volumes),
-                    security_context: Some(PodSecurityContext {
-                        run_as_user: Some(REDIS_UID),
-                        run_as_group: Some(REDIS_UID),
-                        fs_group: Some(REDIS_UID),
-                        run_as_non_root: Some(true),
-                        ..Default::default()
-                    }),
-                    // No Service env vars: Redis needs none, and they grow with the namespace.
-                    enable_service_links: Some(false),
-                    // Redis never calls the API server: no token in its pods to steal.
-                    automount_service_account_token: Some(false),
-                    termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
-                    ..Default::default()
-                }),
-            },
+            template: pod_template,
             volume_claim_templates: claims,
             persistent_volume_claim_retention_policy: retention,
             ..Default::default()
@@ -279,6 +274,7 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
             mount_path: "/run/redis".to_owned(),
             ..Default::default()
         },
+        security::tmp_mount(),
     ];
     if tls_on {
         mounts.push(tls::mount());
@@ -356,6 +352,7 @@ fn redis_container(cluster: &ValidatedCluster, names: &Names<'_>) -> Container {
             ..Default::default()
         }),
         volume_mounts: Some(mounts),
+        security_context: Some(security::container()),
         ..Default::default()
     }
 }

@@ -57,7 +57,11 @@ struct RawCondition {
 /// Parse a `List`/`NodeList` of nodes (JSON or YAML), sorted by name so that every report and
 /// every tie-break is the same for the same input.
 pub fn parse_nodes(text: &str) -> Result<Vec<Node>, Error> {
-    let list: RawList = serde_yaml::from_str(text).map_err(|e| Error::Nodes(e.to_string()))?;
+    let list: RawList = serde_saphyr::from_str_with_options(
+        text,
+        serde_saphyr::options! { duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough },
+    )
+    .map_err(|e| Error::Nodes(e.without_snippet().to_string()))?;
     if list.items.is_empty() {
         return Err(Error::Nodes("the list has no items".to_owned()));
     }

@@ -13,9 +13,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
-use redis_stretch_k8s::names::{LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME};
 use redis_stretch_k8s::{Object, Rendered};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +22,7 @@ use serde::Serialize;
 use super::validate::Validated;
 use crate::context::MANAGER;
 use crate::error::{Error, KubeError};
+use crate::owned::Owned;
 
 /// What apply did, for the Events that report it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,13 +39,26 @@ pub async fn apply(
     valid: &Validated,
     rendered: &Rendered,
     memory: &AppliedMemory,
+    owned: &Owned,
 ) -> Result<Applied, Error> {
-    apply_all(client, &valid.namespace, rendered, &valid.owner, memory)
-        .await
-        .map_err(|source| Error::Apply {
+    if !owned.ready().await {
+        return Err(Error::CachesNotReady {
             cluster: valid.key.clone(),
-            source,
-        })
+        });
+    }
+    apply_all(
+        client,
+        &valid.namespace,
+        rendered,
+        &valid.owner,
+        memory,
+        owned,
+    )
+    .await
+    .map_err(|source| Error::Apply {
+        cluster: valid.key.clone(),
+        source,
+    })
 }
 
 async fn apply_all(
@@ -54,26 +67,26 @@ async fn apply_all(
     rendered: &Rendered,
     owner: &OwnerReference,
     memory: &AppliedMemory,
+    owned: &Owned,
 ) -> Result<Applied, KubeError> {
     let cluster = rendered.cluster.name();
-    // What the server holds of this cluster's objects now, kind by kind: the orphans come
-    // from it, and so does the answer to "has anything changed since we applied it?".
+    // What the server holds of this cluster's objects now, kind by kind, from the watch
+    // caches: the orphans come from it, and so does the answer to "has anything changed since
+    // we applied it?".
     let mut live = Live::default();
-    let sets = list::<StatefulSet>(client, namespace, cluster, &owner.uid).await?;
-    live.stateful_sets = sets
-        .iter()
-        .map(|s| (s.name_any(), LiveSize::of(s)))
-        .collect();
-    live.extend(fingerprints(sets));
-    live.extend(fingerprints(
-        list::<Service>(client, namespace, cluster, &owner.uid).await?,
-    ));
-    live.extend(fingerprints(
-        list::<ConfigMap>(client, namespace, cluster, &owner.uid).await?,
-    ));
-    live.extend(fingerprints(
-        list::<PodDisruptionBudget>(client, namespace, cluster, &owner.uid).await?,
-    ));
+    owned.of_cluster(namespace, cluster, &owner.uid, |o| {
+        let name = o.meta.name.clone().unwrap_or_default();
+        if o.replicas.is_some() {
+            live.stateful_sets.insert(
+                name.clone(),
+                LiveSize {
+                    replicas: o.replicas,
+                    resource_version: o.meta.resource_version.clone(),
+                },
+            );
+        }
+        live.owned.insert((o.kind, name), fingerprint(o.meta));
+    });
 
     let objects = rendered.objects();
     let mut patched = 0;
@@ -108,8 +121,8 @@ async fn apply_all(
     })
 }
 
-/// This cluster's objects on the server (our labels and our owner): `Kind, name` → the
-/// fingerprint of their current version.
+/// This cluster's objects on the server (our labels and our owner), as the caches show them:
+/// `Kind, name` → the fingerprint of their current version.
 #[derive(Default)]
 struct Live {
     owned: BTreeMap<(&'static str, String), Option<String>>,
@@ -131,12 +144,6 @@ impl LiveSize {
             replicas: s.spec.as_ref().map(|sp| sp.replicas.unwrap_or(1)),
             resource_version: s.metadata.resource_version.clone(),
         }
-    }
-}
-
-impl Live {
-    fn extend(&mut self, items: Vec<((&'static str, String), Option<String>)>) {
-        self.owned.extend(items);
     }
 }
 
@@ -366,49 +373,6 @@ async fn delete(
         Err(e) if KubeError::is_not_found(&e) => Ok(false),
         Err(e) => Err(KubeError::new("delete", kind, name, e)),
     }
-}
-
-/// `Kind, name` → fingerprint of each object.
-fn fingerprints<K>(items: Vec<K>) -> Vec<((&'static str, String), Option<String>)>
-where
-    K: Resource<DynamicType = ()> + k8s_openapi::Resource,
-{
-    items
-        .into_iter()
-        .map(|o| ((kind_of::<K>(), o.name_any()), fingerprint(o.meta())))
-        .collect()
-}
-
-/// Objects of kind `K` that carry this cluster's labels and its owner.
-async fn list<K>(
-    client: &Client,
-    namespace: &str,
-    cluster: &str,
-    owner_uid: &str,
-) -> Result<Vec<K>, KubeError>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + k8s_openapi::Resource
-        + Clone
-        + DeserializeOwned
-        + Debug,
-{
-    let kind = kind_of::<K>();
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let selector = format!(
-        "{LABEL_NAME}={},{LABEL_INSTANCE}={cluster},{LABEL_MANAGED_BY}={}",
-        redis_stretch_k8s::names::APP,
-        redis_stretch_k8s::names::APP
-    );
-    let list = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| KubeError::new("list", kind, cluster, e))?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter(|o| o.owner_references().iter().any(|r| r.uid == owner_uid))
-        .collect())
 }
 
 #[cfg(test)]

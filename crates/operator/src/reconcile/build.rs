@@ -60,7 +60,7 @@ mod tests {
             "/../../examples/k8s/seed.yaml"
         ))
         .unwrap();
-        let mut cr: RedisStretchCluster = serde_yaml::from_str(&yaml).unwrap();
+        let mut cr: RedisStretchCluster = serde_saphyr::from_str(&yaml).unwrap();
         cr.metadata.uid = Some("a-uid".into());
         match validate(&cr, "redis").unwrap() {
             Validation::Valid(v) => *v,

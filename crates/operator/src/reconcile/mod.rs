@@ -39,6 +39,8 @@ pub use apply::{Applied, AppliedMemory};
 
 /// Status follows the engine (it triggers a reconcile on every change); this is the safety net.
 const RESYNC: Duration = Duration::from_secs(60);
+/// A reconcile that came during a Lease lapse tries again this soon.
+const LAPSE_RETRY: Duration = Duration::from_secs(1);
 
 #[tracing::instrument(skip_all, fields(
     namespace = cr.meta().namespace.as_deref(),
@@ -46,6 +48,11 @@ const RESYNC: Duration = Duration::from_secs(60);
     generation = cr.meta().generation,
 ))]
 pub async fn reconcile(cr: Arc<RedisStretchCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // In a Lease lapse nothing is written: another replica may hold the Lease now. The term
+    // resumes if this replica renews before anybody else took it (`operator.rs`).
+    if !ctx.leadership.may_act() {
+        return Ok(Action::requeue(LAPSE_RETRY));
+    }
     let _timer = ctx.metrics.timer();
     // Within kube-runtime's span, which names what asked for this reconcile.
     tracing::debug!("reconcile");
@@ -62,7 +69,13 @@ pub async fn reconcile(cr: Arc<RedisStretchCluster>, ctx: Arc<Context>) -> Resul
     let api: Api<RedisStretchCluster> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, cr, |event| async {
         match event {
-            Finalizing::Apply(cr) => apply_cluster(&cr, &ctx, &api, &ns).await,
+            Finalizing::Apply(cr) => {
+                let result = apply_cluster(&cr, &ctx, &api, &ns).await;
+                if let Err(e) = &result {
+                    report_failure(&cr, &ctx, &api, e).await;
+                }
+                result
+            }
             Finalizing::Cleanup(cr) => cleanup(&cr, &ctx, &ns).await,
         }
     })
@@ -107,9 +120,9 @@ async fn apply_cluster(
     let secret::Password {
         secret: password,
         version: password_version,
-    } = secret::password(&ctx.client, &valid).await?;
+    } = secret::password(ctx, &valid).await?;
     // dereference (API server: get): with TLS on, the CA the engine trusts.
-    let tls = secret::tls(&ctx.client, &valid).await?;
+    let tls = secret::tls(ctx, &valid).await?;
     // dereference (API server, only around a password change): the password the new one
     // replaces, kept until every instance accepts only the new one.
     let previous = rotation::previous(ctx, &valid, password.as_ref()).await?;
@@ -120,7 +133,7 @@ async fn apply_cluster(
     // build (pure): the manifests, from the validated value only.
     let rendered = build::render(&valid, password_version.as_deref())?;
     // apply (API server): server-side apply of every object, then delete the orphans.
-    let applied = apply::apply(&ctx.client, &valid, &rendered, &ctx.applied).await;
+    let applied = apply::apply(&ctx.client, &valid, &rendered, &ctx.applied, &ctx.owned).await;
     // announce (API server, best effort): an Event per orphan deleted and per new generation;
     // a refused apply once per message, as a Warning.
     let apply_error = applied.as_ref().err().map(ToString::to_string);
@@ -149,6 +162,38 @@ async fn apply_cluster(
     .await?;
     applied?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// A failed step on the resource (API server, best effort): `Ready=False` with the cause as
+/// its reason and the error as its message, and a Warning Event once per message. Without it
+/// a cluster whose Secret is missing has empty printer columns and nothing in `describe`.
+async fn report_failure(
+    cr: &RedisStretchCluster,
+    ctx: &Context,
+    api: &Api<RedisStretchCluster>,
+    error: &Error,
+) {
+    let Some(reason) = error.reason() else {
+        return;
+    };
+    let message = error.to_string();
+    let previous = cr.status.as_ref();
+    if !status::already_reported(previous, reason.as_str(), &message) {
+        events::publish(ctx, cr, reason, &message).await;
+    }
+    let s = status::failed(
+        previous,
+        cr.meta().generation,
+        reason.as_str(),
+        &message,
+        &status::now(),
+    );
+    if previous == Some(&s) {
+        return;
+    }
+    if let Err(e) = status::patch(api, &cr.name_any(), &s).await {
+        tracing::warn!(cluster = %cr.name_any(), "cannot report the failure in the status: {e}");
+    }
 }
 
 /// An invalid spec (API server): a Warning Event and the problems in the status. The engine

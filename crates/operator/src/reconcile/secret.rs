@@ -2,7 +2,8 @@
 //! without a name the operator generates one (`<name>-auth`, owned by the cluster) the first
 //! time and never rewrites it. The password only ever lives in that Secret, the pods'
 //! in-memory auth file and this process's memory: never in a log line, an Event or the
-//! status. With TLS on, the CA the engine trusts.
+//! status. With TLS on, the CA the engine trusts. Both are read through the Secret cache
+//! (`owned::SecretReads`): a `get` only when the watched version changed.
 
 use std::collections::BTreeMap;
 
@@ -13,11 +14,12 @@ use redis_stretch_admin::{Secret, Tls};
 use redis_stretch_k8s::names::{Names, PASSWORD_KEY};
 
 use super::validate::Validated;
+use crate::context::Context;
 use crate::error::{Error, KubeError, SecretError};
 
 /// The cluster's password, creating the generated Secret when needed. `None` when auth is off.
-pub async fn password(client: &kube::Client, valid: &Validated) -> Result<Password, Error> {
-    password_of(client, valid)
+pub async fn password(ctx: &Context, valid: &Validated) -> Result<Password, Error> {
+    password_of(ctx, valid)
         .await
         .map_err(|source| Error::Password {
             cluster: valid.key.clone(),
@@ -35,23 +37,21 @@ pub struct Password {
     pub version: Option<String>,
 }
 
-async fn password_of(client: &kube::Client, valid: &Validated) -> Result<Password, SecretError> {
+async fn password_of(ctx: &Context, valid: &Validated) -> Result<Password, SecretError> {
     let spec = valid.cluster.spec();
     if !spec.auth.enabled {
         return Ok(Password::default());
     }
     let name = Names::new(&valid.cluster).auth_secret();
-    let api: Api<KubeSecret> = Api::namespaced(client.clone(), &valid.namespace);
-    let existing = api
-        .get_opt(&name)
-        .await
-        .map_err(|e| KubeError::new("get", "Secret", &name, e))?;
+    let ns = valid.namespace.as_str();
+    let api: Api<KubeSecret> = Api::namespaced(ctx.client.clone(), ns);
+    let existing = ctx.secrets.get(&ctx.client, ns, &name).await?;
     let secret = match existing {
         Some(s) => s,
         None if spec.auth.secret_name.is_some() => return Err(SecretError::Missing { name }),
         None => {
             let generated = generated(valid, &name)?;
-            match api.create(&PostParams::default(), &generated).await {
+            let created = match api.create(&PostParams::default(), &generated).await {
                 Ok(s) => s,
                 // Created meanwhile (another reconcile, a human): use theirs, never overwrite.
                 Err(kube::Error::Api(s)) if s.code == 409 => api
@@ -59,7 +59,9 @@ async fn password_of(client: &kube::Client, valid: &Validated) -> Result<Passwor
                     .await
                     .map_err(|e| KubeError::new("get", "Secret", &name, e))?,
                 Err(e) => return Err(KubeError::new("create", "Secret", &name, e).into()),
-            }
+            };
+            ctx.secrets.remember(ns, &name, Some(&created));
+            created
         }
     };
     Ok(Password {
@@ -99,26 +101,22 @@ fn read_password(secret: &KubeSecret, name: &str) -> Result<Secret, SecretError>
 /// cert-manager writes it), and a digest of the whole Secret's data: when cert-manager renews
 /// it, the engine has the instances re-read their files. The instances' own certificate and
 /// key stay in the pods.
-pub async fn tls(client: &kube::Client, valid: &Validated) -> Result<Option<(Tls, u64)>, Error> {
-    tls_of(client, valid).await.map_err(|source| Error::Tls {
+pub async fn tls(ctx: &Context, valid: &Validated) -> Result<Option<(Tls, u64)>, Error> {
+    tls_of(ctx, valid).await.map_err(|source| Error::Tls {
         cluster: valid.key.clone(),
         source,
     })
 }
 
-async fn tls_of(
-    client: &kube::Client,
-    valid: &Validated,
-) -> Result<Option<(Tls, u64)>, SecretError> {
+async fn tls_of(ctx: &Context, valid: &Validated) -> Result<Option<(Tls, u64)>, SecretError> {
     let spec = &valid.cluster.spec().tls;
     let (true, Some(name)) = (spec.enabled, spec.secret_name.as_deref()) else {
         return Ok(None);
     };
-    let api: Api<KubeSecret> = Api::namespaced(client.clone(), &valid.namespace);
-    let secret = api
-        .get_opt(name)
-        .await
-        .map_err(|e| KubeError::new("get", "Secret", name, e))?
+    let secret = ctx
+        .secrets
+        .get(&ctx.client, &valid.namespace, name)
+        .await?
         .ok_or_else(|| SecretError::TlsMissing {
             name: name.to_owned(),
         })?;

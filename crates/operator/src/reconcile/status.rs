@@ -4,7 +4,7 @@
 //!
 //! Built by a pure function ([`build`]) so every condition is unit-tested without an API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -144,6 +144,9 @@ pub fn build(i: &Inputs<'_>) -> RedisStretchClusterStatus {
             zones.len()
         )),
         verdict: snapshot.map(|s| summary_line(&s.verdicts())),
+        server: snapshot
+            .and_then(servers)
+            .or_else(|| i.previous.and_then(|p| p.server.clone())),
         zones,
         shards,
         last_actions: last_actions(i.report),
@@ -155,6 +158,25 @@ pub fn build(i: &Inputs<'_>) -> RedisStretchClusterStatus {
             .and_then(|m| serde_json::to_string(m).ok())
             .or_else(|| i.previous.and_then(|p| p.engine_memory.clone())),
     }
+}
+
+/// The servers the reachable instances report, e.g. `Redis 7.0.15`; more than one, comma-
+/// separated, in the middle of a rollout that changes them.
+fn servers(s: &Snapshot) -> Option<String> {
+    let seen: BTreeSet<String> = s
+        .nodes
+        .iter()
+        .filter(|n| n.reachable)
+        .filter_map(|n| {
+            let name = n.server.map_or("", |f| f.display_name());
+            match (name, n.version.as_deref()) {
+                ("", None) => None,
+                (name, Some(v)) => Some(format!("{name} {v}").trim().to_owned()),
+                (name, None) => Some(name.to_owned()),
+            }
+        })
+        .collect();
+    (!seen.is_empty()).then(|| seen.into_iter().collect::<Vec<_>>().join(", "))
 }
 
 fn count(n: Option<usize>) -> u32 {
@@ -678,6 +700,45 @@ fn last_actions(report: Option<&EngineReport>) -> Vec<EngineAction> {
             },
         })
         .collect()
+}
+
+/// Whether `previous` already says that the reconcile fails for `reason` with `message` (its
+/// Warning Event was published then; retries do not repeat it).
+pub fn already_reported(
+    previous: Option<&RedisStretchClusterStatus>,
+    reason: &str,
+    message: &str,
+) -> bool {
+    previous.is_some_and(|p| {
+        p.conditions.iter().any(|c| {
+            c.type_ == "Ready" && c.status == "False" && c.reason == reason && c.message == message
+        })
+    })
+}
+
+/// The status of a cluster whose reconcile failed before its status could be built (a Secret
+/// missing, say): `Ready=False` with the cause, everything else as it was — the engine, when
+/// it runs, keeps the cluster running, and the next good reconcile rebuilds `Ready`.
+pub fn failed(
+    previous: Option<&RedisStretchClusterStatus>,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+    now: &str,
+) -> RedisStretchClusterStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    let mut conditions: Vec<Condition> = s
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != "Ready")
+        .cloned()
+        .collect();
+    conditions.insert(
+        0,
+        condition("Ready", false, reason, message.to_owned(), now, generation),
+    );
+    s.conditions = keep_transition_times(conditions, previous);
+    s
 }
 
 /// The status of a cluster whose spec does not validate: the problems in `Ready` and

@@ -10,11 +10,13 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::client::Body;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, store::Writer};
 use kube::Client;
 use redis_stretch_operator::engines::{EngineDeps, Engines};
 use redis_stretch_operator::metrics::Metrics;
+use redis_stretch_operator::owned::{Owned, OwnedWriters, SecretReads};
 use redis_stretch_operator::Context;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -90,9 +92,24 @@ pub struct Harness {
     pub server: ApiServer,
     pub pods: Writer<Pod>,
     pub nodes: Writer<Node>,
+    /// The watch caches of owned objects and Secrets, synced and empty: what a test puts here
+    /// is what the server "holds".
+    pub stateful_sets: Writer<k8s_openapi::api::apps::v1::StatefulSet>,
+    pub owned: OwnedWriters,
+    pub secrets: Writer<PartialObjectMeta<k8s_openapi::api::core::v1::Secret>>,
     pub triggers: mpsc::UnboundedReceiver<
         kube::runtime::reflector::ObjectRef<redis_stretch_api::RedisStretchCluster>,
     >,
+}
+
+/// A cache after its initial (empty) list.
+fn synced<K>(w: &mut Writer<K>)
+where
+    K: kube::Resource + Clone,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    w.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    w.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
 }
 
 pub fn harness() -> Harness {
@@ -121,6 +138,14 @@ pub fn harness() -> Harness {
         stateful_sets: kube::runtime::reflector::store().0,
         client: None,
     }));
+    let (sets_store, mut stateful_sets) = reflector::store();
+    let (owned, mut owned_writers) = Owned::new(sets_store);
+    let (secrets, mut secrets_writer) = SecretReads::new();
+    synced(&mut stateful_sets);
+    synced(&mut owned_writers.services);
+    synced(&mut owned_writers.config_maps);
+    synced(&mut owned_writers.pdbs);
+    synced(&mut secrets_writer);
     let ctx = Arc::new(Context {
         client,
         recorder,
@@ -129,12 +154,18 @@ pub fn harness() -> Harness {
         nodes: nodes_store,
         engines,
         applied: Default::default(),
+        owned,
+        secrets,
+        leadership: redis_stretch_operator::lease::Leadership::always(),
     });
     Harness {
         ctx,
         server: ApiServer { handle },
         pods,
         nodes,
+        stateful_sets,
+        owned: owned_writers,
+        secrets: secrets_writer,
         triggers,
     }
 }
