@@ -201,47 +201,41 @@ fn both(a: &NodeSelectorTerm, b: &NodeSelectorTerm) -> NodeSelectorTerm {
     }
 }
 
+/// Ours with theirs added, required and preferred terms alike (the scheduler ANDs required
+/// terms, so ours still hold). Pod affinity and anti-affinity have this shape but no common
+/// type, hence a macro.
+macro_rules! added_terms {
+    ($kind:ident, $ours:expr, $theirs:expr) => {{
+        match $theirs {
+            None => $ours,
+            Some(theirs) => {
+                let ours = $ours.unwrap_or_default();
+                Some($kind {
+                    required_during_scheduling_ignored_during_execution: concat(
+                        ours.required_during_scheduling_ignored_during_execution,
+                        theirs
+                            .required_during_scheduling_ignored_during_execution
+                            .as_ref(),
+                    ),
+                    preferred_during_scheduling_ignored_during_execution: concat(
+                        ours.preferred_during_scheduling_ignored_during_execution,
+                        theirs
+                            .preferred_during_scheduling_ignored_during_execution
+                            .as_ref(),
+                    ),
+                })
+            }
+        }
+    }};
+}
+
 fn merge_pod(ours: Option<PodAffinity>, theirs: Option<&PodAffinity>) -> Option<PodAffinity> {
-    let Some(theirs) = theirs else {
-        return ours;
-    };
-    let ours = ours.unwrap_or_default();
-    Some(PodAffinity {
-        required_during_scheduling_ignored_during_execution: concat(
-            ours.required_during_scheduling_ignored_during_execution,
-            theirs
-                .required_during_scheduling_ignored_during_execution
-                .as_ref(),
-        ),
-        preferred_during_scheduling_ignored_during_execution: concat(
-            ours.preferred_during_scheduling_ignored_during_execution,
-            theirs
-                .preferred_during_scheduling_ignored_during_execution
-                .as_ref(),
-        ),
-    })
+    added_terms!(PodAffinity, ours, theirs)
 }
 
 fn merge_anti(
     ours: Option<PodAntiAffinity>,
     theirs: Option<&PodAntiAffinity>,
 ) -> Option<PodAntiAffinity> {
-    let Some(theirs) = theirs else {
-        return ours;
-    };
-    let ours = ours.unwrap_or_default();
-    Some(PodAntiAffinity {
-        required_during_scheduling_ignored_during_execution: concat(
-            ours.required_during_scheduling_ignored_during_execution,
-            theirs
-                .required_during_scheduling_ignored_during_execution
-                .as_ref(),
-        ),
-        preferred_during_scheduling_ignored_during_execution: concat(
-            ours.preferred_during_scheduling_ignored_during_execution,
-            theirs
-                .preferred_during_scheduling_ignored_during_execution
-                .as_ref(),
-        ),
-    })
+    added_terms!(PodAntiAffinity, ours, theirs)
 }
