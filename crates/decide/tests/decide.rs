@@ -951,6 +951,53 @@ fn returned_instance_on_a_new_address_is_met_again() {
     assert!(matches!(&meets[0].kind, ActionKind::Meet { peer } if *peer == new));
 }
 
+/// A node id no instance owns that the peers do not flag `fail` answers them: an instance the
+/// platform does not list yet (a zone restored on new addresses). Forgetting it would ban it
+/// for 60 s from every peer that forgot it, `MEET` included (seen on Valkey 9.1: the re-mesh
+/// stalled and failback with it). It is left alone until Redis gives up on it.
+#[test]
+fn a_node_id_its_peers_still_hear_from_is_not_forgotten() {
+    let mut s = after_takeover_and_return();
+    for n in &mut s.nodes {
+        n.fence = Some(1);
+    }
+    mesh(&mut s);
+    let mut unlisted = get(&mut s, "m1").clone();
+    unlisted.name = None;
+    unlisted.reachable = false;
+    unlisted.id = Some(id("not-listed-yet"));
+    unlisted.slots.clear();
+    let seen = |fail: bool| Seen {
+        id: id("not-listed-yet"),
+        addr: None,
+        handshake: false,
+        fail,
+        role: Some(Role::Master),
+        master_id: None,
+        config_epoch: 0,
+        pong_recv_ms: 0,
+        ping_sent_ms: 0,
+    };
+    for n in s.nodes.iter_mut().filter(|n| n.reachable) {
+        n.sees.push(seen(false));
+    }
+    s.nodes.push(unlisted);
+    let p = policy(FailoverPolicy::Automatic);
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert!(d.actions().all(|a| a.kind() != "forget"), "{d:?}");
+    // Once a peer flags it failing, it goes everywhere.
+    if let Some(n) = s.nodes.iter_mut().find(|n| n.reachable) {
+        n.sees.retain(|x| x.id != id("not-listed-yet"));
+        n.sees.push(seen(true));
+    }
+    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+    assert_eq!(
+        d.actions().filter(|a| a.kind() == "forget").count(),
+        6,
+        "{d:?}"
+    );
+}
+
 #[test]
 fn instance_restarted_empty_is_paired_and_its_old_id_forgotten() {
     let mut s = after_takeover_and_return();

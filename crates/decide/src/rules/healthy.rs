@@ -5,8 +5,8 @@
 //!    stops Redis from electing an empty replica.
 //! 1. Re-mesh: an instance that came back on a new address (a pod with a new IP) is unknown
 //!    to its peers there, so a peer `MEET`s it (stale `nodes.conf` addresses).
-//! 2. Forget node ids that no instance owns any more and that hold no slots (an instance
-//!    restarted empty gets a new id; the old one lingers as `fail`).
+//! 2. Forget node ids that no instance owns any more, that hold no slots and that a peer
+//!    flags `fail` (an instance restarted empty gets a new id; the old one lingers as `fail`).
 //! 3. Pairing: an instance without a role (master of no slots: a fresh or emptied node)
 //!    becomes a replica of a shard that lacks one in the other zone; a replica in its master's
 //!    zone moves to a shard that has none across.
@@ -181,6 +181,18 @@ fn forget(snap: &Snapshot) -> Vec<Action> {
     for stray in snap.nodes.iter().filter(|n| n.name.is_none()) {
         let Some(id) = &stray.id else { continue };
         if owned.contains(&id.as_str()) || !stray.slots.is_empty() {
+            continue;
+        }
+        // Only a node Redis itself has given up on. One that answers its peers may be an
+        // instance the platform does not list yet (a zone being restored on new addresses):
+        // forgotten, it would be banned from every peer that forgot it for 60 s, `MEET`
+        // included, and the re-mesh (and all repair after it) would stall that long.
+        let failed = snap
+            .nodes
+            .iter()
+            .filter(|p| p.reachable && p.name.is_some())
+            .any(|p| p.sees.iter().any(|s| &s.id == id && s.fail));
+        if !failed {
             continue;
         }
         for p in snap
