@@ -967,9 +967,10 @@ fn a_node_id_its_peers_still_hear_from_is_not_forgotten() {
     unlisted.reachable = false;
     unlisted.id = Some(id("not-listed-yet"));
     unlisted.slots.clear();
-    let seen = |fail: bool| Seen {
+    let at = unlisted.addr.clone();
+    let seen = |fail: bool, addr: Option<NodeAddr>| Seen {
         id: id("not-listed-yet"),
-        addr: None,
+        addr,
         handshake: false,
         fail,
         role: Some(Role::Master),
@@ -979,23 +980,27 @@ fn a_node_id_its_peers_still_hear_from_is_not_forgotten() {
         ping_sent_ms: 0,
     };
     for n in s.nodes.iter_mut().filter(|n| n.reachable) {
-        n.sees.push(seen(false));
+        n.sees.push(seen(false, at.clone()));
     }
     s.nodes.push(unlisted);
     let p = policy(FailoverPolicy::Automatic);
     let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
     assert!(d.actions().all(|a| a.kind() != "forget"), "{d:?}");
-    // Once a peer flags it failing, it goes everywhere.
-    if let Some(n) = s.nodes.iter_mut().find(|n| n.reachable) {
-        n.sees.retain(|x| x.id != id("not-listed-yet"));
-        n.sees.push(seen(true));
+    // Once a peer flags it failing, it goes everywhere; so it does once a peer knows no
+    // address of it (`noaddr`: another id answers there, and Redis never pings it again).
+    for given_up in [seen(true, at.clone()), seen(false, None)] {
+        let mut s = s.clone();
+        if let Some(n) = s.nodes.iter_mut().find(|n| n.reachable) {
+            n.sees.retain(|x| x.id != id("not-listed-yet"));
+            n.sees.push(given_up);
+        }
+        let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
+        assert_eq!(
+            d.actions().filter(|a| a.kind() == "forget").count(),
+            6,
+            "{d:?}"
+        );
     }
-    let d = run(&s, &zones(OK, OK), &p, Intent::Auto);
-    assert_eq!(
-        d.actions().filter(|a| a.kind() == "forget").count(),
-        6,
-        "{d:?}"
-    );
 }
 
 #[test]

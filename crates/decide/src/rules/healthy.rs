@@ -6,7 +6,8 @@
 //! 1. Re-mesh: an instance that came back on a new address (a pod with a new IP) is unknown
 //!    to its peers there, so a peer `MEET`s it (stale `nodes.conf` addresses).
 //! 2. Forget node ids that no instance owns any more, that hold no slots and that a peer
-//!    flags `fail` (an instance restarted empty gets a new id; the old one lingers as `fail`).
+//!    flags `fail` or knows no address of (an instance restarted empty gets a new id; the old
+//!    one lingers as `fail`, or as `noaddr` when the new one answers at its address).
 //! 3. Pairing: an instance without a role (master of no slots: a fresh or emptied node)
 //!    becomes a replica of a shard that lacks one in the other zone; a replica in its master's
 //!    zone moves to a shard that has none across.
@@ -183,16 +184,23 @@ fn forget(snap: &Snapshot) -> Vec<Action> {
         if owned.contains(&id.as_str()) || !stray.slots.is_empty() {
             continue;
         }
-        // Only a node Redis itself has given up on. One that answers its peers may be an
-        // instance the platform does not list yet (a zone being restored on new addresses):
-        // forgotten, it would be banned from every peer that forgot it for 60 s, `MEET`
-        // included, and the re-mesh (and all repair after it) would stall that long.
-        let failed = snap
+        // Only a node Redis itself has given up on: flagged failing, or without an address
+        // (`noaddr`: its address now answers with another id, an instance restarted empty in
+        // place; Redis never pings such a node again, so it never fails either). One that
+        // answers its peers where they know it may be an instance the platform does not list
+        // yet (a zone being restored on new addresses): forgotten, it would be banned from
+        // every peer that forgot it for 60 s, `MEET` included, and the re-mesh (and all
+        // repair after it) would stall that long.
+        let given_up = snap
             .nodes
             .iter()
             .filter(|p| p.reachable && p.name.is_some())
-            .any(|p| p.sees.iter().any(|s| &s.id == id && s.fail));
-        if !failed {
+            .any(|p| {
+                p.sees
+                    .iter()
+                    .any(|s| &s.id == id && (s.fail || s.addr.is_none()))
+            });
+        if !given_up {
             continue;
         }
         for p in snap
