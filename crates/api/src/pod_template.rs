@@ -27,6 +27,32 @@ pub type Toleration = serde_json::Value;
 #[cfg(not(feature = "kube"))]
 pub type TopologySpreadConstraint = serde_json::Value;
 
+/// The most entries of each map and list of `spec.kubernetes.pod`, far above real use: the
+/// CRD's maxItems and maxProperties, which the API server's CEL cost estimate needs (without
+/// them it assumes as many entries as a request can hold); `validate` says the same.
+pub const LIMITS: &[(&str, usize)] = &[
+    ("labels", 64),
+    ("annotations", 64),
+    ("nodeSelector", 32),
+    ("tolerations", 32),
+    ("topologySpreadConstraints", 8),
+    ("imagePullSecrets", 16),
+    ("nodeSelectorTerms", 16),
+    ("matchExpressions", 16),
+    ("matchFields", 16),
+];
+
+/// `LIMITS` of `field`.
+pub fn limit(field: &str) -> usize {
+    LIMITS
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map_or(usize::MAX, |(_, n)| *n)
+}
+
+/// The most characters of a label value (Kubernetes' own limit, and the CRD's maxLength).
+pub const LABEL_VALUE_MAX: usize = 63;
+
 /// Additions to every Redis pod. Empty by default: the pods are what the operator renders.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "kube", derive(schemars::JsonSchema))]
@@ -36,28 +62,36 @@ pub struct PodTemplate {
     /// `managed-by`, `component`, `redis-stretch.io/*`, and `app` in SeedCompatible mode)
     /// are refused: they select the cluster's pods.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::pod_labels))]
     pub labels: BTreeMap<String, String>,
     /// Pod annotations beside ours (the Prometheus ones when metrics are on, which win).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::pod_annotations))]
     pub annotations: BTreeMap<String, String>,
     /// Only nodes with all these labels (e.g. a dedicated node pool). Not the zone label:
     /// `spec.zones` decides each pod's zone.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::node_selector))]
     pub node_selector: BTreeMap<String, String>,
     /// Taints the pods tolerate (dedicated, tainted nodes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::tolerations))]
     pub tolerations: Vec<Toleration>,
     /// Added to ours: required node-affinity terms are each combined (AND) with our zone
     /// term, so a pod never leaves its zone; preferred node terms, pod affinity and pod
     /// anti-affinity terms are added beside ours.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::pod_affinity))]
     pub affinity: Option<Affinity>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::topology_spread))]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::priority_class_name))]
     pub priority_class_name: Option<String>,
     /// Secrets for a private or mirrored registry, for the Redis and exporter images.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::image_pull_secrets))]
     pub image_pull_secrets: Vec<LocalObjectReference>,
     /// Of every container (Redis and the exporter). Absent: Kubernetes's default (`Always` for
     /// a `:latest` or untagged image, `IfNotPresent` otherwise).

@@ -50,13 +50,46 @@ pub fn full(name: &str) -> Value {
     m["spec"]["kubernetes"] = json!({
         "image": "redis:7.2",
         "metrics": {"enabled": true, "port": 9121},
+        // Below the limit by a byte's worth of units (`maxmemory` is 256MB).
+        "resources": {"memory": "257Mi"},
+        "pod": {
+            "labels": {"team": "cache", "example.com/tier": "a.b-c_d", "empty": ""},
+            "annotations": {"example.com/owner": "platform team"},
+            "nodeSelector": {"node-pool": "redis", "topology.kubernetes.io/zone": "dc-a"},
+            "priorityClassName": "redis.critical-1",
+            "tolerations": [
+                {"key": "dedicated", "operator": "Equal", "value": "redis", "effect": "NoSchedule"},
+                {"operator": "Exists"},
+                {"key": "maintenance", "operator": "Exists", "effect": ""},
+            ],
+            "topologySpreadConstraints": [{
+                "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+            }],
+            "imagePullSecrets": [{"name": "mirror"}],
+            "imagePullPolicy": "IfNotPresent",
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "node-pool", "operator": "In", "values": ["redis"]}]},
+                    {"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["n1"]}]},
+                ],
+            }}},
+            "onePodPerNode": false,
+        },
     });
     m["spec"]["placement"]["zoneLabel"] = json!("example.com/data-center_1");
     m
 }
 
-/// The examples whose rule the schema states as a maxLength.
-const MAX_LENGTH_RULES: &[&str] = &["zone-name-length", "maxmemory-length", "tls-secret-length"];
+/// The examples whose rule the schema states as a maxLength, maxItems or maxProperties.
+const MAX_LENGTH_RULES: &[&str] = &[
+    "zone-name-length",
+    "maxmemory-length",
+    "tls-secret-length",
+    "pod-label-value-length",
+    "pod-labels-many",
+    "tolerations-many",
+];
 
 /// Every example; each breaks exactly one rule of `validate`.
 pub fn all() -> Vec<RuleExample> {
@@ -158,7 +191,109 @@ pub fn all() -> Vec<RuleExample> {
     add("image-empty", &|m| {
         m["spec"]["kubernetes"] = json!({"image": " "});
     });
+    for (rule, pod) in pod_template_examples() {
+        add(rule, &|m| m["spec"]["kubernetes"] = json!({ "pod": pod }));
+    }
     v
+}
+
+/// `spec.kubernetes.pod`, each breaking one rule. The typed fields (tolerations, spread,
+/// pull secrets, affinity) only with the `kube` feature: local mode keeps them unread.
+fn pod_template_examples() -> Vec<(&'static str, Value)> {
+    let zone = crate::spec::DEFAULT_ZONE_LABEL;
+    #[allow(unused_mut)] // Without `kube`, nothing is added.
+    let mut v = vec![
+        ("pod-label-key", json!({"labels": {"-team": "a"}})),
+        (
+            "pod-label-ours",
+            json!({"labels": {"redis-stretch.io/zone": "dc-a"}}),
+        ),
+        // The seed recipe's workload label, ours in SeedCompatible mode (the seed's).
+        ("pod-label-app", json!({"labels": {"app": "redis"}})),
+        ("pod-label-value", json!({"labels": {"team": "a b"}})),
+        (
+            "pod-label-value-length",
+            json!({"labels": {"team": "a".repeat(64)}}),
+        ),
+        (
+            "pod-labels-many",
+            json!({ "labels": (0..65).map(|i| (format!("l{i}"), json!("a"))).collect::<serde_json::Map<_, _>>() }),
+        ),
+        ("pod-annotation-key", json!({"annotations": {"a b": "x"}})),
+        (
+            "node-selector-key",
+            json!({"nodeSelector": {"/pool": "redis"}}),
+        ),
+        (
+            "node-selector-zone",
+            json!({"nodeSelector": {zone: "dc-a"}}),
+        ),
+        (
+            "node-selector-value",
+            json!({"nodeSelector": {"pool": "-redis"}}),
+        ),
+        ("priority-class", json!({"priorityClassName": "High"})),
+    ];
+    #[cfg(feature = "kube")]
+    {
+        let spread = |change: Value| {
+            let mut c = json!({"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule"});
+            if let (Value::Object(c), Value::Object(change)) = (&mut c, change) {
+                c.extend(change);
+            }
+            json!({ "topologySpreadConstraints": [c] })
+        };
+        let required = |terms: Value| json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}});
+        v.extend([
+            (
+                "toleration-operator",
+                json!({"tolerations": [{"key": "dedicated", "operator": "In"}]}),
+            ),
+            (
+                "toleration-exists-value",
+                json!({"tolerations": [{"key": "dedicated", "operator": "Exists", "value": "redis"}]}),
+            ),
+            (
+                "toleration-empty-key",
+                json!({"tolerations": [{"value": "redis", "effect": "NoSchedule"}]}),
+            ),
+            (
+                "toleration-effect",
+                json!({"tolerations": [{"operator": "Exists", "effect": "NoScheduling"}]}),
+            ),
+            ("spread-skew", spread(json!({"maxSkew": 0}))),
+            ("spread-key", spread(json!({"topologyKey": ""}))),
+            (
+                "spread-policy",
+                spread(json!({"whenUnsatisfiable": "Sometimes"})),
+            ),
+            ("pull-secret-name", json!({"imagePullSecrets": [{"name": ""}]})),
+            (
+                "tolerations-many",
+                json!({ "tolerations": vec![json!({"operator": "Exists"}); 33] }),
+            ),
+            ("node-terms-empty", required(json!([]))),
+            ("node-term-empty", required(json!([{}]))),
+            (
+                "node-term-zone",
+                required(json!([{"matchExpressions": [{"key": zone, "operator": "In", "values": ["dc-a"]}]}])),
+            ),
+        ]);
+    }
+    v
+}
+
+/// Kubernetes only: a `maxmemory` not below the pods' memory limit (`1gb` is the default
+/// limit's `1Gi`), which the render refuses (`ValidatedCluster::with_memory_limit`) and the
+/// schema's rule with the same message.
+pub fn maxmemory_at_limit() -> RuleExample {
+    let mut manifest = seed("maxmemory-limit");
+    manifest["spec"]["redis"] = json!({"maxmemory": "1gb"});
+    RuleExample {
+        rule: "maxmemory-limit",
+        manifest,
+        cel: true,
+    }
 }
 
 /// Quantities that are not: `validate` passes them, and on Kubernetes the render

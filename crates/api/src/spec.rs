@@ -98,6 +98,9 @@ pub const KIND: &str = "RedisStretchCluster";
             .field_path(".redis.server")
     )
 )]
+// The rules that span sections: the pod template against the placement, maxmemory against the
+// memory limit.
+#[cfg_attr(feature = "kube", schemars(transform = crate::schema_rules::spec_rules))]
 #[serde(rename_all = "camelCase")]
 pub struct RedisStretchClusterSpec {
     /// Number of shards (masters). Slots are split evenly between them. May change on a

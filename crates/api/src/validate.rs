@@ -76,12 +76,14 @@ impl ValidatedCluster {
             }
             Some(Ok(bytes)) if bytes >= limit_bytes => Err(Problems(vec![Problem {
                 field: "spec.redis.maxmemory".to_owned(),
+                // The schema's rule (`schema_rules::maxmemory_below_limit`) says the same; its
+                // cost budget has no room for the byte counts, which the fix gives instead.
                 problem: format!(
-                    "`{}` ({bytes} bytes) is not below the pods' memory limit spec.kubernetes.resources.memory (`{limit}`, {limit_bytes} bytes): the kernel would kill Redis for memory before maxmemory ever made it evict or refuse a write",
+                    "`{}` is not below the pods' memory limit spec.kubernetes.resources.memory (`{limit}`): the kernel would kill Redis for memory before maxmemory ever made it evict or refuse a write",
                     self.spec.redis.maxmemory.as_deref().unwrap_or_default()
                 ),
                 fix: format!(
-                    "lower spec.redis.maxmemory to at most {MAXMEMORY_SHARE_PERCENT}% of the limit (`{derived}`), raise spec.kubernetes.resources.memory, or leave maxmemory out to get {MAXMEMORY_SHARE_PERCENT}% of the limit"
+                    "lower spec.redis.maxmemory ({bytes} bytes) below the limit ({limit_bytes} bytes), to at most {MAXMEMORY_SHARE_PERCENT}% of it (`{derived}`); or raise spec.kubernetes.resources.memory; or leave maxmemory out to get {MAXMEMORY_SHARE_PERCENT}% of the limit"
                 ),
             }])),
             // Set and below the limit, or invalid (which `validate` already refused).
@@ -569,15 +571,15 @@ pub fn parse_unvalidated(text: &str) -> Result<Manifest, serde_saphyr::Error> {
 /// Pod label keys the operator sets (`crates/k8s/src/names.rs`; a render test checks that
 /// every label it renders is refused here): they select the cluster's pods (Services, the
 /// disruption budget, the StatefulSets, the one-pod-per-node rule) or are the engine's.
-const OUR_LABELS: &[&str] = &[
+pub(crate) const OUR_LABELS: &[&str] = &[
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
     "app.kubernetes.io/managed-by",
     "app.kubernetes.io/component",
 ];
-const OUR_LABEL_PREFIX: &str = "redis-stretch.io/";
+pub(crate) const OUR_LABEL_PREFIX: &str = "redis-stretch.io/";
 /// SeedCompatible: the recipe's workload label, which its anti-affinity selects on.
-const SEED_APP_LABEL: &str = "app";
+pub(crate) const SEED_APP_LABEL: &str = "app";
 
 /// `spec.kubernetes.pod`: what Kubernetes would refuse only once the StatefulSet is applied,
 /// and what would break our own rules, named here instead.
@@ -593,6 +595,18 @@ fn pod_template_problems(spec: &crate::spec::RedisStretchClusterSpec) -> Vec<Pro
             fix: fix.to_owned(),
         })
     };
+    for (name, count) in [
+        ("labels", pod.labels.len()),
+        ("annotations", pod.annotations.len()),
+        ("nodeSelector", pod.node_selector.len()),
+    ] {
+        too_many(
+            &format!("spec.kubernetes.pod.{name}"),
+            name,
+            count,
+            &mut push,
+        );
+    }
     for (key, value) in &pod.labels {
         let field = format!("spec.kubernetes.pod.labels[{key}]");
         if let Some(why) = label_key_problem(key) {
@@ -618,7 +632,7 @@ fn pod_template_problems(spec: &crate::spec::RedisStretchClusterSpec) -> Vec<Pro
         if let Some(why) = label_key_problem(key) {
             push(
                 format!("spec.kubernetes.pod.annotations[{key}]"),
-                why.replace("label key", "annotation key"),
+                why.replace("a label key", "an annotation key"),
                 "use a key such as `example.com/owner`",
             );
         }
@@ -651,6 +665,19 @@ fn pod_template_problems(spec: &crate::spec::RedisStretchClusterSpec) -> Vec<Pro
     p
 }
 
+/// More entries in the list or map `field` than `pod_template::LIMITS` allows for `name`, in
+/// the API server's words for the CRD's maxItems and maxProperties.
+fn too_many(field: &str, name: &str, count: usize, push: &mut impl FnMut(String, String, &str)) {
+    let most = crate::pod_template::limit(name);
+    if count > most {
+        push(
+            field.to_owned(),
+            format!("must have at most {most} items"),
+            "list fewer: the schema bounds each list and map of spec.kubernetes.pod",
+        );
+    }
+}
+
 /// The Kubernetes-typed parts; local mode keeps them as JSON and never reads them.
 #[cfg(feature = "kube")]
 fn typed_pod_problems(
@@ -658,6 +685,16 @@ fn typed_pod_problems(
     zone_label: &str,
     push: &mut impl FnMut(String, String, &str),
 ) {
+    for (name, count) in [
+        ("tolerations", pod.tolerations.len()),
+        (
+            "topologySpreadConstraints",
+            pod.topology_spread_constraints.len(),
+        ),
+        ("imagePullSecrets", pod.image_pull_secrets.len()),
+    ] {
+        too_many(&format!("spec.kubernetes.pod.{name}"), name, count, push);
+    }
     for (i, t) in pod.tolerations.iter().enumerate() {
         let field = format!("spec.kubernetes.pod.tolerations[{i}]");
         let operator = t.operator.as_deref().unwrap_or("Equal");
@@ -695,7 +732,7 @@ fn typed_pod_problems(
         if c.max_skew < 1 {
             push(
                 format!("{field}.maxSkew"),
-                format!("must be at least 1, found {}", c.max_skew),
+                "must be at least 1".to_owned(),
                 "set `maxSkew: 1`",
             );
         }
@@ -743,9 +780,26 @@ fn typed_pod_problems(
                 "list at least one term, or remove requiredDuringSchedulingIgnoredDuringExecution",
             );
         }
+        too_many(
+            &format!("{field}.nodeSelectorTerms"),
+            "nodeSelectorTerms",
+            required.node_selector_terms.len(),
+            push,
+        );
         for (i, term) in required.node_selector_terms.iter().enumerate() {
             let exprs = term.match_expressions.as_deref().unwrap_or_default();
             let fields = term.match_fields.as_deref().unwrap_or_default();
+            for (name, count) in [
+                ("matchExpressions", exprs.len()),
+                ("matchFields", fields.len()),
+            ] {
+                too_many(
+                    &format!("{field}.nodeSelectorTerms[{i}].{name}"),
+                    name,
+                    count,
+                    push,
+                );
+            }
             if exprs.is_empty() && fields.is_empty() {
                 push(
                     format!("{field}.nodeSelectorTerms[{i}]"),
@@ -766,6 +820,10 @@ fn typed_pod_problems(
 
 /// A label value: empty, or at most 63 alphanumerics, `-`, `_`, `.`, alphanumeric at both ends.
 fn label_value_problem(value: &str) -> Option<String> {
+    // The CRD's maxLength, checked (and worded) by the API server before its CEL rules.
+    if value.len() > crate::pod_template::LABEL_VALUE_MAX {
+        return Some(too_long(crate::pod_template::LABEL_VALUE_MAX));
+    }
     let ok = value.is_empty()
         || (value.len() <= 63
             && value

@@ -114,6 +114,22 @@ async fn crd_installs_and_cel_rejects_invalid_resources_server_side() {
             )),
         }
     }
+    // `maxmemory` not below the memory limit: the render's check too, in the same words.
+    let example = rule_examples::maxmemory_at_limit();
+    let cr: redis_stretch_k8s::RedisStretchCluster =
+        serde_json::from_value(example.manifest.clone()).unwrap();
+    let problem = match redis_stretch_k8s::render(&cr) {
+        Err(redis_stretch_k8s::Error::Invalid { problems, .. }) => problems.0[0].problem.clone(),
+        other => panic!("the render says {other:?}"),
+    };
+    let name = example.manifest["metadata"]["name"].as_str().unwrap();
+    match create(&api, name, example.manifest["spec"].clone()).await {
+        Err((422, text)) if text.contains(&problem) => {}
+        other => failures.push(format!(
+            "{}: the API server answered {other:?}; the render says {problem}",
+            example.rule
+        )),
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Updates: the immutable fields stay; masters may move between zones, shards may change.
@@ -207,7 +223,7 @@ async fn crd_installs_and_cel_rejects_invalid_resources_server_side() {
     rejected(back, "from Valkey back to Redis");
     // Live settings may change.
     let mut spec = seed_spec();
-    spec["redis"] = json!({"maxmemory": "1gb", "maxmemoryPolicy": "allkeys-lru"});
+    spec["redis"] = json!({"maxmemory": "512mb", "maxmemoryPolicy": "allkeys-lru"});
     update(spec).await.unwrap();
 
     let mut spec = seed_spec();

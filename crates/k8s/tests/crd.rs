@@ -198,7 +198,7 @@ fn cel_guards_immutable_fields_on_update_and_lets_shards_change() {
     // Live settings and the retention policy may change.
     let mut spec = seed_spec();
     spec["redis"] = json!({
-        "maxmemory": "1gb",
+        "maxmemory": "512mb",
         "persistence": {"enabled": true, "size": "8Gi", "whenDeleted": "Delete"}
     });
     assert_eq!(
@@ -337,6 +337,30 @@ fn cel_refuses_what_the_render_refuses_as_a_quantity() {
             example.rule
         );
     }
+}
+
+/// `maxmemory` against the memory limit is the render's check (Kubernetes only); the schema's
+/// rule says what the render says.
+#[test]
+fn cel_refuses_a_maxmemory_the_render_refuses() {
+    let example = redis_stretch_api::rule_examples::maxmemory_at_limit();
+    let cr: RedisStretchCluster = serde_json::from_value(example.manifest.clone()).unwrap();
+    let problem = match redis_stretch_k8s::render(&cr) {
+        Err(redis_stretch_k8s::Error::Invalid { problems, .. }) => problems.0[0].problem.clone(),
+        other => panic!("the render says {other:?}"),
+    };
+    let errs = cel_errors(&example.manifest, None);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains(&problem),
+        "CEL says {errs:?}, the render {problem}"
+    );
+    // Just below the limit, in another unit: accepted by both.
+    let mut below = example.manifest.clone();
+    below["spec"]["redis"]["maxmemory"] = json!("1073741823");
+    assert_eq!(cel_errors(&below, None), Vec::<String>::new());
+    let cr: RedisStretchCluster = serde_json::from_value(below).unwrap();
+    assert!(redis_stretch_k8s::render(&cr).is_ok());
 }
 
 /// The Helm chart installs the CRD from its `crds/` folder, which Helm applies verbatim; it
