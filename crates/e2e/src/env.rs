@@ -277,6 +277,32 @@ pub fn zone_of_ip(pods: &[Pod], zones: &BTreeMap<String, String>) -> BTreeMap<St
         .collect()
 }
 
+impl Env {
+    /// The cluster `name`'s masters with slots per zone, as CLUSTER NODES at one of its `pods`
+    /// shows them, once every master has a replica and all its replicas are in another zone
+    /// (`masters_per_zone`).
+    pub async fn masters_by_zone(
+        &self,
+        ns: &str,
+        name: &str,
+        pods: &[Pod],
+    ) -> Result<BTreeMap<String, usize>> {
+        let password = self.password(ns, name).await?;
+        let zone_of = zone_of_ip(pods, &self.node_zones().await?);
+        let ip = zone_of
+            .keys()
+            .next()
+            .ok_or_else(|| Error::Invalid(format!("no pod of {ns}/{name} has an IP")))?;
+        let nodes = self.cluster_nodes(ip, &password).await?;
+        masters_per_zone(&nodes, &zone_of).map_err(|e| Error::Invalid(format!("{e}: {nodes:?}")))
+    }
+}
+
+/// The seed's preferred layout: two masters in dc-a, one in dc-b.
+pub fn seed_layout() -> BTreeMap<String, usize> {
+    BTreeMap::from([("dc-a".to_owned(), 2), ("dc-b".to_owned(), 1)])
+}
+
 /// Pod name -> node name.
 pub fn placement(pods: &[Pod]) -> BTreeMap<String, String> {
     pods.iter()

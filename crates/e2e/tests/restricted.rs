@@ -8,13 +8,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
-use redis_stretch_e2e::env::{masters_per_zone, zone_of_ip};
+use redis_stretch_e2e::env::seed_layout;
 use redis_stretch_e2e::{init_tracing, Env};
 use serde_json::json;
 
@@ -85,15 +84,9 @@ async fn seed_forms_in_a_namespace_enforcing_restricted() {
     }
 
     // Redis itself: 2 masters in dc-a, 1 in dc-b, each replica in the other DC.
-    let password = env.password(NS, "seed").await.unwrap();
-    let zones = env.node_zones().await.unwrap();
-    let zone_of = zone_of_ip(&pods, &zones);
-    let ip = zone_of.keys().next().unwrap().clone();
-    let nodes = env.cluster_nodes(&ip, &password).await.unwrap();
-    let per_zone = masters_per_zone(&nodes, &zone_of).unwrap_or_else(|e| panic!("{e}: {nodes:?}"));
     assert_eq!(
-        per_zone,
-        BTreeMap::from([("dc-a".to_owned(), 2), ("dc-b".to_owned(), 1)])
+        env.masters_by_zone(NS, "seed", &pods).await.unwrap(),
+        seed_layout()
     );
 
     let api = Api::<Pod>::namespaced(env.client.clone(), NS);

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use redis_stretch_e2e::env::{masters_per_zone, placement, zone_of_ip};
+use redis_stretch_e2e::env::{placement, seed_layout};
 use redis_stretch_e2e::{init_tracing, Env};
 use serde_json::Value;
 
@@ -88,15 +88,9 @@ async fn seed(name: &str, nodes_first: bool) {
 
     // Redis itself: 3 masters with slots, 2 in dc-a and 1 in dc-b as preferred, each with a
     // replica in the other DC.
-    let password = env.password(NS, "seed").await.unwrap();
-    let zones = env.node_zones().await.unwrap();
-    let zone_of = zone_of_ip(&pods, &zones);
-    let ip = zone_of.keys().next().unwrap().clone();
-    let nodes = env.cluster_nodes(&ip, &password).await.unwrap();
-    let per_zone = masters_per_zone(&nodes, &zone_of).unwrap_or_else(|e| panic!("{e}: {nodes:?}"));
     assert_eq!(
-        per_zone,
-        BTreeMap::from([("dc-a".to_owned(), 2), ("dc-b".to_owned(), 1)])
+        env.masters_by_zone(NS, "seed", &pods).await.unwrap(),
+        seed_layout()
     );
 }
 

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use redis_stretch_e2e::env::{masters_per_zone, placement, zone_of_ip};
+use redis_stretch_e2e::env::{placement, seed_layout};
 use redis_stretch_e2e::{init_tracing, Env};
 use serde_json::{json, Value};
 
@@ -63,14 +63,8 @@ async fn zone_aware_one_pod_per_node_two_masters_in_dc_a() {
         );
     }
 
-    let password = env.password(NS, "orders").await.unwrap();
-    let zone_of = zone_of_ip(&pods, &zones);
-    let ip = zone_of.keys().next().unwrap().clone();
-    let cluster = env.cluster_nodes(&ip, &password).await.unwrap();
-    let per_zone =
-        masters_per_zone(&cluster, &zone_of).unwrap_or_else(|e| panic!("{e}: {cluster:?}"));
     assert_eq!(
-        per_zone,
-        BTreeMap::from([("dc-a".to_owned(), 2), ("dc-b".to_owned(), 1)])
+        env.masters_by_zone(NS, "orders", &pods).await.unwrap(),
+        seed_layout()
     );
 }

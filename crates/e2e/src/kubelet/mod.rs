@@ -6,8 +6,10 @@
 //!   controller sees heartbeats, and their absence.
 //! - `pod`: every pod bound to one of its nodes runs as real processes (the container's command
 //!   and args, its env, its ConfigMap/Secret/emptyDir volumes materialised in a directory) on a
-//!   loopback address of its own (the pod IP); the readiness probe runs, and the pod status
-//!   (IP, phase, conditions, container statuses with restarts) is patched like a kubelet does.
+//!   loopback address of its own (the pod IP); the readiness probe runs, exited containers
+//!   restart as `restartPolicy` says (a pod whose containers all exited for good is
+//!   `Succeeded` or `Failed`), and the pod status (IP, phase, conditions, container statuses
+//!   with restarts) is patched like a kubelet does.
 //!   Deleting a pod runs its preStop hook, SIGTERM, the grace period, SIGKILL, then the final
 //!   delete.
 //! - `volumes`: materialising volumes and mapping container paths to them.

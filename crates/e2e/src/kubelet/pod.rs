@@ -52,6 +52,9 @@ struct Worker {
     start_time: Value,
     ready_since: Value,
     containers: Vec<Running>,
+    /// The pod's `restartPolicy`: `Always` (the default), `OnFailure` or `Never`. A pod whose
+    /// containers have all exited for good is `Succeeded` or `Failed` (a `helm test` pod).
+    restart_policy: String,
     /// The status we last patched, to patch only changes.
     reported: Value,
     last_patch: Option<Instant>,
@@ -94,6 +97,11 @@ pub(crate) async fn run(
         start_time: now_time(),
         ready_since: now_time(),
         containers: Vec::new(),
+        restart_policy: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".to_owned()),
         reported: Value::Null,
         last_patch: None,
     };
@@ -279,10 +287,12 @@ impl Worker {
             .record_pids(&self.uid, &self.node, &self.name, pids);
     }
 
-    /// Restart exited containers (restartPolicy Always, with back-off) and run due probes.
+    /// Restart exited containers as the restart policy says (with back-off) and run due
+    /// probes.
     async fn supervise(&mut self) {
         let now = Instant::now();
         let mut changed = false;
+        let policy = self.restart_policy.clone();
         for i in 0..self.containers.len() {
             let c = &mut self.containers[i];
             if let Some(child) = c.child.as_mut() {
@@ -297,8 +307,15 @@ impl Worker {
                     c.child = None;
                     c.ready = false;
                     c.last_exit = Some((code, now_time()));
-                    c.next_restart = Some(now + c.backoff);
-                    c.backoff = (c.backoff * 2).min(BACKOFF_MAX);
+                    let restart = match policy.as_str() {
+                        "Never" => false,
+                        "OnFailure" => code != 0,
+                        _ => true,
+                    };
+                    if restart {
+                        c.next_restart = Some(now + c.backoff);
+                        c.backoff = (c.backoff * 2).min(BACKOFF_MAX);
+                    }
                     changed = true;
                 }
             }
@@ -370,15 +387,37 @@ impl Worker {
     }
 
     fn status(&mut self) -> Value {
+        // Exited and not to be restarted: what a kubelet reports as `terminated`.
+        let finished =
+            |c: &Running| c.child.is_none() && c.next_restart.is_none() && c.last_exit.is_some();
+        let phase = if !self.containers.is_empty() && self.containers.iter().all(finished) {
+            if self
+                .containers
+                .iter()
+                .all(|c| c.last_exit.as_ref().is_some_and(|(code, _)| *code == 0))
+            {
+                "Succeeded"
+            } else {
+                "Failed"
+            }
+        } else {
+            "Running"
+        };
         let all_ready = !self.containers.is_empty() && self.containers.iter().all(|c| c.ready);
         let ready = if all_ready { "True" } else { "False" };
         let statuses: Vec<Value> = self
             .containers
             .iter()
             .map(|c| {
-                let state = match &c.child {
-                    Some(child) => json!({"running": {"startedAt": c.started_at}, "_pid": child.id()}),
-                    None => json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting the container"}}),
+                let state = match (&c.child, &c.last_exit) {
+                    (Some(child), _) => json!({"running": {"startedAt": c.started_at}, "_pid": child.id()}),
+                    (None, Some((code, at))) if finished(c) => json!({"terminated": {
+                        "exitCode": code,
+                        "reason": if *code == 0 { "Completed" } else { "Error" },
+                        "startedAt": c.started_at,
+                        "finishedAt": at,
+                    }}),
+                    (None, _) => json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting the container"}}),
                 };
                 let pid = state.get("_pid").cloned().unwrap_or(Value::Null);
                 let mut state = state;
@@ -386,8 +425,8 @@ impl Worker {
                     o.remove("_pid");
                 }
                 let last = match &c.last_exit {
-                    Some((code, at)) => json!({"terminated": {"exitCode": code, "reason": "Error", "finishedAt": at}}),
-                    None => json!({}),
+                    Some((code, at)) if !finished(c) => json!({"terminated": {"exitCode": code, "reason": "Error", "finishedAt": at}}),
+                    _ => json!({}),
                 };
                 json!({
                     "name": c.spec.name,
@@ -405,7 +444,7 @@ impl Worker {
         let cond = |t: &str, s: &str, at: &Value| json!({"type": t, "status": s, "lastTransitionTime": at});
         json!({
             "status": {
-                "phase": "Running",
+                "phase": phase,
                 "hostIP": self.shared.node_ip(&self.node),
                 "hostIPs": [{"ip": self.shared.node_ip(&self.node)}],
                 "podIP": self.ip,
