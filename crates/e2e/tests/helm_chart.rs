@@ -131,7 +131,6 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
         .await
         .unwrap();
     monitoring_crds(&env.client).await;
-    let network_policy_ns = format!("networkPolicy.namespaces={{{NS}}}");
     let out = helm(
         &dir,
         &admin,
@@ -149,8 +148,6 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
             "metrics.serviceMonitor.enabled=true",
             "--set",
             "metrics.prometheusRule.enabled=true",
-            "--set",
-            &network_policy_ns,
         ],
     );
     assert!(out.status.success(), "helm install failed");
@@ -275,6 +272,33 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
     )
     .await
     .unwrap();
+
+    // The cluster's NetworkPolicy, made by the operator (`--network-policy` from the chart's
+    // Deployment) with the chart's RBAC: the bus from this cluster's pods only, the client
+    // port also from the operator's pods by the chart's selector labels.
+    let policy = Api::<NetworkPolicy>::namespaced(env.client.clone(), NS)
+        .get("seed-redis")
+        .await
+        .expect("the operator made the cluster's NetworkPolicy");
+    let policy = serde_json::to_value(policy.spec.unwrap()).unwrap();
+    let seed_pods = json!({"matchLabels": {"app.kubernetes.io/name": "redis-stretch",
+        "app.kubernetes.io/instance": "seed", "app.kubernetes.io/component": "redis"}});
+    assert_eq!(policy["podSelector"], seed_pods);
+    let rule = |port: i64| {
+        policy["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["ports"][0]["port"] == port)
+            .unwrap_or_else(|| panic!("no rule for {port}: {policy}"))
+            .clone()
+    };
+    assert_eq!(rule(16379)["from"], json!([{"podSelector": seed_pods}]));
+    assert_eq!(
+        rule(6379)["from"][1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "operator",
+        "{policy}"
+    );
 
     // What only the chart's permissions allow: Events, role labels on pods.
     let events = Api::<Event>::namespaced(env.client.clone(), NS)
@@ -414,8 +438,8 @@ async fn the_operator_works_with_exactly_the_charts_permissions() {
     );
 }
 
-/// What the production install adds: the CRD's category, the NetworkPolicy in the clusters'
-/// namespace, the operator's disruption budget, the ServiceMonitor and PrometheusRule.
+/// What the production install adds: the CRD's category, the operator's disruption budget, the
+/// ServiceMonitor and PrometheusRule.
 async fn production_objects(client: &Client) {
     let crd = Api::<CustomResourceDefinition>::all(client.clone())
         .get("redisstretchclusters.redis-stretch.io")
@@ -426,28 +450,6 @@ async fn production_objects(client: &Client) {
         Some(vec!["redis-stretch".to_owned()]),
         "`kubectl get redis-stretch` lists the clusters"
     );
-    let policy = Api::<NetworkPolicy>::namespaced(client.clone(), NS)
-        .get("redis-stretch-redis")
-        .await
-        .unwrap();
-    let spec = policy.spec.unwrap();
-    let ports: Vec<String> = spec
-        .ingress
-        .iter()
-        .flatten()
-        .flat_map(|r| r.ports.iter().flatten())
-        .filter_map(|p| p.port.as_ref())
-        .map(|p| match p {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
-        })
-        .collect();
-    for port in ["6379", "16379", "9121"] {
-        assert!(
-            ports.iter().any(|p| p == port),
-            "no rule for {port}: {ports:?}"
-        );
-    }
     let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), RELEASE_NS)
         .get("redis-stretch")
         .await

@@ -14,4 +14,4 @@ pub use error::Error;
 
 pub use plan::{predict, PlanReport};
 pub use redis_stretch_api::{RedisStretchCluster, RedisStretchClusterStatus};
-pub use render::{render, Object, Rendered};
+pub use render::{render, NetworkAccess, Object, Rendered};

@@ -1010,3 +1010,58 @@ fn maxmemory_follows_the_memory_limit() {
     });
     assert!(conf_of(&r).contains("\nmaxmemory 0\n"));
 }
+
+/// The cluster's NetworkPolicy (operator `--network-policy`): the bus from this cluster's pods
+/// only, the client port from its pods, the operator's pods and the cluster's namespace (and
+/// the listed ones), the exporter's port — the cluster's own setting — from the listed
+/// scrapers. Without the option nothing is rendered.
+#[test]
+fn network_policy_keeps_the_bus_to_the_clusters_own_pods() {
+    let plain = rendered("examples/k8s/zone-aware.yaml");
+    assert!(plain.network_policy.is_none());
+    let access = redis_stretch_k8s::NetworkAccess {
+        operator_namespace: "redis-stretch".into(),
+        operator_labels: [("app.kubernetes.io/component".into(), "operator".into())].into(),
+        client_namespaces: vec!["shop".into()],
+        metrics_namespaces: vec!["monitoring".into()],
+    };
+    let mut cr =
+        parse(&std::fs::read_to_string(repo("examples/k8s/zone-aware.yaml")).unwrap()).unwrap();
+    cr.spec.kubernetes.metrics.enabled = true;
+    cr.spec.kubernetes.metrics.port = 9200;
+    let r = render(&cr).unwrap().with_network_policy(&access);
+    let objects = serde_json::to_value(r.objects()).unwrap();
+    assert_eq!(objects[0]["kind"], "NetworkPolicy", "before the pods");
+    let p = serde_json::to_value(r.network_policy.as_ref().unwrap()).unwrap();
+    let name = cr.metadata.name.clone().unwrap();
+    assert_eq!(p["metadata"]["name"], format!("{name}-redis"));
+    let ours = json!({"app.kubernetes.io/name": "redis-stretch",
+        "app.kubernetes.io/instance": name, "app.kubernetes.io/component": "redis"});
+    assert_eq!(p["spec"]["podSelector"]["matchLabels"], ours);
+    assert_eq!(p["spec"]["policyTypes"], json!(["Ingress"]));
+    let rules = p["spec"]["ingress"].as_array().unwrap();
+    let from = |port: i64| {
+        let r = rules
+            .iter()
+            .find(|r| r["ports"][0]["port"] == port)
+            .unwrap_or_else(|| panic!("no rule for {port}: {rules:?}"));
+        r["from"].clone()
+    };
+    assert_eq!(from(16379), json!([{"podSelector": {"matchLabels": ours}}]));
+    let ns = |list: &[&str]| json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": list}]});
+    assert_eq!(
+        from(6379),
+        json!([
+            {"podSelector": {"matchLabels": ours}},
+            {"namespaceSelector": ns(&["redis-stretch"]),
+             "podSelector": {"matchLabels": {"app.kubernetes.io/component": "operator"}}},
+            {"podSelector": {}},
+            {"namespaceSelector": ns(&["shop"])},
+        ])
+    );
+    assert_eq!(
+        from(9200),
+        json!([{"namespaceSelector": ns(&["monitoring"])}])
+    );
+    assert_eq!(rules.len(), 3);
+}

@@ -41,4 +41,7 @@ pub struct Context {
     pub secrets: SecretReads,
     /// Whether this replica holds the Lease now: a reconcile in a lapse writes nothing.
     pub leadership: Leadership,
+    /// `--network-policy`: who besides a cluster's own pods may reach them; each cluster then
+    /// gets its NetworkPolicy. `None`: no policy (those applied before are deleted).
+    pub network: Option<redis_stretch_k8s::NetworkAccess>,
 }

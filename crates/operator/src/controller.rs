@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret as KubeSecret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
@@ -88,8 +89,10 @@ pub async fn run(
             .combine(predicates::finalizers),
         Default::default(),
     );
-    // Owned objects: a change to one reconciles its cluster, and the Services, ConfigMaps and
-    // PDBs (metadata only) fill the caches apply reads instead of listing them every resync.
+    // Owned objects: a change to one reconciles its cluster, and the Services, ConfigMaps,
+    // PDBs and NetworkPolicies (metadata only) fill the caches apply reads instead of listing
+    // them every resync. NetworkPolicies are watched with `--network-policy` off too: the
+    // ones an earlier run applied are then orphans, and deleted.
     let w = writers.owned;
     let services = watcher(meta_api::<Service>(&client, namespace), owned.clone())
         .default_backoff()
@@ -106,11 +109,16 @@ pub async fn run(
     .default_backoff()
     .reflect(w.pdbs)
     .touched_objects();
+    let network_policies = watcher(meta_api::<NetworkPolicy>(&client, namespace), owned.clone())
+        .default_backoff()
+        .reflect(w.network_policies)
+        .touched_objects();
     let controller = Controller::for_stream(clusters, reader)
         .owns(api::<StatefulSet>(&client, namespace), owned)
         .owns_stream(services)
         .owns_stream(config_maps)
         .owns_stream(pdbs)
+        .owns_stream(network_policies)
         .reconcile_on(triggers)
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx)

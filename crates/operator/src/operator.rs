@@ -37,6 +37,8 @@ pub struct OperatorConfig {
     pub identity: String,
     /// The node this replica runs on (`NODE_NAME` from the downward API).
     pub node_name: Option<String>,
+    /// Render a NetworkPolicy per cluster, allowing these besides the cluster's own pods.
+    pub network: Option<redis_stretch_k8s::NetworkAccess>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +217,7 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
             owned,
             secrets,
             leadership: leadership.clone(),
+            network: cfg.network.clone(),
         });
         let writers = crate::controller::Writers {
             owned: owned_writers,

@@ -1,6 +1,6 @@
 //! What every reconcile reads of the API server, from watch caches instead of requests: the
-//! objects a cluster owns (StatefulSets whole, trimmed; Services, ConfigMaps and PDBs as
-//! metadata) and the Secrets it names (metadata, their data fetched once per
+//! objects a cluster owns (StatefulSets whole, trimmed; Services, ConfigMaps, PDBs and
+//! NetworkPolicies as metadata) and the Secrets it names (metadata, their data fetched once per
 //! `resourceVersion`). An idle reconcile then costs no API request at all: with 500 clusters
 //! the 60 s resync used to re-list four kinds and get a Secret per cluster, 2,500 requests a
 //! minute, and the Lease shared the API server's patience with them.
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret as KubeSecret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
@@ -38,6 +39,7 @@ pub struct Owned {
     pub services: Store<PartialObjectMeta<Service>>,
     pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
     pub pdbs: Store<PartialObjectMeta<PodDisruptionBudget>>,
+    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
 }
 
 /// The writing ends of [`Owned`]'s metadata caches, for the controller's watches.
@@ -45,6 +47,7 @@ pub struct OwnedWriters {
     pub services: Writer<PartialObjectMeta<Service>>,
     pub config_maps: Writer<PartialObjectMeta<ConfigMap>>,
     pub pdbs: Writer<PartialObjectMeta<PodDisruptionBudget>>,
+    pub network_policies: Writer<PartialObjectMeta<NetworkPolicy>>,
 }
 
 /// The metadata of one owned object, whatever its kind.
@@ -60,17 +63,20 @@ impl Owned {
         let (services, services_w) = reflector::store();
         let (config_maps, config_maps_w) = reflector::store();
         let (pdbs, pdbs_w) = reflector::store();
+        let (network_policies, network_policies_w) = reflector::store();
         (
             Self {
                 stateful_sets,
                 services,
                 config_maps,
                 pdbs,
+                network_policies,
             },
             OwnedWriters {
                 services: services_w,
                 config_maps: config_maps_w,
                 pdbs: pdbs_w,
+                network_policies: network_policies_w,
             },
         )
     }
@@ -82,6 +88,7 @@ impl Owned {
                 && self.services.wait_until_ready().await.is_ok()
                 && self.config_maps.wait_until_ready().await.is_ok()
                 && self.pdbs.wait_until_ready().await.is_ok()
+                && self.network_policies.wait_until_ready().await.is_ok()
         };
         tokio::time::timeout(READY_WITHIN, all)
             .await
@@ -122,6 +129,7 @@ impl Owned {
         visit_meta(&self.services, &ours, &mut visit);
         visit_meta(&self.config_maps, &ours, &mut visit);
         visit_meta(&self.pdbs, &ours, &mut visit);
+        visit_meta(&self.network_policies, &ours, &mut visit);
     }
 }
 

@@ -262,6 +262,60 @@ async fn objects_no_longer_rendered_are_deleted() {
     server.await.unwrap();
 }
 
+/// With `--network-policy` the cluster's NetworkPolicy is applied first, before the pods it
+/// guards; without it, one an earlier run applied is an orphan and deleted.
+#[tokio::test]
+async fn the_network_policy_is_applied_first_and_removed_when_turned_off() {
+    let h = harness_with(Some(redis_stretch_k8s::NetworkAccess {
+        operator_namespace: "redis-stretch".into(),
+        ..Default::default()
+    }));
+    let mut script = vec![existing_secret()];
+    script.push(
+        apply(format!("{NETWORKING}/networkpolicies/seed-redis")).check(|b| {
+            assert_eq!(b["kind"], "NetworkPolicy");
+            assert_eq!(
+                b["metadata"]["ownerReferences"][0]["kind"],
+                "RedisStretchCluster"
+            );
+            assert_eq!(b["spec"]["ingress"][0]["ports"][0]["port"], 16379);
+        }),
+    );
+    script.extend(applies());
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+
+    let mut h = harness();
+    let uid = seed_cr()["metadata"]["uid"].clone();
+    h.owned
+        .network_policies
+        .apply_watcher_event(&Event::Apply(meta(json!({"metadata": {
+            "name": "seed-redis", "namespace": NS, "labels": ours(), "resourceVersion": "7",
+            "ownerReferences": [{"apiVersion": "redis-stretch.io/v1alpha1",
+                "kind": "RedisStretchCluster", "name": "seed", "uid": uid}]}}))));
+    let mut script = vec![existing_secret()];
+    script.extend(applies());
+    script.push(
+        Expect::new(
+            Method::DELETE,
+            &format!("{NETWORKING}/networkpolicies/seed-redis"),
+        )
+        .reply(
+            StatusCode::OK,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        ),
+    );
+    script.push(event("Pruned"));
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    let server = h.server.run(script);
+    reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn the_finalizer_is_added_before_anything_else() {
     let h = harness();

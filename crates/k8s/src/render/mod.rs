@@ -7,6 +7,7 @@
 mod affinity;
 mod config;
 mod metrics;
+mod network_policy;
 mod pod;
 mod prestop;
 mod security;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use redis_stretch_api::{PlacementMode, RedisStretchCluster, ValidatedCluster};
 use redis_stretch_topology::hosts_needed;
@@ -25,6 +27,7 @@ use serde::Serialize;
 
 pub use affinity::SeedPool;
 pub use config::redis_conf;
+pub use network_policy::NetworkAccess;
 pub use pod::ON_DELETE;
 pub use prestop::{HANDOVER_TIMEOUT_SECONDS, PRE_STOP_SCRIPT, TERMINATION_GRACE_SECONDS};
 
@@ -44,6 +47,9 @@ pub struct Rendered {
     /// In scheduling order: per zone in spec order (ZoneAware), leader then follower (seed).
     pub stateful_sets: Vec<StatefulSet>,
     pub disruption_budget: PodDisruptionBudget,
+    /// Who may reach the pods: rendered when the operator runs with `--network-policy`
+    /// ([`Rendered::with_network_policy`]); `render` alone leaves it out.
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 /// One manifest, serialized with its own `apiVersion` and `kind`.
@@ -56,19 +62,41 @@ pub enum Object {
     Service(Service),
     StatefulSet(StatefulSet),
     PodDisruptionBudget(PodDisruptionBudget),
+    NetworkPolicy(NetworkPolicy),
 }
 
 impl Rendered {
     /// In apply order: configuration and Services before the pods that need them.
     pub fn objects(&self) -> Vec<Object> {
-        let mut v = vec![
+        // The policy first: no pod runs unguarded.
+        let mut v: Vec<Object> = self
+            .network_policy
+            .iter()
+            .cloned()
+            .map(Object::NetworkPolicy)
+            .collect();
+        v.extend([
             Object::ConfigMap(self.config_map.clone()),
             Object::Service(self.headless_service.clone()),
             Object::Service(self.client_service.clone()),
-        ];
+        ]);
         v.extend(self.stateful_sets.iter().cloned().map(Object::StatefulSet));
         v.push(Object::PodDisruptionBudget(self.disruption_budget.clone()));
         v
+    }
+
+    /// With the cluster's NetworkPolicy (`network_policy`), for an operator that guards its
+    /// clusters' pods with one.
+    pub fn with_network_policy(mut self, access: &NetworkAccess) -> Self {
+        let names = Names::new(&self.cluster);
+        let metrics = &self.cluster.spec().kubernetes.metrics;
+        self.network_policy = Some(network_policy::network_policy(
+            &names,
+            self.cluster.namespace(),
+            metrics.enabled.then_some(metrics.port),
+            access,
+        ));
+        self
     }
 
     /// A multi-document YAML stream for `kubectl apply -f -`.
@@ -130,6 +158,7 @@ pub fn render_validated(cluster: ValidatedCluster) -> Result<Rendered, Error> {
         headless_service: services::headless_service(&cluster, &names, namespace),
         client_service: services::client_service(&names, namespace),
         disruption_budget: services::disruption_budget(&names, namespace),
+        network_policy: None,
         stateful_sets,
         cluster,
     })

@@ -12,7 +12,7 @@ use super::config::{redis_conf, CONFIG_FILE};
 use super::metrics::METRICS_PORT_NAME;
 use crate::names::{Names, BUS_PORT, REDIS_PORT};
 
-fn meta(names: &Names<'_>, name: String, namespace: Option<&str>) -> ObjectMeta {
+pub(super) fn meta(names: &Names<'_>, name: String, namespace: Option<&str>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: namespace.map(str::to_owned),

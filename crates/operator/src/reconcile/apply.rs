@@ -10,6 +10,7 @@ use std::sync::{Mutex, PoisonError};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::NamespaceResourceScope;
@@ -98,6 +99,9 @@ async fn apply_all(
                 stateful_set(client, namespace, o.clone(), owner, &live, memory).await?
             }
             Object::PodDisruptionBudget(o) => {
+                one(client, namespace, o.clone(), owner, &live, memory).await?
+            }
+            Object::NetworkPolicy(o) => {
                 one(client, namespace, o.clone(), owner, &live, memory).await?
             }
         };
@@ -197,6 +201,7 @@ fn kind_and_name(o: &Object) -> Option<(&'static str, String)> {
         Object::Service(x) => (kind_of::<Service>(), &x.metadata),
         Object::StatefulSet(x) => (kind_of::<StatefulSet>(), &x.metadata),
         Object::PodDisruptionBudget(x) => (kind_of::<PodDisruptionBudget>(), &x.metadata),
+        Object::NetworkPolicy(x) => (kind_of::<NetworkPolicy>(), &x.metadata),
     };
     meta.name.clone().map(|name| (kind, name))
 }
@@ -363,6 +368,12 @@ async fn delete(
             .delete(name, &DeleteParams::default())
             .await
             .map(|_| ()),
+        k if k == kind_of::<NetworkPolicy>() => {
+            Api::<NetworkPolicy>::namespaced(client.clone(), namespace)
+                .delete(name, &DeleteParams::default())
+                .await
+                .map(|_| ())
+        }
         _ => Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace)
             .delete(name, &DeleteParams::default())
             .await

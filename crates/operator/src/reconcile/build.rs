@@ -2,7 +2,7 @@
 //! no API call, nothing read but the validated value).
 
 use k8s_openapi::api::apps::v1::StatefulSetUpdateStrategy;
-use redis_stretch_k8s::Rendered;
+use redis_stretch_k8s::{NetworkAccess, Rendered};
 
 use super::validate::Validated;
 use crate::error::Error;
@@ -13,7 +13,11 @@ use crate::error::Error;
 /// credentials rule comes before the rollout) and then restarts the pods one at a time.
 pub const PASSWORD_VERSION_ANNOTATION: &str = "redis-stretch.io/password-version";
 
-pub fn render(valid: &Validated, password_version: Option<&str>) -> Result<Rendered, Error> {
+pub fn render(
+    valid: &Validated,
+    password_version: Option<&str>,
+    network: Option<&NetworkAccess>,
+) -> Result<Rendered, Error> {
     let mut rendered =
         redis_stretch_k8s::render::render_validated(valid.cluster.clone()).map_err(|source| {
             Error::Build {
@@ -21,6 +25,9 @@ pub fn render(valid: &Validated, password_version: Option<&str>) -> Result<Rende
                 source,
             }
         })?;
+    if let Some(access) = network {
+        rendered = rendered.with_network_policy(access);
+    }
     if let Some(version) = password_version {
         for s in &mut rendered.stateful_sets {
             if let Some(spec) = s.spec.as_mut() {
@@ -75,7 +82,7 @@ mod tests {
     fn the_password_secrets_version_is_on_every_redis_pod_template() {
         let v = seed();
         let at = |version: &str| {
-            render(&v, Some(version))
+            render(&v, Some(version), None)
                 .unwrap()
                 .stateful_sets
                 .iter()
@@ -97,7 +104,7 @@ mod tests {
         let one = at("41");
         assert!(!one.is_empty() && one.iter().all(|a| a == "41"), "{one:?}");
         assert!(at("42").iter().all(|a| a == "42"));
-        let none = render(&v, None).unwrap();
+        let none = render(&v, None, None).unwrap();
         assert!(none.stateful_sets.iter().all(|s| s
             .spec
             .as_ref()

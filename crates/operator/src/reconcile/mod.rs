@@ -131,7 +131,7 @@ async fn apply_cluster(
     // DC, say) can never keep the engine from protecting a running cluster.
     let report = converge::converge(ctx, cr, &valid, password, previous, tls).await;
     // build (pure): the manifests, from the validated value only.
-    let rendered = build::render(&valid, password_version.as_deref())?;
+    let rendered = build::render(&valid, password_version.as_deref(), ctx.network.as_ref())?;
     // apply (API server): server-side apply of every object, then delete the orphans.
     let applied = apply::apply(&ctx.client, &valid, &rendered, &ctx.applied, &ctx.owned).await;
     // announce (API server, best effort): an Event per orphan deleted and per new generation;

@@ -79,6 +79,7 @@ pub const NS: &str = "redis";
 pub const CORE: &str = "/api/v1/namespaces/redis";
 pub const APPS: &str = "/apis/apps/v1/namespaces/redis";
 pub const POLICY: &str = "/apis/policy/v1/namespaces/redis";
+pub const NETWORKING: &str = "/apis/networking.k8s.io/v1/namespaces/redis";
 pub const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/redis/events";
 pub const RSC: &str = "/apis/redis-stretch.io/v1alpha1/namespaces/redis/redisstretchclusters";
 
@@ -113,6 +114,11 @@ where
 }
 
 pub fn harness() -> Harness {
+    harness_with(None)
+}
+
+/// A harness whose operator runs with `--network-policy` (`Some`) or without.
+pub fn harness_with(network: Option<redis_stretch_k8s::NetworkAccess>) -> Harness {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let (pods_store, pods) = reflector::store::<Pod>();
@@ -145,6 +151,7 @@ pub fn harness() -> Harness {
     synced(&mut owned_writers.services);
     synced(&mut owned_writers.config_maps);
     synced(&mut owned_writers.pdbs);
+    synced(&mut owned_writers.network_policies);
     synced(&mut secrets_writer);
     let ctx = Arc::new(Context {
         client,
@@ -157,6 +164,7 @@ pub fn harness() -> Harness {
         owned,
         secrets,
         leadership: redis_stretch_operator::lease::Leadership::always(),
+        network,
     });
     Harness {
         ctx,
