@@ -343,6 +343,16 @@ fn fence(input: &Input<'_>) -> Vec<Action> {
     out
 }
 
+/// The instance the rollout restarted last (`Rollout::restarting`), while it still runs at the
+/// old revision: its pod is stopping.
+fn restarting_on_purpose(input: &Input<'_>, r: &NodeState) -> bool {
+    r.restart_for.is_some()
+        && input
+            .rollout
+            .and_then(|ro| ro.restarting.as_ref())
+            .is_some_and(|c| r.name.as_deref() == Some(c.instance.as_str()))
+}
+
 /// A replica across must miss this many probes in a row before its master is unfenced: about
 /// two passes (under a second), well before the master's own fence closes (2-4 s).
 const UNFENCE_AFTER_FAILED_PROBES: u32 = 2;
@@ -358,12 +368,19 @@ fn desired_fence(input: &Input<'_>, n: &NodeState) -> (u32, String) {
             let Some(id) = n.id.as_deref() else {
                 return (n.fence.unwrap_or(0), "its node id is unknown".to_owned());
             };
+            // The replica a rollout is restarting still answers while its old pod stops: it is
+            // down on purpose, and the rollout opened this fence for it. Fencing again on its
+            // account would refuse writes until it is back — and if the engine died meanwhile,
+            // until the next Lease holder's first pass.
+            let counted = |r: &&NodeState| !restarting_on_purpose(input, r);
             let live: Vec<&NodeState> = snap
                 .replicas_of(id)
+                .filter(counted)
                 .filter(|r| r.reachable && r.link_up == Some(true))
                 .collect();
             let answering_across = snap
                 .replicas_of(id)
+                .filter(counted)
                 .any(|r| r.reachable && r.zone != n.zone);
             if live.iter().any(|r| r.zone != n.zone) {
                 let k = k.min(u32::try_from(live.len()).unwrap_or(u32::MAX));
@@ -411,10 +428,9 @@ fn desired_fence(input: &Input<'_>, n: &NodeState) -> (u32, String) {
                         n.config_epoch
                     ),
                 )
-            } else if snap
-                .replicas_of(id)
-                .any(|r| r.zone != n.zone && r.failed_probes < UNFENCE_AFTER_FAILED_PROBES)
-            {
+            } else if snap.replicas_of(id).filter(counted).any(|r| {
+                r.zone != n.zone && r.failed_probes < UNFENCE_AFTER_FAILED_PROBES
+            }) {
                 // One lost probe is not a dead replica: wait for the next pass (debounce).
                 (
                     n.fence.unwrap_or(0),
