@@ -176,6 +176,27 @@ fn tainted_node_is_skipped_unless_tolerated() {
         .contains("k8s-node-06: untolerated taint dedicated=gpu:NoSchedule"));
 }
 
+/// `spec.kubernetes.pod.nodeSelector`: a node without the label is filtered out, as the
+/// scheduler's NodeAffinity filter does, and the report says which label it lacks.
+#[test]
+fn a_node_outside_the_node_selector_is_skipped() {
+    let mut list: Value = serde_json::from_str(&read("examples/k8s/seed-nodes.json")).unwrap();
+    for node in list["items"].as_array_mut().unwrap() {
+        if node["metadata"]["name"] != "k8s-node-06" {
+            node["metadata"]["labels"]["node-pool"] = Value::from("redis");
+        }
+    }
+    let mut cr = parse(&read("examples/k8s/seed.yaml")).unwrap();
+    cr.spec
+        .kubernetes
+        .pod
+        .node_selector
+        .insert("node-pool".into(), "redis".into());
+    let r = predict(&cr, &list.to_string()).unwrap();
+    println!("{r}");
+    assert_node_06_fails(&r, "does not match the nodeSelector (node-pool=redis)");
+}
+
 #[test]
 fn zone_aware_keeps_zones_and_reports_random_choices() {
     let r = run(

@@ -314,6 +314,7 @@ fn pods() -> impl Strategy<Value = Vec<PendingPod>> {
                         owner: format!("sts-{owner}"),
                         labels: t.labels.clone(),
                         affinity: t.affinity.clone(),
+                        node_selector: Default::default(),
                         tolerations: t.tolerations.clone(),
                         cpu_millis: cpu,
                         memory_bytes: mem,

@@ -223,6 +223,20 @@ async fn an_invalid_spec_is_a_condition_and_an_event_and_nothing_is_applied() {
     );
 }
 
+/// A reconcile that applies everything and deletes the orphan at `path`.
+fn pruning(path: String) -> Vec<Expect> {
+    let mut script = vec![existing_secret()];
+    script.extend(applies());
+    script.push(Expect::new(Method::DELETE, &path).reply(
+        StatusCode::OK,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+    ));
+    script.push(event("Pruned"));
+    script.push(event("Applied"));
+    script.push(status(|_| {}));
+    script
+}
+
 #[tokio::test]
 async fn objects_no_longer_rendered_are_deleted() {
     let h = harness();
@@ -246,18 +260,9 @@ async fn objects_no_longer_rendered_are_deleted() {
             .unwrap(),
         ));
     }
-    let mut script = vec![existing_secret()];
-    script.extend(applies());
-    script.push(
-        Expect::new(Method::DELETE, &format!("{APPS}/statefulsets/seed-dc-a")).reply(
-            StatusCode::OK,
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-        ),
-    );
-    script.push(event("Pruned"));
-    script.push(event("Applied"));
-    script.push(status(|_| {}));
-    let server = h.server.run(script);
+    let server = h
+        .server
+        .run(pruning(format!("{APPS}/statefulsets/seed-dc-a")));
     reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
     server.await.unwrap();
 }
@@ -296,22 +301,9 @@ async fn the_network_policy_is_applied_first_and_removed_when_turned_off() {
             "name": "seed-redis", "namespace": NS, "labels": ours(), "resourceVersion": "7",
             "ownerReferences": [{"apiVersion": "redis-stretch.io/v1alpha1",
                 "kind": "RedisStretchCluster", "name": "seed", "uid": uid}]}}))));
-    let mut script = vec![existing_secret()];
-    script.extend(applies());
-    script.push(
-        Expect::new(
-            Method::DELETE,
-            &format!("{NETWORKING}/networkpolicies/seed-redis"),
-        )
-        .reply(
-            StatusCode::OK,
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-        ),
-    );
-    script.push(event("Pruned"));
-    script.push(event("Applied"));
-    script.push(status(|_| {}));
-    let server = h.server.run(script);
+    let server = h
+        .server
+        .run(pruning(format!("{NETWORKING}/networkpolicies/seed-redis")));
     reconcile(cr(seed_cr()), Arc::clone(&h.ctx)).await.unwrap();
     server.await.unwrap();
 }

@@ -20,6 +20,7 @@ use crate::quantity::{format_bytes, format_cpu};
 pub struct Template {
     pub labels: BTreeMap<String, String>,
     affinity: Option<Affinity>,
+    node_selector: BTreeMap<String, String>,
     tolerations: Vec<Toleration>,
     /// The pod's tolerations plus the two the DefaultTolerationSeconds admission plugin adds to
     /// every pod: what the filters see (PreferNoSchedule scoring sees the pod's own only).
@@ -40,6 +41,7 @@ impl Template {
         Self {
             labels: pod.labels.clone(),
             affinity: pod.affinity.clone(),
+            node_selector: pod.node_selector.clone(),
             tolerations: pod.tolerations.clone(),
             cordon_tolerated: tolerated(&cordon, &admitted),
             admitted,
@@ -49,6 +51,7 @@ impl Template {
     pub fn is_for(&self, pod: &PendingPod) -> bool {
         self.labels == pod.labels
             && self.affinity == pod.affinity
+            && self.node_selector == pod.node_selector
             && self.tolerations == pod.tolerations
     }
 
@@ -73,11 +76,20 @@ impl Template {
             .unwrap_or_default()
     }
 
-    /// Required node affinity; a pod without it matches every node. Default topology spreading
-    /// counts only the nodes this is true of (NodeInclusionPolicy Honor).
+    /// The nodeSelector and the required node affinity (the NodeAffinity filter checks both);
+    /// a pod without them matches every node. Default topology spreading counts only the nodes
+    /// this is true of (NodeInclusionPolicy Honor).
     pub fn node_affinity_matches(&self, node: &Node) -> bool {
-        self.required_node_terms()
-            .is_none_or(|terms| terms.iter().any(|t| node_term_matches(t, node)))
+        self.node_selector_matches(node)
+            && self
+                .required_node_terms()
+                .is_none_or(|terms| terms.iter().any(|t| node_term_matches(t, node)))
+    }
+
+    fn node_selector_matches(&self, node: &Node) -> bool {
+        self.node_selector
+            .iter()
+            .all(|(k, v)| node.labels.get(k) == Some(v))
     }
 
     fn cordon_rejects(&self, node: &Node) -> bool {
@@ -107,6 +119,17 @@ impl Template {
         let untolerated: Vec<String> = self.untolerated(node).map(ToString::to_string).collect();
         if !untolerated.is_empty() {
             return Some(format!("untolerated taint {}", untolerated.join(", ")));
+        }
+        if !self.node_selector_matches(node) {
+            let wanted: Vec<String> = self
+                .node_selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            return Some(format!(
+                "does not match the nodeSelector ({})",
+                wanted.join(", ")
+            ));
         }
         if let Some(terms) = self.required_node_terms() {
             if !terms.iter().any(|t| node_term_matches(t, node)) {

@@ -272,6 +272,7 @@ fn pending_pods(rendered: &Rendered) -> Result<Vec<PendingPod>, Error> {
                 owner: name.clone(),
                 labels: labels.clone(),
                 affinity: pod_spec.affinity.clone(),
+                node_selector: pod_spec.node_selector.clone().unwrap_or_default(),
                 tolerations: pod_spec.tolerations.clone().unwrap_or_default(),
                 cpu_millis: cpu,
                 memory_bytes: mem,

@@ -33,6 +33,8 @@ pub struct PendingPod {
     pub owner: String,
     pub labels: BTreeMap<String, String>,
     pub affinity: Option<Affinity>,
+    /// `spec.nodeSelector`: only nodes with all these labels.
+    pub node_selector: BTreeMap<String, String>,
     pub tolerations: Vec<Toleration>,
     pub cpu_millis: u128,
     pub memory_bytes: u128,

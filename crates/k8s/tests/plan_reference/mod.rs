@@ -193,6 +193,8 @@ fn pending_pods(rendered: &Rendered) -> Result<Vec<PendingPod>, Error> {
                 owner: name.clone(),
                 labels: labels.clone(),
                 affinity: pod_spec.affinity.clone(),
+                // The reference predates nodeSelector; the equivalence examples leave it empty.
+                node_selector: Default::default(),
                 tolerations: pod_spec.tolerations.clone().unwrap_or_default(),
                 cpu_millis: cpu,
                 memory_bytes: mem,
