@@ -36,6 +36,11 @@ pub fn seed_scaled(shards: u32, a: u32, b: u32) -> Result<Value> {
     Ok(m)
 }
 
+/// How long after a deleted pod is seen the other pods must cover every slot for it not to
+/// count as deleted while serving: well below the node-timeout the tests use, so a replica
+/// Redis elects in its place cannot cover for it.
+const CONFIRM_WITHIN_S: f64 = 1.5;
+
 /// What one view of the cluster (one pod's `CLUSTER NODES`) says about the slot-owning masters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
@@ -120,8 +125,11 @@ pub struct ScaleWatchReport {
     pub max_masters: usize,
     /// The most pods seen at once.
     pub max_pods: usize,
-    /// Pods seen being deleted while the last judged sample had them own slots (a StatefulSet
-    /// shrunk under a pod that still served): `pod (IP)` with when.
+    /// Pods deleted while they still owned slots (a StatefulSet shrunk under a pod that still
+    /// served), with when the deletion was seen: a pod the last judged sample had own slots,
+    /// after which no sample of the other pods covered every slot within [`CONFIRM_WITHIN_S`]
+    /// (a last slot move and the retire can both fall between two samples; a pod deleted while
+    /// it served leaves its slots unowned until Redis elects its replica, after node-timeout).
     pub deleted_serving: Vec<String>,
     /// Samples with `Scaling=True`, and its messages, one of each kind (the figures aside),
     /// with when.
@@ -153,6 +161,8 @@ impl ScaleWatch {
             let mut clients = BTreeMap::new();
             // Slot owners (IPs) at the last judged sample.
             let mut owners: BTreeSet<String> = BTreeSet::new();
+            // Deleted pods that owned slots at the last judged sample: when first seen, name.
+            let mut suspects: BTreeMap<String, f64> = BTreeMap::new();
             loop {
                 let at = start.elapsed().as_secs_f64();
                 if let Ok(pods) = cluster_pods(&client, &ns, &cluster).await {
@@ -163,15 +173,19 @@ impl ScaleWatch {
                         .filter(|p| p.metadata.deletion_timestamp.is_some())
                     {
                         let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone());
-                        if ip.is_some_and(|ip| owners.contains(&ip))
-                            && report.deleted_serving.len() < 10
-                        {
-                            report
-                                .deleted_serving
-                                .push(format!("{at:.1}s: {}", p.name_any()));
+                        let name = p.name_any();
+                        let reported = report
+                            .deleted_serving
+                            .iter()
+                            .any(|d| d.ends_with(name.as_str()));
+                        if ip.is_some_and(|ip| owners.contains(&ip)) && !reported {
+                            suspects.entry(name).or_insert(at);
                         }
                     }
                     if let Some(l) = view(&pods, &zones, &password, &mut clients).await {
+                        // The pods not being deleted cover every slot: none of the suspects
+                        // served any when it went.
+                        suspects.clear();
                         owners.clone_from(&l.owners);
                         report.judged += 1;
                         report.max_masters = report.max_masters.max(l.masters.values().sum());
@@ -202,6 +216,18 @@ impl ScaleWatch {
                         }
                     }
                 }
+                suspects.retain(|name, seen| {
+                    let confirmed = at - *seen >= CONFIRM_WITHIN_S;
+                    if confirmed
+                        && !report
+                            .deleted_serving
+                            .iter()
+                            .any(|d| d.ends_with(name.as_str()))
+                    {
+                        report.deleted_serving.push(format!("{seen:.1}s: {name}"));
+                    }
+                    !confirmed
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(SAMPLE_EVERY) => {}
                     _ = stopped.changed() => break,
